@@ -1,0 +1,19 @@
+"""Pasture: run open language models locally, with Ollama's API and CLI, on llama.cpp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+# The client is imported on first use, so the server and runner processes, which
+# `import pasture` too, do not pay for httpx at start-up.
+_CLIENT_EXPORTS = ("AsyncClient", "Client", "ResponseError", "ServerNotRunningError")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_EXPORTS:
+        import pasture.client
+
+        return getattr(pasture.client, name)
+    raise AttributeError(f"module 'pasture' has no attribute {name!r}")

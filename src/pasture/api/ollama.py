@@ -1,0 +1,276 @@
+"""Ollama's native REST API (`/api/*`), as pydantic models.
+
+Field names and defaults follow Ollama's `api/types.go`. Requests ignore unknown
+fields, as Ollama does; responses leave out fields that are unset (`exclude_none`).
+Every model supports attribute and dict-style access (`resp.message.content` or
+`resp["message"]["content"]`), like the official `ollama` Python client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WireModel(BaseModel):
+    """Base for every wire type: dict-style access, unknown fields ignored."""
+
+    model_config = ConfigDict(protected_namespaces=(), populate_by_name=True, extra="ignore")
+
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and getattr(self, key, None) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, None) if key in type(self).model_fields else None
+        return default if value is None else value
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object sent on the wire (unset fields left out, aliases used)."""
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+KeepAlive = float | str | None
+Think = bool | Literal["low", "medium", "high", "max"] | None
+Format = Literal["", "json"] | dict[str, Any] | None
+
+
+# ----- messages and tools -----------------------------------------------------------------
+
+
+class ToolCallFunction(WireModel):
+    index: int | None = None
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolCall(WireModel):
+    id: str | None = None
+    function: ToolCallFunction
+
+
+class Message(WireModel):
+    role: str
+    content: str = ""
+    thinking: str | None = None
+    images: list[str] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+
+class Tool(WireModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "function"
+    function: dict[str, Any]
+
+
+# ----- inference --------------------------------------------------------------------------
+
+
+class Metrics(WireModel):
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+
+
+class _InferenceRequest(WireModel):
+    model: str
+    stream: bool = True
+    format: Format = None
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAlive = None
+    think: Think = None
+    truncate: bool | None = None
+    shift: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    debug_render_only: bool | None = Field(default=None, alias="_debug_render_only")
+
+
+class GenerateRequest(_InferenceRequest):
+    prompt: str = ""
+    suffix: str | None = None
+    system: str | None = None
+    template: str | None = None
+    context: list[int] | None = None
+    raw: bool = False
+    images: list[str] | None = None
+
+
+class ChatRequest(_InferenceRequest):
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[Tool] | None = None
+
+
+class GenerateResponse(Metrics):
+    model: str
+    created_at: datetime
+    response: str = ""
+    thinking: str | None = None
+    done: bool
+    done_reason: str | None = None
+    context: list[int] | None = None
+
+
+class ChatResponse(Metrics):
+    model: str
+    created_at: datetime
+    message: Message
+    done: bool
+    done_reason: str | None = None
+
+
+# ----- model management -------------------------------------------------------------------
+
+
+class ModelDetails(WireModel):
+    parent_model: str = ""
+    format: str = ""
+    family: str = ""
+    families: list[str] | None = None
+    parameter_size: str = ""
+    quantization_level: str = ""
+
+
+class ListModel(WireModel):
+    name: str
+    model: str
+    modified_at: datetime
+    size: int
+    digest: str
+    details: ModelDetails
+
+
+class ListResponse(WireModel):
+    models: list[ListModel] = Field(default_factory=list)
+
+
+class ProcessModel(WireModel):
+    name: str
+    model: str
+    size: int
+    digest: str
+    details: ModelDetails
+    expires_at: datetime
+    size_vram: int
+    context_length: int
+
+
+class ProcessResponse(WireModel):
+    models: list[ProcessModel] = Field(default_factory=list)
+
+
+class ShowRequest(WireModel):
+    model: str | None = None
+    name: str | None = None  # older clients
+    verbose: bool = False
+    system: str | None = None
+    options: dict[str, Any] | None = None
+
+
+class ShowResponse(WireModel):
+    license: str | None = None
+    modelfile: str = ""
+    parameters: str | None = None
+    template: str | None = None
+    system: str | None = None
+    details: ModelDetails
+    messages: list[Message] | None = None
+    model_info: dict[str, Any] = Field(default_factory=dict)
+    capabilities: list[str] = Field(default_factory=list)
+    modified_at: datetime | None = None
+
+
+class CopyRequest(WireModel):
+    source: str
+    destination: str
+
+
+class DeleteRequest(WireModel):
+    model: str | None = None
+    name: str | None = None  # ollama-js sends `name`
+
+
+class CreateRequest(WireModel):
+    model: str | None = None
+    name: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    files: dict[str, str] | None = None
+    adapters: dict[str, str] | None = None
+    template: str | None = None
+    license: str | list[str] | None = None
+    system: str | None = None
+    parameters: dict[str, Any] | None = None
+    messages: list[Message] | None = None
+    quantize: str | None = None
+    stream: bool = True
+
+
+class ProgressResponse(WireModel):
+    status: str
+    digest: str | None = None
+    total: int | None = None
+    completed: int | None = None
+
+
+class VersionResponse(WireModel):
+    version: str
+
+
+class StatusResponse(WireModel):
+    """What the client reports for calls whose reply has no body (copy, delete)."""
+
+    status: str | None = None
+
+
+class PullRequest(WireModel):
+    model: str | None = None
+    name: str | None = None  # ollama-js sends `name`
+    insecure: bool | None = None
+    stream: bool = True
+
+
+class PushRequest(PullRequest):
+    pass
+
+
+# ----- embeddings -------------------------------------------------------------------------
+
+
+class EmbedRequest(WireModel):
+    model: str
+    input: str | list[str] = Field(default_factory=list)
+    truncate: bool | None = None
+    dimensions: int | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAlive = None
+
+
+class EmbedResponse(WireModel):
+    model: str | None = None
+    embeddings: list[list[float]]
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+
+
+class EmbeddingsRequest(WireModel):
+    model: str
+    prompt: str = ""
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAlive = None
+
+
+class EmbeddingsResponse(WireModel):
+    embedding: list[float]

@@ -1,0 +1,102 @@
+"""Every setting Pasture reads from the environment, in one place.
+
+Each `PASTURE_X` variable falls back to Ollama's `OLLAMA_X`, so an existing Ollama
+setup keeps working. Defaults are Ollama's. Settings are read once, by `Settings.from_env()`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pasture.durations import parse_keep_alive
+
+DEFAULT_PORT = 11434
+
+
+def env(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """Value of `PASTURE_<name>`, else `OLLAMA_<name>`, trimmed of spaces and quotes."""
+    source = os.environ if environ is None else environ
+    for prefix in ("PASTURE_", "OLLAMA_"):
+        value = source.get(prefix + name)
+        if value is not None:
+            value = value.strip().strip("\"'")
+            if value:
+                return value
+    return None
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """Where the server listens or the client connects."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def parse_host(value: str | None) -> HostPort:
+    """Parse `OLLAMA_HOST`-style values: `host`, `host:port`, `:port`, `http://host:port`."""
+    if not value:
+        return HostPort("http", "127.0.0.1", DEFAULT_PORT)
+    scheme = "http"
+    if "://" in value:
+        scheme, value = value.split("://", 1)
+    value = value.rstrip("/")
+    default_port = {"http": DEFAULT_PORT, "https": 443}.get(scheme, DEFAULT_PORT)
+    if value.startswith("["):  # [::1]:port
+        host, _, rest = value[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") and rest[1:] else default_port
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+        port = int(port_text) if port_text else default_port
+    else:
+        host, port = value, default_port
+    return HostPort(scheme, host or "127.0.0.1", port)
+
+
+def _int(name: str, default: int, environ: dict[str, str] | None) -> int:
+    value = env(name, environ)
+    return int(value) if value is not None else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's configuration."""
+
+    host: HostPort
+    models_dir: Path
+    keep_alive: float  # seconds; negative = forever
+    num_parallel: int
+    max_queue: int
+    max_loaded_models: int
+    load_timeout: float  # seconds; <= 0 = no limit
+    context_length: int
+    num_threads: int
+    debug: bool
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        models = env("MODELS", environ)
+        keep_alive = env("KEEP_ALIVE", environ)
+        load_timeout = env("LOAD_TIMEOUT", environ)
+        return cls(
+            host=parse_host(env("HOST", environ)),
+            models_dir=Path(models).expanduser() if models else Path.home() / ".pasture" / "models",
+            keep_alive=parse_keep_alive(keep_alive, bare_int_seconds=True) if keep_alive else 300.0,
+            num_parallel=max(1, _int("NUM_PARALLEL", 1, environ)),
+            max_queue=max(1, _int("MAX_QUEUE", 512, environ)),
+            max_loaded_models=max(1, _int("MAX_LOADED_MODELS", 3, environ)),
+            load_timeout=(
+                parse_keep_alive(load_timeout, bare_int_seconds=True) if load_timeout else 300.0
+            ),
+            context_length=_int("CONTEXT_LENGTH", 4096, environ),
+            num_threads=_int("NUM_THREADS", 0, environ),
+            debug=env("DEBUG", environ) not in (None, "0", "false", "False"),
+        )

@@ -1,0 +1,176 @@
+"""Ollama's model options: their names, types and defaults, and how they reach the engine.
+
+Options arrive from three places, merged in this order (later wins): Pasture's defaults,
+the model's Modelfile `PARAMETER`s, and the request's `options`. Load-time options
+(`num_ctx`, `num_gpu`, …) decide how a runner is started; the rest go with each request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pasture.errors import BadRequestError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: its JSON type and, for per-request options, the llama-server field."""
+
+    type: type
+    default: Any
+    engine_field: str | None = None
+
+
+# Per-request sampling options (sent with every completion).
+SAMPLING: dict[str, OptionSpec] = {
+    "num_keep": OptionSpec(int, 4, "n_keep"),
+    "seed": OptionSpec(int, -1, "seed"),
+    "num_predict": OptionSpec(int, -1, "n_predict"),
+    "top_k": OptionSpec(int, 40, "top_k"),
+    "top_p": OptionSpec(float, 0.9, "top_p"),
+    "min_p": OptionSpec(float, 0.0, "min_p"),
+    "typical_p": OptionSpec(float, 1.0, "typical_p"),
+    "repeat_last_n": OptionSpec(int, 64, "repeat_last_n"),
+    "temperature": OptionSpec(float, 0.8, "temperature"),
+    "repeat_penalty": OptionSpec(float, 1.0, "repeat_penalty"),
+    "presence_penalty": OptionSpec(float, 0.0, "presence_penalty"),
+    "frequency_penalty": OptionSpec(float, 0.0, "frequency_penalty"),
+    "stop": OptionSpec(list, None, "stop"),
+}
+
+# Load-time options: changing one means starting the runner again.
+LOAD: dict[str, OptionSpec] = {
+    "num_ctx": OptionSpec(int, None),  # None: the server's context length setting
+    "num_batch": OptionSpec(int, 512),
+    "num_gpu": OptionSpec(int, -1),
+    "main_gpu": OptionSpec(int, None),
+    "use_mmap": OptionSpec(bool, None),
+    "num_thread": OptionSpec(int, 0),
+}
+
+ALL: dict[str, OptionSpec] = {**SAMPLING, **LOAD}
+
+# Options Ollama dropped: a Modelfile may still name them; they are accepted and ignored.
+RETIRED = frozenset(
+    {
+        "penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
+        "mirostat", "mirostat_tau", "mirostat_eta", "tfs_z", "numa",
+    }
+)
+
+_TYPE_NAMES = {int: "integer", float: "float", bool: "boolean", list: "array of strings"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check one option's JSON value; floats given for integers are truncated, as in Ollama."""
+    kind = ALL[name].type
+    bad = BadRequestError(f'option "{name}" must be of type {_TYPE_NAMES[kind]}')
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if kind is list:
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad
+        return list(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequestError(f'option "{name}" must be a finite number')
+    return int(value) if kind is int else float(value)
+
+
+def validate(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Type-checked copy of request options; unknown names are dropped with a warning."""
+    checked: dict[str, Any] = {}
+    for name, value in (options or {}).items():
+        if name not in ALL:
+            if name not in RETIRED:
+                log.warning("invalid option provided: %s", name)
+            continue
+        if value is None:
+            continue
+        checked[name] = _coerce(name, value)
+    return checked
+
+
+def merge(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Options from all layers, later layers winning, on top of the defaults."""
+    merged = {name: spec.default for name, spec in ALL.items() if spec.default is not None}
+    for layer in layers:
+        merged.update(layer or {})
+    return merged
+
+
+def parse_parameter(name: str, raw: str) -> Any:
+    """The typed value of a Modelfile `PARAMETER name raw` line (strings in, JSON out)."""
+    key = name.lower()
+    if key in RETIRED:
+        log.warning("parameter %s is no longer supported and is ignored", key)
+        return None
+    if key not in ALL:
+        raise BadRequestError(f'unknown parameter "{name}"')
+    kind = ALL[key].type
+    text = raw.strip()
+    try:
+        if kind is list:
+            return text
+        if kind is bool:
+            lowered = text.lower()
+            if lowered in ("1", "t", "true"):
+                return True
+            if lowered in ("0", "f", "false"):
+                return False
+            raise ValueError(text)
+        if kind is int:
+            return int(text)
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
+    except ValueError:
+        raise BadRequestError(
+            f'invalid value "{raw}" for parameter "{name}": must be of type {_TYPE_NAMES[kind]}'
+        ) from None
+
+
+def parameters_from_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Modelfile PARAMETER lines as an options map; repeated `stop` values accumulate."""
+    params: dict[str, Any] = {}
+    for name, raw in pairs:
+        value = parse_parameter(name, raw)
+        if value is None:
+            continue
+        key = name.lower()
+        if ALL[key].type is list:
+            params.setdefault(key, []).append(value)
+        else:
+            params[key] = value
+    return params
+
+
+def engine_sampling(options: dict[str, Any], num_ctx: int) -> dict[str, Any]:
+    """The llama-server `/completion` fields for merged options.
+
+    Every sampling field is sent explicitly because llama-server's own defaults differ
+    from Ollama's (e.g. its min_p is 0.05 and top_p 0.95). `num_predict` is capped at
+    ten contexts, as Ollama does, so a runaway generation always ends.
+    """
+    fields: dict[str, Any] = {}
+    for name, spec in SAMPLING.items():
+        value = options.get(name)
+        if value is not None and spec.engine_field:
+            fields[spec.engine_field] = value
+    if fields.get("n_predict", -1) < 0:
+        fields["n_predict"] = 10 * num_ctx
+    if fields.get("seed", -1) < 0:
+        fields.pop("seed", None)
+    fields.setdefault("stop", [])
+    return fields
