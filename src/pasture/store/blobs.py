@@ -1,0 +1,238 @@
+"""Content-addressed blobs: `blobs/sha256-<64 hex>`, written atomically and verified.
+
+A digest from outside (API, manifest, registry) is validated before it becomes a path
+(Probllama, CVE-2024-37032), and content is hashed while it is written to a temp file in
+the same directory, so a blob file only ever appears under its name once it matches it.
+Temp files start with `.tmp-`, which no digest can, so they are never mistaken for blobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from pasture.errors import (
+    BadRequestError,
+    DigestMismatchError,
+    InvalidDigestError,
+    NotFoundError,
+)
+
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_BLOB_FILE_RE = re.compile(r"sha256-([0-9a-f]{64})")
+TEMP_PREFIX = ".tmp-"
+CHUNK_SIZE = 1 << 20
+# Chunks from a stream are batched to this size before each hop to a worker thread.
+_FLUSH_SIZE = 1 << 20
+
+
+def validate_digest(digest: str) -> str:
+    """Return `digest` if it is `sha256:` + 64 lowercase hex, else raise InvalidDigestError."""
+    if not isinstance(digest, str) or DIGEST_RE.fullmatch(digest) is None:
+        raise InvalidDigestError()
+    return digest
+
+
+def digest_of(data: bytes) -> str:
+    """The `sha256:<hex>` digest of `data`."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    """The `sha256:<hex>` digest of a file, read in 1 MiB chunks (blocking: use a thread)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable; best effort where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """The `blobs/` directory of a models directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, digest: str) -> Path:
+        """Where the blob for `digest` lives; the digest is validated first."""
+        validate_digest(digest)
+        return self.root / digest.replace(":", "-", 1)
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        """Size in bytes; NotFoundError if the blob is missing."""
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFoundError(f'blob "{digest}" not found') from None
+
+    def _temp(self) -> tuple[Path, BinaryIO]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        return path, open(path, "xb")  # the caller closes it
+
+    def _commit(self, temp: Path, f: BinaryIO, digest: str) -> None:
+        """fsync the temp file, rename it onto the blob name, fsync the directory."""
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(temp, self.path(digest))
+        fsync_dir(self.root)
+
+    async def write_stream(
+        self, digest: str, chunks: AsyncIterator[bytes], *, size: int | None = None
+    ) -> bool:
+        """Store a streamed body under `digest`, verifying it; False if already present.
+
+        When `size` is given, reading stops as soon as the body is longer than that, so a
+        lying peer cannot fill the disk. DigestMismatchError leaves nothing behind.
+        """
+        validate_digest(digest)
+        if self.exists(digest):
+            return False
+        temp, f = await asyncio.to_thread(self._temp)
+        h = hashlib.sha256()
+        written = 0
+        pending: list[bytes] = []
+        pending_len = 0
+
+        def flush(parts: list[bytes]) -> None:
+            for part in parts:
+                h.update(part)
+                f.write(part)
+
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                written += len(chunk)
+                if size is not None and written > size:
+                    raise DigestMismatchError(
+                        f"size mismatch, expected {size} bytes, got more for {digest}"
+                    )
+                pending.append(bytes(chunk))
+                pending_len += len(chunk)
+                if pending_len >= _FLUSH_SIZE:
+                    await asyncio.to_thread(flush, pending)
+                    pending, pending_len = [], 0
+            await asyncio.to_thread(flush, pending)
+            got = "sha256:" + h.hexdigest()
+            if got != digest:
+                raise DigestMismatchError(f'digest mismatch, expected "{digest}", got "{got}"')
+            if size is not None and written != size:
+                raise DigestMismatchError(
+                    f"size mismatch, expected {size} bytes, got {written} for {digest}"
+                )
+            await asyncio.to_thread(self._commit, temp, f, digest)
+        except BaseException:
+            f.close()
+            temp.unlink(missing_ok=True)
+            raise
+        return True
+
+    def write_bytes(self, data: bytes) -> str:
+        """Store small content (config, template, params layers); returns its digest."""
+        digest = digest_of(data)
+        if self.exists(digest):
+            return digest
+        temp, f = self._temp()
+        try:
+            f.write(data)
+            self._commit(temp, f, digest)
+        except BaseException:
+            f.close()
+            temp.unlink(missing_ok=True)
+            raise
+        return digest
+
+    def import_file(self, src: Path) -> str:
+        """Copy a regular file into the store, hashing as it goes; returns its digest.
+
+        Only regular files: a device such as `/dev/random` would never end (CVE-2024-39721).
+        """
+        with open(src, "rb") as source:
+            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                raise BadRequestError("not a regular file")
+            temp, f = self._temp()
+            try:
+                h = hashlib.sha256()
+                while chunk := source.read(CHUNK_SIZE):
+                    h.update(chunk)
+                    f.write(chunk)
+                digest = "sha256:" + h.hexdigest()
+                if self.exists(digest):
+                    f.close()
+                    temp.unlink()
+                else:
+                    self._commit(temp, f, digest)
+            except BaseException:
+                f.close()
+                temp.unlink(missing_ok=True)
+                raise
+        return digest
+
+    def verify(self, digest: str) -> bool:
+        """Whether the stored blob still hashes to its name (blocking: use a thread)."""
+        try:
+            return hash_file(self.path(digest)) == digest
+        except FileNotFoundError:
+            return False
+
+    def remove(self, digest: str) -> None:
+        """Delete a blob; a missing one is not an error."""
+        self.path(digest).unlink(missing_ok=True)
+
+    def all_digests(self) -> list[str]:
+        """Every well-named blob, sorted; temp files and foreign names are skipped."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            match = _BLOB_FILE_RE.fullmatch(entry.name)
+            if match and entry.is_file(follow_symlinks=False):
+                found.append("sha256:" + match.group(1))
+        return sorted(found)
+
+    def clean_temp(self, older_than: float = 3600.0) -> int:
+        """Remove temp files left by crashed writes that are older than `older_than` s."""
+        removed = 0
+        cutoff = time.time() - older_than
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if entry.name.startswith(TEMP_PREFIX):
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed

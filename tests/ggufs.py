@@ -1,0 +1,197 @@
+"""Tiny random-weight GGUF models for tests, written with PyPI's `gguf.GGUFWriter`.
+
+`write_tiny_llama` makes a complete llama-architecture model (weights, hyperparameters
+and a tokenizer) that llama.cpp loads and runs in milliseconds; its output is noise,
+which is all a test of plumbing needs. `write_gguf` writes any small metadata/tensor mix.
+
+    from tests.ggufs import write_tiny_llama
+    path = write_tiny_llama(tmp_path / "tiny.gguf", chat_template="{{ messages }}")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gguf
+import numpy as np
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+_WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this have "
+    "from or one had by word but not what all were we when your can said there use an each "
+    "which she do how their if will up other about out many then them these so some her "
+    "would make like him into time has look two more write go see number no way could people "
+    "my than first water been call who oil its now find long down day did get come made may "
+    "part hello world sky blue why"
+).split()
+
+_NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
+
+
+def _spm_vocab() -> tuple[list[str], list[float], list[int]]:
+    """SentencePiece-style vocab: specials, the 256 byte fallbacks, then word pieces."""
+    tokens = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+    types = [_UNKNOWN, _CONTROL, _CONTROL, _CONTROL, _CONTROL]
+    tokens += [f"<0x{b:02X}>" for b in range(256)]
+    types += [_BYTE] * 256
+    pieces = ["\u2581"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    pieces += ["\u2581" + w for w in _WORDS]
+    tokens += pieces
+    types += [_NORMAL] * len(pieces)
+    scores = [0.0] * (5 + 256) + [-float(i) for i in range(len(pieces))]
+    return tokens, scores, types
+
+
+def _byte_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character map."""
+    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    mapping = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + extra)
+            extra += 1
+    return mapping
+
+
+def _bpe_vocab() -> tuple[list[str], list[int], list[str]]:
+    """Byte-level BPE vocab (GPT-2 style) with a few merges and ChatML specials."""
+    chars = _byte_to_unicode()
+    tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    types = [_CONTROL] * 3
+    tokens += [chars[b] for b in range(256)]
+    types += [_NORMAL] * 256
+    space = chars[ord(" ")]
+    merges = [f"{space} t", "h e", f"{space}t he", "i s", f"{space} a"]
+    for merge in merges:
+        tokens.append(merge.replace(" ", ""))
+        types.append(_NORMAL)
+    return tokens, types, merges
+
+
+def _add_value(writer: gguf.GGUFWriter, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        writer.add_bool(key, value)
+    elif isinstance(value, int):
+        writer.add_uint32(key, value) if value >= 0 else writer.add_int32(key, value)
+    elif isinstance(value, float):
+        writer.add_float32(key, value)
+    elif isinstance(value, str):
+        writer.add_string(key, value)
+    else:
+        writer.add_array(key, list(value))
+
+
+def write_tiny_llama(
+    path: Path,
+    *,
+    chat_template: str | None = None,
+    n_layers: int = 2,
+    n_embd: int = 64,
+    n_ff: int = 128,
+    n_head: int = 4,
+    n_head_kv: int = 2,
+    context_length: int = 512,
+    tokenizer: str = "llama",
+    name: str = "tiny-llama",
+    extra_kv: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write a loadable random llama model (F32 weights) to `path` and return it.
+
+    `tokenizer` is "llama" (SentencePiece with byte fallback) or "gpt2" (byte-level BPE).
+    `extra_kv` adds or overrides metadata (ints are written as uint32, floats as float32).
+    """
+    rng = np.random.default_rng(seed)
+    arch = "llama"
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_name(name)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_context_length(context_length)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layers)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head_kv)
+    writer.add_rope_dimension_count(n_embd // n_head)
+    writer.add_layer_norm_rms_eps(1e-5)
+
+    if tokenizer == "llama":
+        tokens, scores, types = _spm_vocab()
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(tokens)
+        writer.add_token_scores(scores)
+        writer.add_token_types(types)
+        writer.add_bos_token_id(1)
+        writer.add_eos_token_id(2)
+        writer.add_unk_token_id(0)
+    elif tokenizer == "gpt2":
+        tokens, types, merges = _bpe_vocab()
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("gpt-2")
+        writer.add_token_list(tokens)
+        writer.add_token_types(types)
+        writer.add_token_merges(merges)
+        writer.add_bos_token_id(0)
+        writer.add_eos_token_id(2)
+    else:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}")
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    for key, value in (extra_kv or {}).items():
+        _add_value(writer, key, value)
+
+    n_vocab = len(tokens)
+    head_dim = n_embd // n_head
+
+    def weight(*shape: int) -> np.ndarray:
+        # numpy shapes are reversed relative to ggml's (ne0 is the last numpy axis)
+        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
+    writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
+    writer.add_tensor("output.weight", weight(n_vocab, n_embd))
+    for i in range(n_layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.attn_q.weight", weight(n_embd, n_embd))
+        writer.add_tensor(f"blk.{i}.attn_k.weight", weight(n_head_kv * head_dim, n_embd))
+        writer.add_tensor(f"blk.{i}.attn_v.weight", weight(n_head_kv * head_dim, n_embd))
+        writer.add_tensor(f"blk.{i}.attn_output.weight", weight(n_embd, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weight(n_ff, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(n_ff, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(n_embd, n_ff))
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_gguf(
+    path: Path,
+    metadata: Mapping[str, Any] | None = None,
+    tensors: Sequence[tuple[str, np.ndarray]] = (),
+    *,
+    arch: str = "llama",
+) -> Path:
+    """Write an arbitrary small GGUF: the given metadata and tensors, nothing else."""
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in (metadata or {}).items():
+        _add_value(writer, key, value)
+    for name, array in tensors:
+        writer.add_tensor(name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
