@@ -1,0 +1,281 @@
+"""The `pasture` command: Ollama's CLI, talking to the server only through `pasture.client`.
+
+Every command turns failures into `Error: <message>` on stderr and exit status 1 (130
+after Ctrl+C), never a traceback. `serve` is the one command that starts the server
+in this process instead of calling it.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+
+from pasture import __version__
+from pasture.cli import render, transfer
+from pasture.cli.chat import Session
+from pasture.client import Client, ResponseError
+from pasture.errors import PastureError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="pasture",
+    help="Large language model runner",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def reports_errors(func: F) -> F:
+    """Show expected failures as one `Error:` line instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ResponseError as exc:
+            raise fail(exc.error) from None
+        except PastureError as exc:
+            raise fail(exc.message) from None
+        except httpx.HTTPError as exc:
+            raise fail(str(exc) or type(exc).__name__) from None
+        except (OSError, ValueError) as exc:  # ConnectionError: the server is not running
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            typer.echo("", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command(*names: str, hidden: bool = False, **kwargs: Any) -> Callable[[F], F]:
+    """Register a command under one or more names, with error reporting."""
+
+    def register(func: F) -> F:
+        wrapped = reports_errors(func)
+        for index, name in enumerate(names):
+            app.command(name, hidden=hidden or index > 0, **kwargs)(wrapped)
+        return func
+
+    return register
+
+
+def client() -> Client:
+    return Client()
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        with Client(timeout=5) as probe:
+            server_version = probe.version().version
+    except (OSError, httpx.HTTPError, ResponseError):
+        typer.echo("Warning: could not connect to a running Pasture instance")
+        typer.echo(f"Warning: client version is {__version__}")
+    else:
+        typer.echo(f"pasture version is {server_version}")
+        if server_version != __version__:
+            typer.echo(f"Warning: client version is {__version__}")
+    raise typer.Exit()
+
+
+def _flag(name: str, help: str, *aliases: str) -> Any:
+    return typer.Option(name, *aliases, help=help)
+
+
+Insecure = Annotated[bool, _flag("--insecure", "Use an insecure registry")]
+ModelArg = Annotated[str, typer.Argument(help="Name of the model", show_default=False)]
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-v", is_eager=True, callback=_version,
+                     help="Show version information"),
+    ] = False,
+) -> None:
+    """Large language model runner."""
+
+
+# ----- server -----------------------------------------------------------------------------
+
+
+@command("serve", "start")
+def serve() -> None:
+    """Start the Pasture server (settings from PASTURE_* / OLLAMA_* variables)."""
+    from pasture.config import Settings
+    from pasture.server.app import serve as run_server
+
+    run_server(Settings.from_env())
+
+
+# ----- inference --------------------------------------------------------------------------
+
+
+@command("run")
+def run(
+    model: ModelArg,
+    prompt: Annotated[list[str] | None, typer.Argument(help="Prompt (else interactive)")] = None,
+    verbose: Annotated[bool, _flag("--verbose", "Show timings for the response")] = False,
+    keepalive: Annotated[
+        str | None, _flag("--keepalive", "Duration to keep the model loaded (e.g. 5m)")
+    ] = None,
+    format: Annotated[str | None, _flag("--format", "Response format (json)")] = None,
+    nowordwrap: Annotated[bool, _flag("--nowordwrap", "Don't wrap words")] = False,
+    think: Annotated[
+        bool | None, typer.Option("--think/--nothink", help="Turn thinking on or off")
+    ] = None,
+    think_level: Annotated[
+        str | None, _flag("--think-level", "Thinking effort: low, medium, high or max")
+    ] = None,
+    hidethinking: Annotated[bool, _flag("--hidethinking", "Hide thinking output")] = False,
+    insecure: Insecure = False,
+) -> None:
+    """Run a model: answer PROMPT, or chat interactively."""
+    from pasture.cli.run import run as run_model
+
+    if format not in (None, "", "json"):
+        raise ValueError(f"invalid format '{format}': only 'json' is supported")
+    session = Session(
+        model=model,
+        format=format or None,
+        keep_alive=keepalive,
+        think=_think_value(think, think_level),
+        hide_thinking=hidethinking,
+        verbose=verbose,
+        word_wrap=not nowordwrap,
+    )
+    run_model(client(), session, prompt or [], insecure)
+
+
+def _think_value(think: bool | None, level: str | None) -> bool | str | None:
+    """`--think-level` implies thinking; `--nothink` wins over both."""
+    if think is False or level is None:
+        return think
+    if level.lower() not in ("low", "medium", "high", "max"):
+        raise ValueError(f"invalid thinking level {level!r}: use low, medium, high or max")
+    return level.lower()
+
+
+@command("stop")
+def stop(model: ModelArg) -> None:
+    """Stop a running model."""
+    try:
+        client().generate(model, "", keep_alive=0)
+    except ResponseError as exc:
+        if exc.status_code == 404:
+            raise fail(f'couldn\'t find model "{model}" to stop') from None
+        raise
+
+
+# ----- registry ---------------------------------------------------------------------------
+
+
+@command("pull")
+def pull(model: ModelArg, insecure: Insecure = False) -> None:
+    """Pull a model from a registry."""
+    transfer.pull(client(), model, insecure)
+
+
+@command("push")
+def push(model: ModelArg, insecure: Insecure = False) -> None:
+    """Push a model to a registry."""
+    transfer.push(client(), model, insecure)
+
+
+# ----- model management -------------------------------------------------------------------
+
+
+@command("create")
+def create(
+    model: ModelArg,
+    file: Annotated[Path, _flag("--file", "Name of the Modelfile", "-f")] = Path("Modelfile"),
+    quantize: Annotated[
+        str | None, _flag("--quantize", "Quantize model to this level (e.g. q4_K_M)", "-q")
+    ] = None,
+) -> None:
+    """Create a model from a Modelfile."""
+    transfer.create(client(), model, file, quantize)
+
+
+@command("list", "ls")
+def list_models() -> None:
+    """List models."""
+    sys.stdout.write(render.list_table(client().list().models))
+
+
+@command("ps")
+def ps() -> None:
+    """List running models."""
+    sys.stdout.write(render.ps_table(client().ps().models))
+
+
+@command("show")
+def show(
+    model: ModelArg,
+    license: Annotated[bool, _flag("--license", "Show license of a model")] = False,
+    modelfile: Annotated[bool, _flag("--modelfile", "Show Modelfile of a model")] = False,
+    parameters: Annotated[bool, _flag("--parameters", "Show parameters of a model")] = False,
+    template: Annotated[bool, _flag("--template", "Show template of a model")] = False,
+    system: Annotated[bool, _flag("--system", "Show system message of a model")] = False,
+    verbose: Annotated[bool, _flag("--verbose", "Show detailed model information", "-v")] = False,
+) -> None:
+    """Show information for a model."""
+    flags = {"license": license, "modelfile": modelfile, "parameters": parameters,
+             "template": template, "system": system}
+    chosen = [name for name, flag in flags.items() if flag]
+    if len(chosen) > 1:
+        raise fail(
+            "only one of '--license', '--modelfile', '--parameters', '--system', "
+            "or '--template' can be specified"
+        )
+    info = client().show(model, verbose=verbose or None)
+    if not chosen:
+        sys.stdout.write(render.show_info(info, verbose))
+        return
+    value = getattr(info, chosen[0]) or ""
+    if chosen[0] in ("license", "modelfile", "parameters") and not value.endswith("\n"):
+        value += "\n"
+    sys.stdout.write(value)
+
+
+@command("cp")
+def copy(
+    source: Annotated[str, typer.Argument(help="Model to copy")],
+    destination: Annotated[str, typer.Argument(help="Name of the copy")],
+) -> None:
+    """Copy a model."""
+    client().copy(source, destination)
+    typer.echo(f"copied '{source}' to '{destination}'")
+
+
+@command("rm")
+def remove(models: Annotated[list[str], typer.Argument(help="Models to remove")]) -> None:
+    """Remove one or more models."""
+    api = client()
+    for model in models:
+        try:  # unload it first, so its memory is freed along with its files
+            api.generate(model, "", keep_alive=0)
+        except ResponseError as exc:
+            if exc.status_code != 404:
+                raise
+        api.delete(model)
+        typer.echo(f"deleted '{model}'")

@@ -1,0 +1,400 @@
+"""How the CLI shows things: sizes, times, tables, stats and progress, the way Ollama does.
+
+Pure formatting lives here (no network, no typer) so it is tested on its own, and
+scripts that scrape `ollama list` or `ollama run --verbose` output keep working.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from pasture.api.ollama import ListModel, ProcessModel, ShowResponse
+
+# ----- sizes and times --------------------------------------------------------------------
+
+_UNITS = ((10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "KB"))
+
+
+def human_bytes(size: int) -> str:
+    """Decimal units as Ollama prints them: `98 MB`, `4.7 GB`, `1 GB`, `512 B`."""
+    for factor, unit in _UNITS:
+        if size >= factor:
+            value = size / factor
+            if value >= 10 or value == math.trunc(value):
+                return f"{int(value)} {unit}"
+            return f"{value:.1f} {unit}"
+    return f"{size} B"
+
+
+def human_duration(seconds: float) -> str:
+    """An approximate span: `Less than a second`, `About a minute`, `4 hours`, `2 weeks`."""
+    whole = int(seconds)
+    if whole < 1:
+        return "Less than a second"
+    if whole == 1:
+        return "1 second"
+    if whole < 60:
+        return f"{whole} seconds"
+    minutes = whole // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def human_time(moment: datetime | None, never: str = "Never", now: datetime | None = None) -> str:
+    """`2 minutes ago`, `4 minutes from now`, or `Forever` for a date decades ahead."""
+    if moment is None or moment.year <= 1:
+        return never
+    now = now or datetime.now(UTC)
+    delta = (_aware(moment) - now).total_seconds()
+    if delta > 20 * 365 * 24 * 3600:
+        return "Forever"
+    if delta > 0:
+        return f"{human_duration(delta)} from now"
+    return f"{human_duration(-delta)} ago"
+
+
+def until(expires_at: datetime | None, now: datetime | None = None) -> str:
+    """The `ps` UNTIL column: when a loaded model will be unloaded."""
+    now = now or datetime.now(UTC)
+    if expires_at is not None and expires_at.year > 1 and _aware(expires_at) < now:
+        return "Stopping..."
+    return human_time(expires_at, "Never", now)
+
+
+def processor(size: int, size_vram: int) -> str:
+    """The `ps` PROCESSOR column: `100% GPU`, `100% CPU` or `48%/52% CPU/GPU`."""
+    if size_vram == 0:
+        return "100% CPU"
+    if size_vram == size:
+        return "100% GPU"
+    if size_vram > size or size == 0:
+        return "Unknown"
+    cpu = round((size - size_vram) / size * 100)
+    return f"{cpu}%/{100 - cpu}% CPU/GPU"
+
+
+def short_digest(digest: str) -> str:
+    """The ID column: the first 12 hex digits of a digest."""
+    return digest.removeprefix("sha256:")[:12]
+
+
+def format_duration(nanoseconds: int) -> str:
+    """A precise duration for `--verbose`: `850µs`, `35ms`, `1.2s`, `2m3.5s`."""
+    seconds = nanoseconds / 1e9
+    if seconds < 1e-3:
+        return f"{nanoseconds / 1e3:.0f}µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f}ms" if seconds >= 0.01 else f"{seconds * 1e3:.1f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m{rest:.1f}s"
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}h{minutes}m{rest:.0f}s"
+
+
+# ----- tables -----------------------------------------------------------------------------
+
+
+def table(header: Sequence[str] | None, rows: Iterable[Sequence[str]], padding: int = 4) -> str:
+    """Left-aligned columns separated by spaces, no borders (Ollama's tablewriter look)."""
+    all_rows = [list(header)] if header else []
+    all_rows += [list(row) for row in rows]
+    if not all_rows:
+        return ""
+    widths = [max(len(row[i]) for row in all_rows if i < len(row)) for i in range(len(all_rows[0]))]
+    lines = []
+    for row in all_rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append((" " * padding).join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def list_table(models: Sequence[ListModel], now: datetime | None = None) -> str:
+    rows = [
+        [m.name, short_digest(m.digest), human_bytes(m.size), human_time(m.modified_at, now=now)]
+        for m in models
+    ]
+    return table(["NAME", "ID", "SIZE", "MODIFIED"], rows)
+
+
+def ps_table(models: Sequence[ProcessModel], now: datetime | None = None) -> str:
+    return table(
+        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"],
+        [
+            [
+                m.name,
+                short_digest(m.digest),
+                human_bytes(m.size),
+                processor(m.size, m.size_vram),
+                str(m.context_length),
+                until(m.expires_at, now),
+            ]
+            for m in models
+        ],
+    )
+
+
+def _section(title: str, rows: list[list[str]]) -> str:
+    body = table(None, [["", *row] for row in rows])
+    return f"  {title}\n{body}\n"
+
+
+def _head(text: str, count: int = 2) -> list[list[str]]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    rows = [[line] for line in lines[:count]]
+    return rows + [["..."]] if len(lines) > count else rows
+
+
+def _metadata_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        shown = ", ".join(str(item) for item in value[:3])
+        more = f" ...+{len(value) - 3} more" if len(value) > 3 else ""
+        return f"[{shown}{more}]"
+    return str(value)
+
+
+def show_info(info: ShowResponse, verbose: bool = False) -> str:
+    """`pasture show MODEL`: model facts, capabilities, parameters, system and license."""
+    model_info = info.model_info or {}
+    arch = str(model_info.get("general.architecture") or info.details.family or "")
+    model_rows = [["architecture", arch]] if arch else []
+    params = info.details.parameter_size
+    if not params and isinstance(model_info.get("general.parameter_count"), int | float):
+        params = human_number(int(model_info["general.parameter_count"]))
+    if params:
+        model_rows.append(["parameters", params])
+    for key in ("context_length", "embedding_length"):
+        value = model_info.get(f"{arch}.{key}")
+        if value is not None:
+            model_rows.append([key.replace("_", " "), str(value)])
+    model_rows.append(["quantization", info.details.quantization_level])
+    out = _section("Model", model_rows)
+    if info.capabilities:
+        out += _section("Capabilities", [[c] for c in info.capabilities])
+    if info.parameters:
+        rows = [line.split(None, 1) for line in info.parameters.splitlines() if line.strip()]
+        out += _section("Parameters", [[r[0], r[1].strip() if len(r) > 1 else ""] for r in rows])
+    if verbose and model_info:
+        out += _section(
+            "Metadata", [[key, _metadata_value(model_info[key])] for key in sorted(model_info)]
+        )
+    if info.system:
+        out += _section("System", _head(info.system))
+    if info.license:
+        out += _section("License", _head(info.license))
+    return out
+
+
+def human_number(count: int) -> str:
+    """Parameter counts: `135M`, `7B`."""
+    for factor, unit in ((10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if count > factor:
+            return f"{round(count / factor)}{unit}"
+    return str(count)
+
+
+# ----- run statistics ---------------------------------------------------------------------
+
+
+def _rate(count: int | None, nanoseconds: int | None) -> str:
+    if not count or not nanoseconds:
+        return "0.0 tokens/s"
+    return f"{count / (nanoseconds / 1e9):.1f} tokens/s"
+
+
+def stats(metrics: Any) -> str:
+    """The `--verbose` block printed after an answer (same labels and layout as Ollama)."""
+    lines = []
+
+    def add(label: str, value: str) -> None:
+        lines.append(f"{label + ':':<22}{value}")
+
+    if metrics.total_duration is not None:
+        add("total duration", format_duration(metrics.total_duration))
+    if metrics.load_duration is not None:
+        add("load duration", format_duration(metrics.load_duration))
+    if metrics.prompt_eval_count is not None:
+        add("prompt eval count", f"{metrics.prompt_eval_count} token(s)")
+    if metrics.prompt_eval_duration:
+        add("prompt eval duration", format_duration(metrics.prompt_eval_duration))
+        add("prompt eval rate", _rate(metrics.prompt_eval_count, metrics.prompt_eval_duration))
+    if metrics.eval_count is not None:
+        add("eval count", f"{metrics.eval_count} token(s)")
+    if metrics.eval_duration:
+        add("eval duration", format_duration(metrics.eval_duration))
+        add("eval rate", _rate(metrics.eval_count, metrics.eval_duration))
+    return "\n".join(lines) + "\n"
+
+
+# ----- streamed text ----------------------------------------------------------------------
+
+
+class WordWrapper:
+    """Writes streamed text, breaking lines between words at the terminal's width.
+
+    Tokens arrive in arbitrary pieces, so the current word is held back until a space or
+    newline shows where it ends; `flush()` writes whatever is left.
+    """
+
+    def __init__(self, out: TextIO, width: int | None = None) -> None:
+        self.out = out
+        self.width = width or shutil.get_terminal_size().columns
+        self.column = 0
+        self.word = ""
+        self.spaces = 0  # held until the next word shows whether they end the line
+
+    def write(self, text: str) -> None:
+        for ch in text:
+            if ch == "\n":
+                self._emit_word()
+                self.out.write("\n")
+                self.column = self.spaces = 0
+            elif ch == " ":
+                self._emit_word()
+                self.spaces += 1
+            else:
+                self.word += ch
+        self.out.flush()
+
+    def _emit_word(self) -> None:
+        if not self.word:
+            return
+        if self.column and self.column + self.spaces + len(self.word) > self.width:
+            self.out.write("\n")
+            self.column = self.spaces = 0
+        self.out.write(" " * self.spaces + self.word)
+        self.column += self.spaces + len(self.word)
+        self.word, self.spaces = "", 0
+
+    def flush(self) -> None:
+        self._emit_word()
+        self.out.flush()
+
+
+class PlainWriter:
+    """Writes streamed text as it comes (no word wrap, or output is not a terminal)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def text_writer(word_wrap: bool, out: TextIO | None = None) -> WordWrapper | PlainWriter:
+    out = out or sys.stdout
+    if word_wrap and out.isatty():
+        return WordWrapper(out)
+    return PlainWriter(out)
+
+
+# ----- progress ---------------------------------------------------------------------------
+
+
+class _WhenSized(ProgressColumn):
+    """Shows the wrapped column only for tasks with a size (a bar), not for status lines."""
+
+    def __init__(self, column: ProgressColumn) -> None:
+        super().__init__()
+        self.column = column
+
+    def render(self, task: Task) -> Any:
+        if task.total is None or task.fields.get("status_line"):
+            return Text("")
+        return self.column.render(task)
+
+
+class ProgressView:
+    """Ollama-style progress on stderr: a line per status, a bar per digest.
+
+    Feed it `(status, digest, total, completed)` as they arrive from a pull, push or
+    create stream. On a terminal, statuses with a size get a live bar; otherwise (logs,
+    pipes) each status is printed once, as a plain line.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.live = self.console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            _WhenSized(TextColumn("{task.percentage:>3.0f}%")),
+            _WhenSized(BarColumn(bar_width=40)),
+            _WhenSized(DownloadColumn()),
+            _WhenSized(TimeRemainingColumn()),
+            console=self.console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID | None] = {}
+        self.started = False
+
+    def __enter__(self) -> ProgressView:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def update(self, status: str, digest: str | None = None, total: int | None = None,
+               completed: int | None = None) -> None:
+        sized = bool(digest and total)
+        key = f"{'bar' if sized else 'line'}:{status}"
+        if not self.live:
+            if key not in self.tasks:
+                self.tasks[key] = None
+                self.console.print(status, soft_wrap=True)
+            return
+        # Started on the first status, so an early error leaves no empty display behind.
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(
+                status, total=total if sized else None, status_line=not sized
+            )
+        task = self.tasks[key]
+        if sized and task is not None:
+            self.progress.update(task, total=total, completed=completed or 0)

@@ -1,0 +1,60 @@
+"""Pull, push and create with progress on stderr: everything that streams statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from pasture.api.ollama import ProgressResponse
+from pasture.cli.render import ProgressView, short_digest
+from pasture.client import BlobProgress, Client
+
+
+def show_progress(stream: Iterable[ProgressResponse], view: ProgressView) -> None:
+    """Draw each status of a pull/push/create stream until it ends."""
+    for part in stream:
+        view.update(part.status, part.digest, part.total, part.completed)
+
+
+def pull(client: Client, model: str, insecure: bool = False) -> None:
+    with ProgressView() as view:
+        show_progress(client.pull(model, insecure=insecure, stream=True), view)
+
+
+def push(client: Client, model: str, insecure: bool = False) -> None:
+    with ProgressView() as view:
+        show_progress(client.push(model, insecure=insecure, stream=True), view)
+
+
+def create(client: Client, model: str, modelfile: Path, quantize: str | None = None) -> None:
+    """Create `model` from a Modelfile: hash and upload its files, then the server's steps."""
+    try:
+        text = modelfile.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"open {modelfile}: no such file or directory") from None
+
+    with ProgressView() as view:
+
+        def on_blob(event: BlobProgress) -> None:
+            name = event.path.name
+            if event.status == "hashing":
+                view.update(f"hashing {name}")
+            elif event.status == "exists":
+                view.update(f"using existing blob {short_digest(event.digest or '')} ({name})")
+            else:
+                view.update(
+                    f"uploading {short_digest(event.digest or '')} ({name})",
+                    event.digest,
+                    event.total,
+                    event.completed,
+                )
+
+        stream = client.create_from_modelfile(
+            model,
+            text,
+            modelfile.resolve().parent,
+            quantize=quantize,
+            progress=on_blob,
+            stream=True,
+        )
+        show_progress(stream, view)

@@ -1,0 +1,136 @@
+"""Everything about talking to the server that does not depend on sync or async I/O.
+
+A public client method builds a `Call` (what to send, how to read the answer); the
+sync and async clients only differ in how they move the bytes. Reading status codes,
+error bodies and NDJSON lines lives here once, so both clients fail the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from pasture import __version__
+from pasture.api.ollama import StatusResponse, WireModel
+from pasture.client.errors import ResponseError, ServerNotRunningError
+from pasture.config import env, parse_host
+
+T = TypeVar("T", bound=WireModel)
+
+USER_AGENT = (
+    f"pasture-python/{__version__} ({platform.machine()} {platform.system().lower()}) "
+    f"Python/{platform.python_version()}"
+)
+
+
+def base_url(host: str | None) -> str:
+    """The server URL: the argument, else `PASTURE_HOST`/`OLLAMA_HOST`, else the default."""
+    return parse_host(host or env("HOST")).url
+
+
+def default_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
+    """Caller's headers over the JSON defaults, plus `PASTURE_API_KEY` as a bearer token."""
+    headers = {
+        "content-type": "application/json",
+        "accept": "application/json",
+        "user-agent": USER_AGENT,
+    }
+    headers.update({key.lower(): value for key, value in (extra or {}).items()})
+    api_key = env("API_KEY")
+    if api_key and "authorization" not in headers:
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API request and the type its answer (or each streamed line) is parsed into."""
+
+    method: str
+    path: str
+    response: type[T]
+    body: dict[str, Any] | None = None
+    stream: bool = False
+    # For replies without a body (copy, delete): build the result from the status alone.
+    from_status: Callable[[int], T] | None = field(default=None)
+
+    @property
+    def request_kwargs(self) -> dict[str, Any]:
+        return {"json": self.body} if self.body is not None else {}
+
+
+def post(path: str, response: type[T], request: WireModel, stream: bool = False) -> Call[T]:
+    return Call("POST", path, response, request.wire(), stream)
+
+
+def status_call(method: str, path: str, request: WireModel) -> Call[StatusResponse]:
+    return Call(
+        method,
+        path,
+        StatusResponse,
+        request.wire(),
+        from_status=lambda code: StatusResponse(status="success" if code == 200 else "error"),
+    )
+
+
+@contextmanager
+def connection_errors(url: str) -> Iterator[None]:
+    """Report "nothing listens there" as `ServerNotRunningError` (works around awaits too)."""
+    try:
+        yield
+    except httpx.ConnectError:
+        raise ServerNotRunningError(url) from None
+
+
+def error_from(response: httpx.Response) -> ResponseError:
+    """The server's `{"error": ...}` message, else its raw body, else the HTTP reason."""
+    text = response.text.strip()
+    message = text or response.reason_phrase or f"HTTP {response.status_code}"
+    return ResponseError(message, response.status_code)
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise `ResponseError` for a non-2xx answer; its body must already be read."""
+    if response.is_error:
+        raise error_from(response)
+
+
+def parse_reply(call: Call[T], response: httpx.Response) -> T:
+    """The typed answer of a non-streaming call."""
+    raise_for_status(response)
+    if call.from_status is not None:
+        return call.from_status(response.status_code)
+    return call.response.model_validate(response.json())
+
+
+def parse_line(call: Call[T], line: str) -> T | None:
+    """One NDJSON line of a stream; None for a blank line. An `error` line raises."""
+    if not line.strip():
+        return None
+    try:
+        part = json.loads(line)
+    except json.JSONDecodeError:
+        raise ResponseError(f"invalid JSON in server stream: {line[:200]!r}") from None
+    if not isinstance(part, dict):
+        raise ResponseError(f"unexpected line in server stream: {line[:200]!r}")
+    if error := part.get("error"):
+        raise ResponseError(str(error))
+    return call.response.model_validate(part)
+
+
+def blob_path(digest: str) -> str:
+    return f"/api/blobs/{digest}"
+
+
+def blob_exists(response: httpx.Response) -> bool:
+    """Whether `HEAD /api/blobs/<digest>` found the blob (200) or not (404)."""
+    if response.status_code == 404:
+        return False
+    raise_for_status(response)
+    return True

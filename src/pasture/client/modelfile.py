@@ -1,0 +1,147 @@
+"""A Modelfile read on the client side, ready for `POST /api/create`.
+
+Ollama's design, kept here: the client parses the Modelfile, reads every file it names
+(FROM and ADAPTER paths, relative to the Modelfile's directory) and sends only digests,
+so the server never opens a path from a request. PARAMETER values are typed here too,
+so a bad value is reported with its line before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pasture.errors import BadRequestError, ModelfileError
+from pasture.options import ALL as OPTION_SPECS
+from pasture.options import parse_parameter
+from pasture.store import modelfile as parser
+
+# Suffixes that make a missing FROM an obvious typo'd path rather than a model name.
+_PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
+_MODEL_SUFFIXES = (".gguf", ".bin", ".safetensors")
+# Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
+_UNSUPPORTED = ("draft", "renderer", "parser")
+
+
+@dataclass
+class CreatePlan:
+    """What a Modelfile asks the server to build, with local files still as paths."""
+
+    from_: str | None = None
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    adapters: list[tuple[str, Path]] = field(default_factory=list)
+    template: str | None = None
+    system: str | None = None
+    license: list[str] | None = None
+    parameters: dict[str, Any] | None = None
+    messages: list[dict[str, str]] | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every local file to upload, once each, in Modelfile order."""
+        seen: dict[Path, None] = {}
+        for _, path in [*self.files, *self.adapters]:
+            seen.setdefault(path, None)
+        return list(seen)
+
+    def arguments(self, digests: Mapping[Path, str]) -> dict[str, Any]:
+        """Keyword arguments for `Client.create` once each path has been uploaded."""
+        return {
+            "from_": self.from_,
+            "files": {name: digests[path] for name, path in self.files} or None,
+            "adapters": {name: digests[path] for name, path in self.adapters} or None,
+            "template": self.template,
+            "system": self.system,
+            "license": self.license,
+            "parameters": self.parameters,
+            "messages": self.messages,
+        }
+
+
+def _resolve(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _model_files(path: Path, line: int) -> list[tuple[str, Path]]:
+    """A file as itself; a directory as the GGUF files in it."""
+    if path.is_file():
+        return [(path.name, path)]
+    found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".gguf")
+    if not found:
+        raise ModelfileError(f"(line {line}): no GGUF files found in {path}")
+    return [(p.name, p) for p in found]
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(_PATH_PREFIXES) or value.lower().endswith(_MODEL_SUFFIXES)
+
+
+def _add_files(files: list[tuple[str, Path]], new: list[tuple[str, Path]], line: int) -> None:
+    names = {name for name, _ in files}
+    for name, path in new:
+        if name in names:
+            raise ModelfileError(f"(line {line}): two files are named {name}")
+        names.add(name)
+        files.append((name, path))
+
+
+def _parameter(parameters: dict[str, Any], name: str, raw: str, line: int) -> None:
+    try:
+        value = parse_parameter(name, raw)
+    except BadRequestError as exc:
+        raise ModelfileError(f"(line {line}): {exc.message}") from None
+    if value is None:  # a retired option: accepted and ignored, as in Ollama
+        return
+    key = name.lower()
+    if OPTION_SPECS[key].type is list:  # `stop` repeats and accumulates
+        parameters.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+    else:
+        parameters[key] = value
+
+
+def plan_create(text: str, base_dir: Path) -> CreatePlan:
+    """Parse Modelfile `text`; ModelfileError (with the line) for anything unusable."""
+    modelfile = parser.parse(text)
+    plan = CreatePlan()
+    parameters: dict[str, Any] = {}
+    messages: list[dict[str, str]] = []
+    licenses: list[str] = []
+    for command in modelfile.commands:
+        name, args, line = command.name, command.args, command.line
+        if name == "from":
+            path = _resolve(args, base_dir)
+            if path.exists():
+                _add_files(plan.files, _model_files(path, line), line)
+            elif _looks_like_path(args):
+                raise ModelfileError(f"(line {line}): no such file: {path}")
+            elif plan.from_ is not None and plan.from_ != args:
+                raise ModelfileError(f"(line {line}): only one FROM may name a model")
+            else:
+                plan.from_ = args
+        elif name == "adapter":
+            path = _resolve(args, base_dir)
+            if not path.exists():
+                raise ModelfileError(f"(line {line}): no such adapter file: {path}")
+            _add_files(plan.adapters, _model_files(path, line), line)
+        elif name == "parameter":
+            _parameter(parameters, command.key, args, line)
+        elif name == "message":
+            messages.append({"role": command.key, "content": args})
+        elif name == "license":
+            licenses.append(args)
+        elif name == "system":
+            plan.system = args
+        elif name == "template":
+            plan.template = args
+        elif name in _UNSUPPORTED:
+            raise ModelfileError(f"(line {line}): {name.upper()} is not supported by Pasture yet")
+        # REQUIRES names a minimum Ollama version; Pasture implements the API it targets.
+    if plan.from_ is not None and plan.files:
+        raise ModelfileError("FROM cannot name both a model and files")
+    plan.parameters = parameters or None
+    plan.messages = messages or None
+    plan.license = licenses or None
+    return plan
