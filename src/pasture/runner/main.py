@@ -1,0 +1,68 @@
+"""Child-process entry point: load one model into llama.cpp's server and serve it.
+
+Run as `python -m pasture.runner.main '<LoadSpec JSON>'`. Prints one JSON line on
+stdout — `{"address": "http://127.0.0.1:PORT"}` or `{"error": "..."}` — then serves
+until its stdin closes, which happens when the parent exits or unloads the model.
+The process ends with `os._exit`, never by deleting the engine (that can hang).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def engine_params(spec: dict[str, Any]) -> Any:
+    """llama.cpp `CommonParams` for a load spec (see `pasture.runner.base.LoadSpec`)."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = spec["model_path"]
+    params.n_parallel = spec["num_parallel"]
+    # Each slot gets the full context the user asked for, as in Ollama (-c num_ctx × P).
+    params.n_ctx = spec["num_ctx"] * spec["num_parallel"]
+    params.n_batch = spec["num_batch"]
+    params.n_gpu_layers = spec["num_gpu"]
+    threads = spec["num_thread"] or os.cpu_count() or 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.fit_params = False
+    params.cache_prompt = True
+    params.warmup = False
+    params.port = 0
+    params.hostnames = ["127.0.0.1"]
+    if spec.get("use_mmap") is not None:
+        modes = xllamacpp.llama_load_mode
+        mmap = spec["use_mmap"]
+        params.load_mode = modes.LLAMA_LOAD_MODE_MMAP if mmap else modes.LLAMA_LOAD_MODE_NONE
+    if spec["flash_attention"]:
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
+    if spec["adapters"]:
+        adapters = []
+        for path in spec["adapters"]:
+            adapter = xllamacpp.CommonAdapterLoraInfo()
+            adapter.path, adapter.scale = path, 1.0
+            adapters.append(adapter)
+        params.lora_adapters = adapters
+    return params
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    try:
+        import xllamacpp
+
+        server = xllamacpp.Server(engine_params(spec))
+        address = server.listening_address
+    except Exception as exc:  # the engine reports load failures as plain exceptions
+        print(json.dumps({"error": str(exc) or type(exc).__name__}), flush=True)
+        os._exit(1)
+    print(json.dumps({"address": address}), flush=True)
+    sys.stdin.read()  # returns at EOF: the parent is gone or wants us to stop
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

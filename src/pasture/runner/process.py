@@ -1,0 +1,170 @@
+"""The parent side of a runner: spawn the child, wait for it to load, talk to it, kill it."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import re
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from pasture.errors import BadRequestError, RunnerError
+from pasture.runner.base import LoadSpec, RunnerCrashed
+
+log = logging.getLogger(__name__)
+
+_STDERR_TAIL = 40
+_LOG_PREFIX = re.compile(r"^[\d.]+ [A-Z] (srv|slot|main|llama|load)?\s*(\w+: )?")
+
+
+class ProcessRunner:
+    """A model loaded in its own child process, served by llama.cpp on a loopback port."""
+
+    def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
+                 stderr_tail: collections.deque[str], drain: asyncio.Task[None]) -> None:
+        self.spec = spec
+        self.process = process
+        self.address = address
+        self._stderr_tail = stderr_tail
+        self._drain = drain
+        self._http = httpx.AsyncClient(base_url=address, timeout=httpx.Timeout(None, connect=10))
+
+    @classmethod
+    async def start(cls, spec: LoadSpec, timeout: float | None = None) -> ProcessRunner:
+        """Spawn a runner for `spec` and return once the model is loaded and healthy."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pasture.runner.main", json.dumps(spec.to_json()),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+        drain = asyncio.create_task(_drain_stderr(process, tail))
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout)  # type: ignore[union-attr]
+        except (TimeoutError, asyncio.CancelledError):
+            await _kill(process, drain)
+            raise RunnerError("timed out waiting for the model to load") from None
+        reply = _parse_hello(line)
+        if "address" not in reply:
+            await _kill(process, drain)
+            log.error("runner failed to load %s: %s", spec.model_path, reply.get("error"))
+            for text in tail:
+                log.debug("runner: %s", text)
+            raise RunnerError("the engine could not load this model: " + _last_error(tail))
+        log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
+        return cls(spec, process, reply["address"], tail, drain)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Stream `/completion` chunks (server-sent events) from the engine."""
+        try:
+            async with self._http.stream("POST", "/completion", json=payload) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _engine_error(response)
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        chunk = json.loads(line[6:])
+                        if "error" in chunk:
+                            raise RunnerError(_error_message(chunk))
+                        yield chunk
+        except httpx.TransportError:
+            raise RunnerCrashed() from None
+
+    async def apply_template(self, messages: list[dict[str, Any]]) -> str:
+        return (await self._post("/apply-template", {"messages": messages}))["prompt"]
+
+    async def tokenize(self, text: str) -> list[int]:
+        # The same tokenization llama-server applies to a text prompt (BOS added if the
+        # model wants it, special tokens recognised), so token prompts match text ones.
+        body = {"content": text, "add_special": True, "parse_special": True}
+        return (await self._post("/tokenize", body))["tokens"]
+
+    async def detokenize(self, tokens: list[int]) -> str:
+        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._http.post(path, json=body)
+        except httpx.TransportError:
+            raise RunnerCrashed() from None
+        if response.status_code != 200:
+            raise _engine_error(response)
+        return response.json()
+
+    async def close(self) -> None:
+        """Ask the child to exit (stdin EOF), then kill it if it lingers."""
+        await self._http.aclose()
+        if self.process.stdin and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 5)
+        except TimeoutError:
+            pass
+        await _kill(self.process, self._drain)
+        log.info("runner pid %d stopped", self.process.pid)
+
+
+def _parse_hello(line: bytes) -> dict[str, Any]:
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        return {"error": "runner exited before loading the model"}
+    return reply if isinstance(reply, dict) else {"error": "unexpected runner reply"}
+
+
+def _last_error(tail: collections.deque[str]) -> str:
+    """A short reason for a failed load, without paths (error bodies must not leak them)."""
+    for text in reversed(tail):
+        reason = _LOG_PREFIX.sub("", text)
+        if "error" in reason.lower() and "/" not in reason:
+            return reason[:200]
+    return "unknown error"
+
+
+def _error_message(body: dict[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", "engine error"))
+    return str(error or "engine error")
+
+
+def _engine_error(response: httpx.Response) -> RunnerError | BadRequestError:
+    try:
+        message = _error_message(response.json())
+    except ValueError:
+        message = response.text[:200] or f"engine answered {response.status_code}"
+    if 400 <= response.status_code < 500:
+        return BadRequestError(message)
+    return RunnerError(message)
+
+
+async def _drain_stderr(process: asyncio.subprocess.Process, tail: collections.deque[str]) -> None:
+    """Keep the engine's log flowing (a full pipe would block it) and remember its end."""
+    assert process.stderr is not None
+    while line := await process.stderr.readline():
+        text = line.decode(errors="replace").rstrip()
+        tail.append(text)
+        log.debug("runner %d: %s", process.pid, text)
+
+
+async def _kill(process: asyncio.subprocess.Process, drain: asyncio.Task[None]) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(drain, 2)

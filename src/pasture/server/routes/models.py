@@ -1,0 +1,110 @@
+"""Local model management: `/api/tags`, `show`, `create`, `copy`, `delete`, `ps`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from pasture.api.ollama import (
+    CopyRequest,
+    CreateRequest,
+    DeleteRequest,
+    ListModel,
+    ListResponse,
+    ModelDetails,
+    ProcessModel,
+    ProcessResponse,
+    ShowRequest,
+)
+from pasture.errors import BadRequestError, PastureError
+from pasture.server.state import state_of
+from pasture.server.streaming import json_response, ndjson_response
+from pasture.store import ModelName
+from pasture.store.create import create_model
+from pasture.store.model import load_local_model
+from pasture.store.show import show_model
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+# What Ollama reports as the expiry of a model kept forever (now + Go's max duration).
+_FOREVER = timedelta(seconds=(2**63 - 1) / 1e9)
+
+
+@router.api_route("/api/tags", methods=["GET", "HEAD"])
+async def list_models(request: Request) -> Response:
+    store = state_of(request).store
+    models = []
+    for name in await asyncio.to_thread(store.manifests.list):
+        try:
+            model = await asyncio.to_thread(load_local_model, store, name)
+        except PastureError as exc:  # one broken model must not hide the others
+            log.warning("skipping %s: %s", name.display, exc.message)
+            continue
+        models.append(ListModel(name=name.display, model=name.display,
+                                modified_at=model.modified_at, size=model.size,
+                                digest=model.digest, details=model.details))
+    models.sort(key=lambda m: m.modified_at, reverse=True)
+    return json_response(ListResponse(models=models))
+
+
+@router.post("/api/show")
+async def show(body: ShowRequest, request: Request) -> Response:
+    state = state_of(request)
+    _, model = state.model(body.model or body.name)
+    return json_response(await asyncio.to_thread(show_model, model, verbose=body.verbose))
+
+
+@router.post("/api/create")
+async def create(body: CreateRequest, request: Request) -> Response:
+    state = state_of(request)
+    name = ModelName.parse(body.model or body.name or "")
+    if body.quantize:
+        raise BadRequestError("quantization is not supported yet")
+    progress = create_model(state.store, name, body)
+    if body.stream:
+        return await ndjson_response(progress)
+    statuses = [status async for status in progress]
+    return json_response(statuses[-1])
+
+
+@router.post("/api/copy")
+async def copy(body: CopyRequest, request: Request) -> Response:
+    store = state_of(request).store
+    source, destination = ModelName.parse(body.source), ModelName.parse(body.destination)
+    await asyncio.to_thread(store.copy, source, destination)
+    return Response(status_code=200)
+
+
+@router.delete("/api/delete")
+async def delete(body: DeleteRequest, request: Request) -> Response:
+    state = state_of(request)
+    name = ModelName.parse(body.model or body.name or "")
+    await asyncio.to_thread(state.store.delete_model, name)
+    await state.scheduler.unload(name.display)
+    return Response(status_code=200)
+
+
+@router.get("/api/ps")
+async def ps(request: Request) -> Response:
+    state = state_of(request)
+    now = datetime.now(UTC)
+    models = []
+    for loaded in state.scheduler.loaded():
+        try:
+            details = load_local_model(state.store, ModelName.parse(loaded.key)).details
+        except PastureError:  # deleted while loaded
+            details = ModelDetails()
+        expires = (now + _FOREVER if math.isinf(loaded.expires_at)
+                   else datetime.fromtimestamp(loaded.expires_at, UTC))
+        models.append(ProcessModel(
+            name=loaded.key, model=loaded.key, size=loaded.size, digest=loaded.digest,
+            details=details, expires_at=expires, size_vram=0,
+            context_length=loaded.spec.num_ctx,
+        ))
+    return json_response(ProcessResponse(models=models))

@@ -1,0 +1,61 @@
+"""NDJSON responses whose errors keep their status code until the first line is out.
+
+A route builds an async iterator of wire objects. Its first item is computed before the
+response starts, so failures up to then (unknown model, load failure) are ordinary
+HTTP errors; a failure after that becomes a final `{"error": ...}` line, as in Ollama.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from pasture.errors import PastureError
+
+log = logging.getLogger(__name__)
+
+NDJSON = "application/x-ndjson"
+
+
+def dump(item: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(item, BaseModel):
+        return item.model_dump(mode="json", exclude_none=True, by_alias=True)
+    return item
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
+    """Status and body for an error; unexpected exceptions are logged, never shown."""
+    if isinstance(exc, PastureError):
+        return exc.status, {"error": exc.message}
+    log.exception("unexpected error", exc_info=exc)
+    return 500, {"error": "internal server error"}
+
+
+async def ndjson_response(items: AsyncIterator[BaseModel | dict[str, Any]]) -> StreamingResponse:
+    """Stream `items` as NDJSON, raising (for a normal error response) if the first fails."""
+    first = await anext(items)
+
+    async def lines() -> AsyncIterator[bytes]:
+        yield _line(dump(first))
+        try:
+            async for item in items:
+                yield _line(dump(item))
+        except Exception as exc:  # after the first line only an error line can be sent
+            yield _line(error_body(exc)[1])
+        finally:  # also on client disconnect: ends the generation and frees its runner
+            await items.aclose()  # type: ignore[attr-defined]
+
+    return StreamingResponse(lines(), media_type=NDJSON)
+
+
+def json_response(item: BaseModel | dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(dump(item), status_code=status)
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,135 @@
+"""`create`: assemble a model from uploaded blobs or an existing model, plus settings.
+
+Layers are written first and the manifest last, so an interrupted create leaves either
+the old model or the new one. Only blobs already in the store are used: a request
+names files by digest, never by a path on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from pasture import gguf
+from pasture import options as opts
+from pasture.api.ollama import CreateRequest, ProgressResponse
+from pasture.errors import BadRequestError
+from pasture.store import manifests as mf
+from pasture.store.blobs import digest_of, validate_digest
+from pasture.store.model import load_local_model
+from pasture.store.names import ModelName
+
+# Settings layers: a new value replaces the inherited layer of the same type.
+_SETTING_TYPES = (mf.MEDIA_TYPE_TEMPLATE, mf.MEDIA_TYPE_PROMPT, mf.MEDIA_TYPE_SYSTEM,
+                  mf.MEDIA_TYPE_PARAMS, mf.MEDIA_TYPE_MESSAGES, mf.MEDIA_TYPE_LICENSE)
+
+
+@dataclass
+class _Draft:
+    """The manifest being assembled."""
+
+    layers: list[mf.Layer]
+    config: mf.ModelConfig
+    params: dict[str, Any]
+
+
+def _check_file_name(name: str) -> None:
+    """`files` keys are names relative to the Modelfile: no absolute paths, no `..`."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if not name or path.is_absolute() or ".." in path.parts or ":" in name:
+        raise BadRequestError(f"invalid file name {name!r}: must be a relative path")
+
+
+async def create_model(store: Any, name: ModelName, req: CreateRequest
+                       ) -> AsyncIterator[ProgressResponse]:
+    """Build and store the model `name`, yielding Ollama's progress statuses."""
+    if req.files:
+        for file_name, digest in req.files.items():
+            _check_file_name(file_name)
+            validate_digest(digest)
+            if not store.blobs.exists(digest):
+                raise BadRequestError(f"blob {digest} not found: upload it first")
+        draft = await _from_files(store, req.files)  # before any output: errors stay 400s
+        yield ProgressResponse(status="parsing GGUF")
+    elif req.from_:
+        base = load_local_model(store, ModelName.parse(req.from_))
+        draft = _Draft(
+            layers=list(base.manifest.layers),
+            config=base.config.model_copy(),
+            params=dict(base.params),
+        )
+        for layer in draft.layers:
+            yield ProgressResponse(status=f"using existing layer {layer.digest}")
+    else:
+        raise BadRequestError("neither 'from' or 'files' was specified")
+
+    for adapter_name, digest in (req.adapters or {}).items():
+        _check_file_name(adapter_name)
+        size = store.blobs.size(validate_digest(digest))
+        draft.layers.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=size))
+
+    settings: list[tuple[str, bytes]] = []
+    if req.template is not None:
+        settings.append((mf.MEDIA_TYPE_TEMPLATE, req.template.encode()))
+    if req.system is not None:
+        settings.append((mf.MEDIA_TYPE_SYSTEM, req.system.encode()))
+    if req.parameters:
+        draft.params.update(opts.validate(req.parameters))
+        settings.append((mf.MEDIA_TYPE_PARAMS, json.dumps(draft.params).encode()))
+    if req.messages:
+        messages = [m.wire() for m in req.messages]
+        for message in messages:
+            if message["role"] not in ("system", "user", "assistant"):
+                raise BadRequestError(f"invalid message role {message['role']!r}")
+        settings.append((mf.MEDIA_TYPE_MESSAGES, json.dumps(messages).encode()))
+    if req.license:
+        licenses = [req.license] if isinstance(req.license, str) else req.license
+        settings.extend((mf.MEDIA_TYPE_LICENSE, text.encode()) for text in licenses)
+
+    replaced = {media_type for media_type, _ in settings}
+    if mf.MEDIA_TYPE_TEMPLATE in replaced:
+        replaced.add(mf.MEDIA_TYPE_PROMPT)
+    draft.layers = [layer for layer in draft.layers if layer.mediaType not in replaced]
+    for media_type, data in settings:
+        exists = store.blobs.exists(digest_of(data))
+        digest = await asyncio.to_thread(store.blobs.write_bytes, data)
+        verb = "using existing" if exists else "creating new"
+        yield ProgressResponse(status=f"{verb} layer {digest}")
+        draft.layers.append(mf.Layer(mediaType=media_type, digest=digest, size=len(data)))
+
+    config_bytes = draft.config.to_bytes()
+    config_digest = await asyncio.to_thread(store.blobs.write_bytes, config_bytes)
+    manifest = mf.Manifest(
+        config=mf.Layer(mediaType=mf.MEDIA_TYPE_CONFIG, digest=config_digest,
+                        size=len(config_bytes)),
+        layers=draft.layers,
+    )
+    yield ProgressResponse(status="writing manifest")
+    await asyncio.to_thread(store.write_manifest, name, manifest)
+    yield ProgressResponse(status="success")
+
+
+async def _from_files(store: Any, files: dict[str, str]) -> _Draft:
+    """Layers for uploaded files: the GGUF model (checked) and nothing else yet."""
+    ggufs = [(n, d) for n, d in files.items() if n.lower().endswith(".gguf")] or list(files.items())
+    if len(ggufs) != 1:
+        raise BadRequestError("expected exactly one GGUF model file")
+    _, digest = ggufs[0]
+    path = store.blobs.path(digest)
+    info = await asyncio.to_thread(gguf.read_gguf, path)
+    if info.pooling_type is None and info.block_count is None:
+        raise BadRequestError("the GGUF file does not describe a language model")
+    config = mf.ModelConfig(
+        model_family=info.architecture or "",
+        model_families=[info.architecture] if info.architecture else None,
+        model_type=info.parameter_size,
+        file_type=info.file_type or "",
+        context_length=info.context_length,
+        embedding_length=info.embedding_length,
+    )
+    layer = mf.Layer(mediaType=mf.MEDIA_TYPE_MODEL, digest=digest, size=info.file_size)
+    return _Draft(layers=[layer], config=config, params={})
