@@ -36,21 +36,36 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
     return 500, {"error": "internal server error"}
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that closes its body iterator however the response ends.
+
+    When a client disconnects, Starlette abandons the iterator without closing it; left
+    to the garbage collector, the generation it drives would go on burning a runner
+    slot. Closing it at once cancels the engine request and releases the runner.
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
 async def ndjson_response(items: AsyncIterator[BaseModel | dict[str, Any]]) -> StreamingResponse:
     """Stream `items` as NDJSON, raising (for a normal error response) if the first fails."""
     first = await anext(items)
 
     async def lines() -> AsyncIterator[bytes]:
-        yield _line(dump(first))
         try:
+            yield _line(dump(first))
             async for item in items:
                 yield _line(dump(item))
         except Exception as exc:  # after the first line only an error line can be sent
             yield _line(error_body(exc)[1])
-        finally:  # also on client disconnect: ends the generation and frees its runner
+        finally:
             await items.aclose()  # type: ignore[attr-defined]
 
-    return StreamingResponse(lines(), media_type=NDJSON)
+    return ClosingStreamingResponse(lines(), media_type=NDJSON)
 
 
 def json_response(item: BaseModel | dict[str, Any], status: int = 200) -> JSONResponse:
