@@ -12,10 +12,9 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from pasture.errors import BadRequestError, RunnerError
 from pasture.runner.base import LoadSpec, RunnerCrashed
+from pasture.runner.http import HTTPError, RunnerHTTP
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class ProcessRunner:
         self.address = address
         self._stderr_tail = stderr_tail
         self._drain = drain
-        self._http = httpx.AsyncClient(base_url=address, timeout=httpx.Timeout(None, connect=10))
+        self._http = RunnerHTTP(address)
 
     @classmethod
     async def start(cls, spec: LoadSpec, timeout: float | None = None) -> ProcessRunner:
@@ -71,21 +70,18 @@ class ProcessRunner:
     async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Stream `/completion` chunks (server-sent events) from the engine."""
         try:
-            async with self._http.stream("POST", "/completion", json=payload) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    raise _engine_error(response)
-                async for line in response.aiter_lines():
-                    if line.startswith("data: "):
-                        chunk = json.loads(line[6:])
-                        if "error" in chunk:
-                            raise RunnerError(_error_message(chunk))
-                        yield chunk
-        except httpx.TransportError:
+            async for chunk in self._http.events("/completion", payload):
+                if "error" in chunk:
+                    raise RunnerError(_error_message(chunk))
+                yield chunk
+        except HTTPError as exc:
+            raise _engine_error(exc) from None
+        except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
             raise RunnerCrashed() from None
 
     async def apply_template(self, messages: list[dict[str, Any]]) -> str:
         return (await self._post("/apply-template", {"messages": messages}))["prompt"]
+
 
     async def tokenize(self, text: str) -> list[int]:
         # The same tokenization llama-server applies to a text prompt (BOS added if the
@@ -98,16 +94,14 @@ class ProcessRunner:
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = await self._http.post(path, json=body)
-        except httpx.TransportError:
+            return await self._http.post(path, body)
+        except HTTPError as exc:
+            raise _engine_error(exc) from None
+        except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
             raise RunnerCrashed() from None
-        if response.status_code != 200:
-            raise _engine_error(response)
-        return response.json()
 
     async def close(self) -> None:
         """Ask the child to exit (stdin EOF), then kill it if it lingers."""
-        await self._http.aclose()
         if self.process.stdin and not self.process.stdin.is_closing():
             self.process.stdin.close()
         try:
@@ -142,12 +136,12 @@ def _error_message(body: dict[str, Any]) -> str:
     return str(error or "engine error")
 
 
-def _engine_error(response: httpx.Response) -> RunnerError | BadRequestError:
+def _engine_error(exc: HTTPError) -> RunnerError | BadRequestError:
     try:
-        message = _error_message(response.json())
+        message = _error_message(json.loads(exc.body))
     except ValueError:
-        message = response.text[:200] or f"engine answered {response.status_code}"
-    if 400 <= response.status_code < 500:
+        message = exc.body.decode(errors="replace")[:200] or f"engine answered {exc.status}"
+    if 400 <= exc.status < 500:
         return BadRequestError(message)
     return RunnerError(message)
 
