@@ -1,0 +1,134 @@
+"""One real Pasture server for the integration tests, with the real engine and SmolLM2.
+
+The server runs as a subprocess (`python -m pasture serve`) on a free port with its own
+temporary models directory, exactly as a user would run it; the model is imported the
+way `pasture create` does it (blob upload, then create). Tests that need a server of
+their own (other settings, or faults) start one with `start_server`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = "smollm2:135m"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    models_dir: Path
+    log_path: Path
+
+    def children(self) -> list[int]:
+        """PIDs of the runner processes this server started."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.process.pid:
+                pids.append(int(entry.name))
+        return pids
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(models_dir: Path, log_path: Path, **env: str) -> RunningServer:
+    """Start `pasture serve` and wait until it answers."""
+    port = _free_port()
+    environ = {
+        **os.environ,
+        "PASTURE_HOST": f"127.0.0.1:{port}",
+        "PASTURE_MODELS": str(models_dir),
+        "PYTHONPATH": str(REPO / "src"),
+        **env,
+    }
+    log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen([sys.executable, "-m", "pasture", "serve"], env=environ,
+                               stdout=log_file, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited:\n" + log_path.read_text())
+        try:
+            if httpx.get(url + "/", timeout=1).status_code == 200:
+                return RunningServer(url, process, models_dir, log_path)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start:\n" + log_path.read_text())
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.send_signal(signal.SIGINT)
+    try:
+        server.process.wait(15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+def import_model(url: str, gguf: Path, name: str, **fields: object) -> None:
+    """Upload a GGUF as a blob and create a model from it, as `pasture create` does."""
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()
+    with httpx.Client(base_url=url, timeout=120) as client:
+        if client.head(f"/api/blobs/{digest}").status_code != 200:
+            with open(gguf, "rb") as f:
+                client.post(f"/api/blobs/{digest}", content=f).raise_for_status()
+        response = client.post("/api/create", json={
+            "model": name, "files": {gguf.name: digest}, "stream": False, **fields,
+        })
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from fetch_models import SMOLLM2_FILE, fetch_smollm2
+
+    return fetch_smollm2() / SMOLLM2_FILE
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -> Iterator[RunningServer]:
+    """The shared server, with SmolLM2 imported as `smollm2:135m`."""
+    root = tmp_path_factory.mktemp("server")
+    running = start_server(root / "models", root / "server.log")
+    try:
+        import_model(running.url, smollm2_gguf, MODEL)
+        yield running
+    finally:
+        stop_server(running)
+
+
+@pytest.fixture
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        yield client
