@@ -109,14 +109,6 @@ def import_model(url: str, gguf: Path, name: str, **fields: object) -> None:
 
 
 @pytest.fixture(scope="session")
-def smollm2_gguf() -> Path:
-    sys.path.insert(0, str(REPO / "scripts"))
-    from fetch_models import SMOLLM2_FILE, fetch_smollm2
-
-    return fetch_smollm2() / SMOLLM2_FILE
-
-
-@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -> Iterator[RunningServer]:
     """The shared server, with SmolLM2 imported as `smollm2:135m`."""
     root = tmp_path_factory.mktemp("server")

