@@ -1,0 +1,59 @@
+"""Settings from the environment, and Ollama's duration syntax."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from pasture.config import Settings, parse_host
+from pasture.durations import parse_keep_alive
+from pasture.errors import BadRequestError
+
+
+@pytest.mark.parametrize(("value", "url"), [
+    (None, "http://127.0.0.1:11434"), ("0.0.0.0", "http://0.0.0.0:11434"),
+    (":8080", "http://127.0.0.1:8080"), ("example.com:99", "http://example.com:99"),
+    ("https://example.com", "https://example.com:443"), ("[::1]:5000", "http://[::1]:5000"),
+])
+def test_host_values_as_ollama_reads_them(value: str | None, url: str) -> None:
+    assert parse_host(value).url == url
+
+
+def test_pasture_variables_win_over_ollama_ones() -> None:
+    settings = Settings.from_env({"OLLAMA_HOST": "1.2.3.4:1", "PASTURE_HOST": "127.0.0.1:2",
+                                  "OLLAMA_MODELS": "/srv/models", "OLLAMA_KEEP_ALIVE": "10m"})
+    assert settings.host.port == 2
+    assert settings.models_dir == Path("/srv/models")
+    assert settings.keep_alive == 600
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.host.url == "http://127.0.0.1:11434"
+    assert settings.keep_alive == 300 and settings.num_parallel == 1
+    assert settings.max_queue == 512 and settings.context_length == 4096
+
+
+def test_keep_alive_in_the_environment_accepts_bare_seconds() -> None:
+    assert Settings.from_env({"PASTURE_KEEP_ALIVE": "30"}).keep_alive == 30
+    assert math.isinf(Settings.from_env({"PASTURE_KEEP_ALIVE": "-1"}).keep_alive)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    (0, 0), (30, 30), (1.5, 1.5), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25), ("0", 0),
+])
+def test_keep_alive_values(value: object, seconds: float) -> None:
+    assert parse_keep_alive(value) == seconds
+
+
+@pytest.mark.parametrize("value", [-1, "-1m", -0.5])
+def test_negative_keep_alive_is_forever(value: object) -> None:
+    assert math.isinf(parse_keep_alive(value))
+
+
+@pytest.mark.parametrize("value", ["10", "five minutes", "5x", "", True])
+def test_bad_keep_alive_is_a_400(value: object) -> None:
+    with pytest.raises(BadRequestError):
+        parse_keep_alive(value)

@@ -1,0 +1,76 @@
+"""Ollama's options: types, defaults, merge order and what reaches the engine."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pasture import options as opts
+from pasture.errors import BadRequestError
+
+
+def test_defaults_are_ollamas() -> None:
+    merged = opts.merge()
+    assert merged["temperature"] == 0.8 and merged["top_k"] == 40 and merged["top_p"] == 0.9
+    assert merged["min_p"] == 0.0 and merged["repeat_penalty"] == 1.0
+    assert merged["repeat_last_n"] == 64 and merged["seed"] == -1 and merged["num_predict"] == -1
+
+
+def test_request_options_override_modelfile_parameters_which_override_defaults() -> None:
+    model = {"temperature": 0.2, "top_k": 10}
+    request = opts.validate({"temperature": 1.5})
+    merged = opts.merge(model, request)
+    assert merged["temperature"] == 1.5 and merged["top_k"] == 10 and merged["top_p"] == 0.9
+
+
+@pytest.mark.parametrize(("name", "value", "kind"), [
+    ("temperature", "hot", "float"), ("num_predict", "10", "integer"),
+    ("stop", 5, "array of strings"), ("use_mmap", 1, "boolean"), ("top_k", True, "integer"),
+])
+def test_wrong_types_name_the_option(name: str, value: object, kind: str) -> None:
+    with pytest.raises(BadRequestError, match=f'option "{name}" must be of type {kind}'):
+        opts.validate({name: value})
+
+
+def test_floats_for_integers_are_truncated_and_a_string_stop_becomes_a_list() -> None:
+    checked = opts.validate({"num_predict": 12.9, "stop": "END", "temperature": 1})
+    assert checked == {"num_predict": 12, "stop": ["END"], "temperature": 1.0}
+
+
+def test_non_finite_numbers_are_rejected() -> None:
+    with pytest.raises(BadRequestError, match="finite"):
+        opts.validate({"temperature": math.nan})
+
+
+def test_unknown_and_retired_options_are_dropped() -> None:
+    assert opts.validate({"no_such_option": 1, "mirostat": 2, "seed": 3}) == {"seed": 3}
+
+
+def test_modelfile_parameters_are_typed_and_stop_accumulates() -> None:
+    params = opts.parameters_from_pairs([
+        ("temperature", "0.7"), ("stop", "<|im_end|>"), ("STOP", "User:"),
+        ("num_ctx", "8192"), ("use_mmap", "false"), ("mirostat", "1"),
+    ])
+    assert params == {"temperature": 0.7, "stop": ["<|im_end|>", "User:"], "num_ctx": 8192,
+                      "use_mmap": False}
+
+
+@pytest.mark.parametrize(("name", "raw"), [("temperature", "warm"), ("num_ctx", "1.5"),
+                                           ("use_mmap", "maybe"), ("top_p", "nan")])
+def test_bad_parameter_values_are_rejected(name: str, raw: str) -> None:
+    with pytest.raises(BadRequestError, match=name):
+        opts.parse_parameter(name, raw)
+
+
+def test_unknown_parameter_is_rejected() -> None:
+    with pytest.raises(BadRequestError, match="unknown parameter"):
+        opts.parse_parameter("flavour", "1")
+
+
+def test_engine_fields_are_explicit_and_num_predict_is_capped() -> None:
+    fields = opts.engine_sampling(opts.merge({"stop": ["x"]}), num_ctx=2048)
+    assert fields["min_p"] == 0.0 and fields["top_p"] == 0.9 and fields["temperature"] == 0.8
+    assert fields["n_predict"] == 20480 and fields["stop"] == ["x"]
+    assert "seed" not in fields  # -1: the engine picks a random seed
+    assert opts.engine_sampling(opts.merge({"seed": 7, "num_predict": 5}), 2048)["seed"] == 7
