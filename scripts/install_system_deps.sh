@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need from Debian: `docker-registry` (CNCF distribution 2.8), the
+# real OCI registry the pull/push tests run on 127.0.0.1 with a config of their own.
+# Idempotent. The package's own service would listen on all interfaces (`addr: :5000`),
+# so it is stopped and disabled wherever a service manager started it.
+set -euo pipefail
+
+if [ ! -x /usr/bin/docker-registry ]; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # policy-rc.d exit 101 keeps invoke-rc.d from starting the service during install.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" > /dev/null
+        $sudo chmod +x "$policy"
+        created_policy=1
+    fi
+    $sudo apt-get install -y -qq --no-install-recommends docker-registry > /dev/null
+    if [ -n "$created_policy" ]; then $sudo rm -f "$policy"; fi
+fi
+# Never leave the package's all-interfaces service enabled or running.
+if command -v systemctl > /dev/null && systemctl is-enabled docker-registry.service \
+        > /dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    if [ -d /run/systemd/system ]; then
+        $sudo systemctl stop docker-registry.service > /dev/null 2>&1 || true
+    fi
+    $sudo systemctl disable docker-registry.service > /dev/null 2>&1 || true
+fi
+/usr/bin/docker-registry --version

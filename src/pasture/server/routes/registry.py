@@ -1,0 +1,45 @@
+"""`POST /api/pull` and `POST /api/push`: models to and from an OCI registry.
+
+The registry is contacted before the first status line is sent, so an unknown remote
+model (404), a plain-http registry without `insecure` (400) or an unsafe manifest (400)
+keep their status; failures after that end the stream with an `{"error": …}` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from pasture.api.ollama import ProgressResponse, PullRequest, PushRequest
+from pasture.server.state import state_of
+from pasture.server.streaming import json_response, ndjson_response
+from pasture.store import ModelName
+from pasture.store.registry import pull_model, push_model
+
+router = APIRouter()
+
+
+async def _respond(progress: AsyncIterator[ProgressResponse], stream: bool) -> Response:
+    if stream:
+        return await ndjson_response(progress)
+    last = None
+    async for last in progress:  # noqa: B007 - only the final status is answered
+        pass
+    assert last is not None
+    return json_response(last)
+
+
+@router.post("/api/pull")
+async def pull(body: PullRequest, request: Request) -> Response:
+    store = state_of(request).store
+    name = ModelName.parse(body.model or body.name or "")
+    return await _respond(pull_model(store, name, insecure=bool(body.insecure)), body.stream)
+
+
+@router.post("/api/push")
+async def push(body: PushRequest, request: Request) -> Response:
+    store = state_of(request).store
+    name = ModelName.parse(body.model or body.name or "")
+    return await _respond(push_model(store, name, insecure=bool(body.insecure)), body.stream)

@@ -1,0 +1,84 @@
+"""`pull`: fetch a model's manifest and blobs from a registry into the local store.
+
+The manifest is fetched and validated (size cap, digest grammar, layer count) before any
+status is reported, so an unknown model or a hostile manifest is an ordinary HTTP error;
+blobs are verified as they land; the manifest is written last, byte for byte, so the
+model's ID (the manifest's sha256) is the registry's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from pathlib import Path
+
+from pasture.api.ollama import ProgressResponse
+from pasture.store.local import Store
+from pasture.store.manifests import InvalidManifestError, Manifest
+from pasture.store.names import ModelName
+from pasture.store.registry.client import RegistryClient, TransferOptions
+from pasture.store.registry.download import download_blob
+from pasture.store.registry.errors import UnsafeRegistryError
+
+# Larger than any model blob (a 671B model at 4 bits is about 400 GB): refused up front.
+MAX_BLOB_SIZE = 4 << 40
+
+
+async def pull_model(store: Store, name: ModelName, *, insecure: bool = False,
+                     options: TransferOptions | None = None,
+                     ) -> AsyncIterator[ProgressResponse]:
+    """Pull `name`, yielding Ollama's statuses: `pulling manifest`, `pulling <digest12>`
+    (with digest/total/completed), `verifying sha256 digest`, `writing manifest`, `success`.
+
+    >>> async for status in pull_model(store, ModelName.parse("smollm2:135m")): ...
+    """
+    async with RegistryClient(name, insecure=insecure, options=options) as client:
+        raw, manifest = await _fetch_manifest(client, name.tag)
+        yield ProgressResponse(status="pulling manifest")
+
+        for layer in [*manifest.layers, manifest.config]:  # Ollama's order: config last
+            blob = store.blobs.path(layer.digest)
+            if await asyncio.to_thread(_present, blob, layer.size):
+                yield ProgressResponse(status=f"pulling {layer.digest[7:19]}",
+                                       digest=layer.digest, total=layer.size,
+                                       completed=layer.size)
+                continue
+            # aclosing: a pull that stops early releases its share of the download now.
+            async with aclosing(download_blob(client, blob, layer.digest,
+                                              layer.size)) as progress:
+                async for status in progress:
+                    yield status
+
+        # Downloads were hashed before they got their names; blobs already here are
+        # checked for the size the manifest gives.
+        yield ProgressResponse(status="verifying sha256 digest")
+        for layer in [*manifest.layers, manifest.config]:
+            if not await asyncio.to_thread(_present, store.blobs.path(layer.digest),
+                                           layer.size):
+                raise InvalidManifestError(
+                    f"blob {layer.digest[7:19]} is missing or has the wrong size")
+
+        yield ProgressResponse(status="writing manifest")
+        await asyncio.to_thread(store.manifests.write_raw, name, raw)
+        yield ProgressResponse(status="success")
+
+
+async def _fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manifest]:
+    raw, claimed = await client.get_manifest(tag)
+    manifest = Manifest.parse(raw)
+    if claimed and claimed != "sha256:" + hashlib.sha256(raw).hexdigest():
+        raise UnsafeRegistryError("registry sent a manifest that does not match its digest")
+    for layer in [*manifest.layers, manifest.config]:
+        if layer.size > MAX_BLOB_SIZE:  # would only plan parts and pre-size files forever
+            raise UnsafeRegistryError(f"blob {layer.digest[7:19]} claims a size over 4 TiB")
+    return raw, manifest
+
+
+def _present(blob: Path, size: int) -> bool:
+    """Whether a blob is stored with the expected size (a cheap check of a cache hit)."""
+    try:
+        return blob.stat().st_size == size
+    except FileNotFoundError:
+        return False
