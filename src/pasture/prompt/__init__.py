@@ -1,0 +1,1 @@
+"""Prompt building: Go templates (Ollama's TEMPLATE) rendered by our own interpreter."""
