@@ -1,0 +1,83 @@
+"""Anthropic's Messages API (`POST /v1/messages`), as pydantic models.
+
+Requests accept what the official `anthropic` SDK sends; `tools`, `tool_choice`,
+`metadata` and `thinking` are accepted and not acted on yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from pasture.api.ollama import WireModel
+
+
+class ContentBlock(WireModel):
+    """A request content block; only `text` blocks carry text the model reads today."""
+
+    type: str
+    text: str | None = None
+    source: dict[str, Any] | None = None
+    content: str | list[dict[str, Any]] | None = None  # tool_result
+    tool_use_id: str | None = None
+
+
+class MessageParam(WireModel):
+    role: Literal["user", "assistant"]
+    content: str | list[ContentBlock]
+
+
+class SystemBlock(WireModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class MessagesRequest(WireModel):
+    model: str
+    max_tokens: int
+    messages: list[MessageParam]
+    system: str | list[SystemBlock] | None = None
+    stop_sequences: list[str] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stream: bool = False
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+
+
+class TextBlock(WireModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class Usage(WireModel):
+    input_tokens: int
+    output_tokens: int
+
+
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
+
+
+class Message(WireModel):
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    model: str
+    content: list[TextBlock] = Field(default_factory=list)
+    stop_reason: StopReason | None = None
+    stop_sequence: str | None = None
+    usage: Usage
+
+
+class ErrorDetail(WireModel):
+    type: str
+    message: str
+
+
+class ErrorResponse(WireModel):
+    type: Literal["error"] = "error"
+    error: ErrorDetail

@@ -1,0 +1,46 @@
+"""`/api/embed` (batch, normalised) and `/api/embeddings` (legacy, single, raw)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from pasture.api.ollama import EmbeddingsRequest, EmbeddingsResponse, EmbedRequest, EmbedResponse
+from pasture.server import embedding
+from pasture.server.state import state_of
+from pasture.server.streaming import json_response
+
+router = APIRouter()
+
+
+class _EmbedBody(EmbedRequest):
+    """`input` is checked by hand so a wrong element type gets Ollama's message."""
+
+    input: Any = None
+
+
+@router.post("/api/embed")
+async def embed(body: _EmbedBody, request: Request) -> Response:
+    inputs = embedding.text_inputs(body.input)
+    embedding.check_dimensions(body.dimensions)
+    result = await embedding.embed(
+        state_of(request), body.model, inputs, truncate=body.truncate is not False,
+        options=body.options, keep_alive=body.keep_alive,
+    )
+    return json_response(EmbedResponse(
+        model=result.model,
+        embeddings=[embedding.normalize(v, body.dimensions) for v in result.vectors],
+        total_duration=int(result.total_duration * 1e9),
+        load_duration=int(result.load_duration * 1e9),
+        prompt_eval_count=result.prompt_tokens,
+    ))
+
+
+@router.post("/api/embeddings")
+async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
+    inputs = [body.prompt] if body.prompt else []  # an empty prompt only loads the model
+    result = await embedding.embed(state_of(request), body.model, inputs,
+                                   options=body.options, keep_alive=body.keep_alive)
+    return json_response(EmbeddingsResponse(embedding=result.vectors[0] if result.vectors else []))

@@ -1,0 +1,275 @@
+"""OpenAI-compatible endpoints: chat and legacy completions, embeddings and models.
+
+Each request is translated into Ollama terms and run through `server.compat` (chat and
+completions) or `server.embedding`, exactly as the native routes run; only the wire
+formats differ. As in Ollama, an absent `temperature` or `top_p` means 1.0 (OpenAI's
+default), not the model's; beyond Ollama, an `options` object of Ollama options is
+accepted (the SDK's `extra_body={"options": {"num_ctx": 8192}}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from pasture.api import openai as oa
+from pasture.errors import BadRequestError, ModelNotFoundError, PastureError
+from pasture.server import compat, embedding
+from pasture.server.completion import Finish, Piece
+from pasture.server.error_shapes import openai_error
+from pasture.server.sse import event, sse_response
+from pasture.server.state import state_of
+from pasture.store.model import load_local_model
+from pasture.store.names import ModelName
+
+router = APIRouter()
+
+# OpenAI's defaults, which Ollama applies in place of the model's when a field is absent.
+OPENAI_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}
+
+
+def dump(item: oa.WireModel) -> dict[str, Any]:
+    """OpenAI objects keep their null fields; the SDK expects them present."""
+    return item.model_dump(mode="json", by_alias=True)
+
+
+def json_out(item: oa.WireModel) -> JSONResponse:
+    return JSONResponse(dump(item))
+
+
+def error_event(status: int, message: str) -> bytes:
+    return event(openai_error(status, message))
+
+
+# ----- translation into Ollama terms ------------------------------------------------------
+
+
+def message_text(content: str | list[oa.ContentPart] | None) -> tuple[str, list[str]]:
+    """A message's text and its images (base64), from a string or content parts."""
+    if content is None or isinstance(content, str):
+        return content or "", []
+    texts: list[str] = []
+    images: list[str] = []
+    for part in content:
+        if part.type in ("text", "input_text"):
+            texts.append(part.text or "")
+        elif part.type == "image_url":
+            url = part.image_url.url if isinstance(part.image_url, oa.ImageURL) else part.image_url
+            images.append(image_data(url or ""))
+        else:
+            raise BadRequestError(f"unsupported content part type: {part.type}")
+    return "\n".join(texts), images
+
+
+def image_data(url: str) -> str:
+    """The base64 payload of an image given as a data URI or bare base64, as Ollama takes."""
+    if url.startswith(("http://", "https://")):
+        raise BadRequestError("image URLs are not currently supported, please use base64 "
+                              "encoded data instead")
+    payload = url.split(",", 1)[1] if url.startswith("data:") and "," in url else url
+    try:
+        base64.b64decode(payload, validate=True)
+    except ValueError:
+        raise BadRequestError("invalid image input") from None
+    return payload
+
+
+def chat_messages(messages: list[oa.ChatMessage]) -> list[dict[str, Any]]:
+    """OpenAI messages as Ollama's; images are rejected until the engine takes them."""
+    if not messages:
+        raise BadRequestError("[] is too short - 'messages'")
+    converted = []
+    for message in messages:
+        text, images = message_text(message.content)
+        if images:
+            raise BadRequestError("image input is not supported by this server yet")
+        entry: dict[str, Any] = {"role": message.role.lower(), "content": text}
+        if message.tool_call_id:
+            entry["tool_call_id"] = message.tool_call_id
+        converted.append(entry)
+    return converted
+
+
+def response_format(fmt: oa.ResponseFormat | None) -> str | dict[str, Any] | None:
+    """OpenAI's `response_format` as Ollama's `format` (a JSON schema or "json")."""
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return "json"
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise BadRequestError("response_format json_schema requires a schema")
+    return fmt.json_schema.schema_
+
+
+def sampling(body: oa._SamplingRequest, max_tokens: int | None) -> dict[str, Any]:
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    return compat.sampling_options(
+        num_predict=max_tokens, temperature=body.temperature, top_p=body.top_p,
+        seed=body.seed, stop=stop, frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
+    )
+
+
+def usage(finish: Finish) -> oa.Usage:
+    return oa.Usage(prompt_tokens=finish.prompt_eval_count, completion_tokens=finish.eval_count,
+                    total_tokens=finish.prompt_eval_count + finish.eval_count)
+
+
+# ----- chat completions -------------------------------------------------------------------
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> Response:
+    messages = chat_messages(body.messages)
+    fmt = response_format(body.response_format)
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    generation = await compat.Generation.open(
+        state_of(request), body.model, OPENAI_DEFAULTS, body.options, sampling(body, max_tokens)
+    )
+    events = generation.chat(messages, fmt)
+    reply_id, created = compat.new_id("chatcmpl-"), compat.now()
+    if not body.stream:
+        text, finish = await compat.collect(events)
+        return json_out(oa.ChatCompletion(
+            id=reply_id, created=created, model=generation.display, usage=usage(finish),
+            choices=[oa.ChatChoice(message=oa.AssistantMessage(content=text),
+                                   finish_reason=finish.done_reason)],
+        ))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(delta: oa.Delta, finish_reason: str | None = None) -> bytes:
+        return event(dump(oa.ChatCompletionChunk(
+            id=reply_id, created=created, model=generation.display,
+            choices=[oa.ChunkChoice(delta=delta, finish_reason=finish_reason)],
+        )))
+
+    async def frames() -> AsyncIterator[bytes]:
+        first = await anext(events)  # loads the model: failures here keep their status
+        yield chunk(oa.Delta(role="assistant", content=""))
+        async for item in compat.prepend(first, events):
+            if isinstance(item, Piece):
+                if item.text:
+                    yield chunk(oa.Delta(content=item.text))
+                continue
+            yield chunk(oa.Delta(), item.done_reason)
+            if include_usage:
+                yield event(dump(oa.ChatCompletionChunk(
+                    id=reply_id, created=created, model=generation.display, choices=[],
+                    usage=usage(item),
+                )))
+        yield event("[DONE]")
+
+    return await sse_response(compat.closing(frames(), events), error_event)
+
+
+# ----- legacy completions -----------------------------------------------------------------
+
+
+@router.post("/v1/completions")
+async def completions(body: oa.CompletionRequest, request: Request) -> Response:
+    state = state_of(request)
+    if body.suffix:
+        _, model = state.model(body.model)
+        # Fill-in-the-middle needs a template with a suffix slot (`insert`), rendered by
+        # Pasture's Go templates, which do not reach the compatibility layers yet.
+        await state.require_capability(body.model, model, "insert", "insert")
+        raise BadRequestError("suffix is not supported yet")
+    generation = await compat.Generation.open(
+        state, body.model, OPENAI_DEFAULTS, body.options, sampling(body, body.max_tokens),
+        action="generate",
+    )
+    # As in Ollama, the prompt goes through the model's template as one user turn.
+    events = generation.chat([{"role": "user", "content": body.prompt}])
+    reply_id, created = compat.new_id("cmpl-"), compat.now()
+    if not body.stream:
+        text, finish = await compat.collect(events)
+        return json_out(oa.Completion(
+            id=reply_id, created=created, model=generation.display, usage=usage(finish),
+            choices=[oa.CompletionChoice(text=text, finish_reason=finish.done_reason)],
+        ))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(text: str, finish_reason: str | None = None,
+              finish: Finish | None = None) -> bytes:
+        return event(dump(oa.Completion(
+            id=reply_id, created=created, model=generation.display,
+            choices=[oa.CompletionChoice(text=text, finish_reason=finish_reason)],
+            usage=usage(finish) if finish and include_usage else None,
+        )))
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for item in events:
+            if isinstance(item, Piece):
+                if item.text:
+                    yield chunk(item.text)
+            else:
+                yield chunk("", item.done_reason, item)
+        yield event("[DONE]")
+
+    return await sse_response(compat.closing(frames(), events), error_event)
+
+
+# ----- embeddings -------------------------------------------------------------------------
+
+
+def encode_base64(vector: list[float]) -> str:
+    """Little-endian float32 bytes in base64: what the SDK decodes by default."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: oa.EmbeddingRequest, request: Request) -> Response:
+    inputs = embedding.text_inputs(body.input)
+    if not inputs:
+        raise BadRequestError("invalid input: input must not be empty")
+    embedding.check_dimensions(body.dimensions)
+    result = await embedding.embed(state_of(request), body.model, inputs, options=body.options)
+    vectors = [embedding.normalize(v, body.dimensions) for v in result.vectors]
+    data = [
+        oa.Embedding(index=i, embedding=encode_base64(v) if body.encoding_format == "base64"
+                     else v)
+        for i, v in enumerate(vectors)
+    ]
+    return json_out(oa.EmbeddingList(
+        data=data, model=result.model,
+        usage=oa.EmbeddingUsage(prompt_tokens=result.prompt_tokens,
+                                total_tokens=result.prompt_tokens),
+    ))
+
+
+# ----- models -----------------------------------------------------------------------------
+
+
+def _model_entry(name: ModelName, modified_at: Any) -> oa.Model:
+    return oa.Model(id=name.display, created=int(modified_at.timestamp()),
+                    owned_by=name.namespace)
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> Response:
+    store = state_of(request).store
+    entries = []
+    for name in await asyncio.to_thread(store.manifests.list):
+        try:
+            modified = await asyncio.to_thread(store.manifests.modified_at, name)
+        except PastureError:
+            continue
+        entries.append(_model_entry(name, modified))
+    entries.sort(key=lambda m: m.created, reverse=True)
+    return json_out(oa.ModelList(data=entries))
+
+
+@router.get("/v1/models/{model:path}")
+async def retrieve_model(model: str, request: Request) -> Response:
+    state = state_of(request)
+    try:
+        local = await asyncio.to_thread(load_local_model, state.store, ModelName.parse(model))
+    except (ModelNotFoundError, BadRequestError):
+        raise ModelNotFoundError(model) from None
+    return json_out(_model_entry(local.name, local.modified_at))
