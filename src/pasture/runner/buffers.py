@@ -1,0 +1,72 @@
+"""What the engine really allocated, read from its load log.
+
+llama.cpp logs one line per buffer as it loads a model (at log level 4, which the runner
+child sets), for example::
+
+    load_tensors:   CPU_Mapped model buffer size =    92.10 MiB
+    llama_kv_cache:      CUDA0 KV buffer size =   180.00 MiB
+    sched_reserve:       CUDA0 compute buffer size =   105.64 MiB
+    load_tensors: offloaded 11/23 layers to GPU
+
+Ollama reports `size` and `size_vram` in /api/ps from the same lines; so does Pasture,
+once the runner has loaded (the scheduler's estimate stands in until then). Only buffers
+on a GPU device (`CUDA0`, `Vulkan0`, …) count as GPU memory: CPU extra buffer types such as
+`AMX` or `CPU_REPACK` (seen on an H200 host) and pinned `CUDA_Host` buffers are system memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_MIB = 1 << 20
+_BUFFER = re.compile(r"\b([A-Za-z][\w]*) +(model|KV|RS|compute|output) buffer size = +([\d.]+) MiB")
+_OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
+
+
+@dataclass
+class BufferSizes:
+    """Buffer sizes parsed from a runner's log, fed line by line."""
+
+    buffers: dict[tuple[str, str], int] = field(default_factory=dict)
+    gpu_layers: int | None = None  # layers llama.cpp says it offloaded
+    total_layers: int | None = None
+
+    def feed(self, line: str) -> None:
+        match = _BUFFER.search(line)
+        if match:
+            device, kind, mib = match[1], match[2], float(match[3])
+            key = (device, kind)
+            size = int(mib * _MIB)
+            # Weights may come in several buffers on one device; the others are re-reserved.
+            self.buffers[key] = self.buffers.get(key, 0) + size if kind == "model" else size
+            return
+        match = _OFFLOADED.search(line)
+        if match:
+            self.gpu_layers, self.total_layers = int(match[1]), int(match[2])
+
+    @property
+    def known(self) -> bool:
+        return bool(self.buffers)
+
+    @property
+    def total(self) -> int:
+        return sum(self.buffers.values())
+
+    @property
+    def on_gpu(self) -> int:
+        """Bytes on a GPU. With every layer offloaded this is the whole size: llama.cpp
+        keeps the token-embedding table and small pinned staging buffers in system memory
+        by design, and users (like Ollama's `ps`) read that placement as 100% GPU."""
+        if self.gpu_layers and self.gpu_layers == self.total_layers:
+            return self.total
+        return sum(size for (device, _), size in self.buffers.items() if is_gpu(device))
+
+
+_GPU_DEVICE = re.compile(r"(CUDA|ROCm|HIP|Vulkan|SYCL|MUSA|CANN|OpenCL)\d+|Metal|MTL\d+")
+
+
+def is_gpu(device: str) -> bool:
+    """True for buffers in a GPU's memory (`CUDA0`, `Vulkan1`, …). Everything else is
+    system memory: `CPU`, `CPU_Mapped`, `CPU_REPACK`, `AMX`, `CUDA_Host` (pinned), …"""
+    return bool(_GPU_DEVICE.fullmatch(device))
