@@ -1,0 +1,148 @@
+"""Grammars that constrain decoding: JSON schemas, user grammars, forced tool calls.
+
+The engine (llama.cpp built with llguidance) compiles a `json_schema` or a grammar in
+llguidance's Lark dialect (`%llguidance {}` first) when a request starts; a schema it
+cannot compile is only logged there and the answer comes back *unconstrained*. So every
+schema and Lark grammar is compiled here first with the same library (PyPI
+`llguidance`), and one it rejects is a 400 naming the construct. GBNF grammars go to
+llama.cpp's own parser, which refuses a bad one with a 400 of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+from pasture.errors import BadRequestError
+from pasture.prompt.tools import ToolCallFormat, ToolChoice
+
+LLGUIDANCE = "%llguidance {}"
+MAX_GRAMMAR_BYTES = 256 * 1024
+
+
+def _compile_error(grammar: str) -> str:
+    """llguidance's complaint about `grammar` ("" when it compiles)."""
+    import llguidance
+
+    return _first_line(llguidance.LLMatcher.validate_grammar(grammar))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_compile_error(grammar: str) -> str:
+    return _compile_error(grammar)
+
+
+def _first_line(message: str) -> str:
+    """The reason alone: llguidance follows it with the grammar's source, quoted."""
+    lines = []
+    for line in message.strip().splitlines():
+        if re.match(r"^\s*\d+ \| ", line):
+            break
+        if line.strip() and not set(line.strip()) <= {"^"}:
+            lines.append(line.strip())
+    return re.sub(r"^at \d+\(\d+\): ", "", " ".join(lines))
+
+
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+               "propertyNames", "unevaluatedProperties")
+
+
+def closed_objects(schema: Any) -> Any:
+    """`schema` with `additionalProperties: false` wherever an object lists `properties`
+    and says nothing about others, as llama.cpp's own schema converter (which Ollama
+    uses) reads such objects; llguidance would allow any extra key, and a small model
+    then invents keys until it runs out of tokens."""
+    if not isinstance(schema, dict):
+        return schema
+    closed = dict(schema)
+    for key in _SCHEMA_MAPS:
+        if isinstance(closed.get(key), dict):
+            closed[key] = {name: closed_objects(sub) for name, sub in closed[key].items()}
+    for key in _SCHEMA_LISTS:
+        if isinstance(closed.get(key), list):
+            closed[key] = [closed_objects(sub) for sub in closed[key]]
+    for key in _SCHEMA_ONE:
+        if key in closed:
+            closed[key] = closed_objects(closed[key])
+    if isinstance(closed.get("properties"), dict) and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def schema_grammar(schema: Any) -> str:
+    """The llguidance grammar for a JSON schema (what the engine builds from `json_schema`)."""
+    return f"{LLGUIDANCE}\nstart: %json {json.dumps(schema, separators=(',', ':'))}"
+
+
+def check_json_schema(schema: Any, what: str = "format") -> None:
+    """400 `invalid <what>: …` naming what the engine cannot enforce in `schema`."""
+    if not isinstance(schema, dict | bool):
+        raise BadRequestError(f"invalid {what}: a JSON schema must be an object")
+    error = _cached_compile_error(schema_grammar(schema))
+    if error:
+        reason = error.removeprefix("failed to compile JSON schema: ")
+        raise BadRequestError(f"invalid {what}: unsupported JSON schema: {reason}")
+
+
+def check_grammar(grammar: str) -> None:
+    """400 for a grammar that is empty, too large, or (Lark) does not compile."""
+    if not grammar.strip():
+        raise BadRequestError("invalid grammar: it is empty")
+    if len(grammar.encode()) > MAX_GRAMMAR_BYTES:
+        raise BadRequestError("invalid grammar: larger than 256 KiB")
+    if grammar.lstrip().startswith("%llguidance"):
+        error = _cached_compile_error(grammar)
+        if error:
+            raise BadRequestError(f"invalid grammar: {error}")
+
+
+def _lark_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lark string literal
+
+
+def call_schema(tools: list[dict[str, Any]], choice: ToolChoice,
+                arguments_key: str = "arguments") -> dict[str, Any]:
+    """The JSON schema of one call: `name` one of the allowed tools (const for a named
+    one) and its arguments following that tool's `parameters`."""
+    options = []
+    for tool in tools:
+        function = tool.get("function") or {}
+        name = function.get("name")
+        if not isinstance(name, str) or (choice.mode == "function" and name != choice.name):
+            continue
+        parameters = function.get("parameters")
+        parameters = closed_objects(parameters) if isinstance(parameters, dict) \
+            else {"type": "object"}
+        options.append({
+            "type": "object",
+            "properties": {"name": {"const": name}, arguments_key: parameters},
+            "required": ["name", arguments_key],
+            "additionalProperties": False,
+        })
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
+                      choice: ToolChoice) -> str:
+    """A Lark grammar that forces one call in the model's own format: its tag, the call
+    object, its closing tag. 400 if a tool's parameters cannot be enforced."""
+    schema = call_schema(tools, choice, fmt.arguments_key)
+    check_json_schema(schema, "tools")
+    body = f"%json {json.dumps(schema, separators=(',', ':'))}"
+    if fmt.prefix == "{":
+        start = "call"
+    elif fmt.prefix == "[":
+        start = '"[" call "]"'
+    elif fmt.suffix:
+        start = f'{_lark_string(fmt.prefix + chr(10))} call {_lark_string(chr(10) + fmt.suffix)}'
+    else:
+        start = f"{_lark_string(fmt.prefix)} call"
+    grammar = f"{LLGUIDANCE}\nstart: {start}\ncall: {body}\n"
+    error = _compile_error(grammar)
+    if error:
+        raise BadRequestError(f"invalid tools: cannot constrain a tool call: {error}")
+    return grammar

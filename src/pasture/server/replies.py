@@ -1,0 +1,91 @@
+"""How a request's answer is read and constrained: thinking, tool calls, grammars.
+
+The model's template says how it writes tool calls and thoughts: a Go TEMPLATE in
+rendered mode (its `{{ if .ToolCalls }}` block, the text around `.Thinking`), the GGUF's
+Jinja template in native mode (the tags it mentions). From that and the request
+(`tools`, `tool_choice`, `think`, `grammar`) this module builds the parser that splits
+the output and the grammar, if any, that constrains decoding. Both prompt modes go
+through `/completion` and these same parsers, rather than llama-server's OpenAI
+endpoint, so truncation, options, streaming and metrics stay one code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from pasture.errors import BadRequestError
+from pasture.prompt import grammars
+from pasture.prompt.render import PromptTemplate, Think
+from pasture.prompt.reply import ReplyParser
+from pasture.prompt.thinking import ThinkingParser, go_template_tags, jinja_template_tags
+from pasture.prompt.tools import (
+    ToolCallFormat,
+    ToolCallParser,
+    ToolChoice,
+    go_template_format,
+    jinja_template_format,
+)
+from pasture.server.rendering import model_template
+from pasture.store.model import LocalModel
+from pasture.store.show import model_gguf
+
+
+@dataclass
+class ReplyPlan:
+    """What `completion.generate` needs to read and constrain one answer."""
+
+    parser: ReplyParser | None = None
+    grammar: str | None = None
+
+
+@dataclass
+class TemplateFormats:
+    """The tool-call format and thinking tags a model's template teaches."""
+
+    tools: ToolCallFormat
+    thinking: tuple[str, str] | None
+
+    @classmethod
+    async def of(cls, model: LocalModel, template: PromptTemplate | None = None
+                 ) -> TemplateFormats:
+        template = template or model_template(model)
+        if template is not None:
+            return cls(go_template_format(template.template),
+                       go_template_tags(template.template))
+        info = await asyncio.to_thread(model_gguf, model)
+        chat_template = info.chat_template or ""
+        return cls(jinja_template_format(chat_template), jinja_template_tags(chat_template))
+
+
+def offered_tools(tools: list[dict[str, Any]] | None, choice: ToolChoice
+                  ) -> list[dict[str, Any]] | None:
+    """The tools the template sees: none at all with `tool_choice: none`."""
+    return None if choice.mode == "none" else tools
+
+
+async def plan_reply(model: LocalModel, prompt: str, *, capabilities: list[str], think: Think,
+                     tools: list[dict[str, Any]] | None = None,
+                     choice: ToolChoice | None = None, grammar: str | None = None,
+                     template: PromptTemplate | None = None) -> ReplyPlan:
+    """The parser and grammar for an answer to `prompt` (already rendered)."""
+    choice = choice or ToolChoice()
+    tools = offered_tools(tools, choice)
+    wants_thinking = "thinking" in capabilities
+    if not tools and not wants_thinking and not choice.forced:
+        return ReplyPlan(grammar=grammar)
+    formats = await TemplateFormats.of(model, template)
+    thinking = None
+    # A forced call leaves no room for a thought: the grammar starts with the call.
+    if wants_thinking and formats.thinking is not None and not choice.forced:
+        thinking = ThinkingParser(*formats.thinking, prompt=prompt)
+    tool_parser = ToolCallParser(formats.tools, tools) if tools else None
+    if choice.forced:
+        if grammar is not None:
+            raise BadRequestError("grammar cannot be combined with a forced tool_choice")
+        grammar = grammars.tool_call_grammar(formats.tools, tools or [], choice)
+    parser = None
+    if thinking is not None or tool_parser is not None:
+        parser = ReplyParser(thinking, think.enabled, tool_parser)
+    return ReplyPlan(parser, grammar)

@@ -1,0 +1,116 @@
+"""Thinking split out of streamed output; format/grammar/logprobs request checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from pasture.errors import BadRequestError
+from pasture.prompt.reply import ReplyParser
+from pasture.prompt.thinking import ThinkingParser, jinja_template_tags
+from pasture.prompt.tools import ToolCallFormat, ToolCallParser
+from pasture.server import completion
+
+
+def split(parser: ThinkingParser, text: str, step: int) -> tuple[str, str]:
+    thinking, content = [], []
+    for i in range(0, len(text), step):
+        more_thinking, more_content = parser.feed(text[i:i + step])
+        thinking.append(more_thinking)
+        content.append(more_content)
+    more_thinking, more_content = parser.finish()
+    return "".join(thinking) + more_thinking, "".join(content) + more_content
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 1000])
+def test_thinking_is_split_from_content_with_tags_across_chunks(step: int) -> None:
+    text = "  <think>\n First, a < b and </thin is not a tag. \n</think>\n\nThe answer."
+    assert split(ThinkingParser("<think>", "</think>"), text, step) == (
+        "First, a < b and </thin is not a tag.", "The answer.")
+
+
+def test_output_without_the_opening_tag_is_all_content() -> None:
+    assert split(ThinkingParser("<think>", "</think>"), "Hi <think>x</think>", 1) == (
+        "", "Hi <think>x</think>")
+
+
+def test_a_prompt_that_opens_the_thought_starts_inside_it() -> None:
+    parser = ThinkingParser("<think>", "</think>", prompt="<|im_start|>assistant\n<think>\n")
+    assert split(parser, "step one</think>done", 3) == ("step one", "done")
+
+
+def test_unfinished_thinking_stays_thinking() -> None:
+    assert split(ThinkingParser("<think>", "</think>"), "<think>still going  ", 4) == (
+        "still going", "")
+
+
+def test_think_false_drops_the_thought_and_tools_see_only_content() -> None:
+    tools = [{"type": "function", "function": {"name": "add"}}]
+    reply = ReplyParser(ThinkingParser("<think>", "</think>"), keep_thinking=False,
+                        tools=ToolCallParser(ToolCallFormat("<tool_call>"), tools))
+    first = reply.feed('<think>{"name": "add"}</think><tool_call>{"name": "add", ')
+    last = reply.feed('"arguments": {}}')
+    rest = reply.finish()
+    assert (first.thinking, first.content, first.tool_calls) == ("", "", [])
+    assert [c["function"]["name"] for c in last.tool_calls + rest.tool_calls] == ["add"]
+
+
+def test_jinja_thinking_tags_need_both_tags() -> None:
+    assert jinja_template_tags("{{ '<think>' }}…{{ '</think>' }}") == ("<think>", "</think>")
+    assert jinja_template_tags("<think> only") is None
+
+
+@pytest.mark.parametrize(("schema", "construct"), [
+    ({"type": "object", "properties": {"a": {"not": {"type": "string"}}}}, "not"),
+    ({"type": "string", "pattern": "(?<=a)b"}, "look-around"),
+    ({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}},
+     "example.com"),
+])
+def test_a_schema_the_engine_cannot_enforce_is_a_400_naming_it(schema: dict[str, object],
+                                                                construct: str) -> None:
+    with pytest.raises(BadRequestError, match="unsupported JSON schema") as caught:
+        completion.format_fields(schema)
+    assert construct in caught.value.message
+
+
+def test_supported_schemas_reach_the_engine_with_objects_closed_as_ollama_reads_them() -> None:
+    schema = {"$defs": {"n": {"type": "object", "properties": {"v": {"type": "integer"}}}},
+              "type": "object", "additionalProperties": True,
+              "properties": {"n": {"$ref": "#/$defs/n"}, "properties": {
+                  "type": "array", "items": {"properties": {"k": {"type": "string"}}}}}}
+    sent = completion.format_fields(schema)["json_schema"]
+    assert sent["additionalProperties"] is True  # what the schema says is kept
+    assert sent["$defs"]["n"]["additionalProperties"] is False
+    assert sent["properties"]["properties"]["items"]["additionalProperties"] is False
+    assert "additionalProperties" not in sent["properties"]["properties"]
+    assert "additionalProperties" not in schema["$defs"]["n"]  # the request is not changed
+
+
+def test_grammar_checks() -> None:
+    assert completion.constraint_fields(None, 'root ::= "yes" | "no"') == {
+        "grammar": 'root ::= "yes" | "no"'}
+    with pytest.raises(BadRequestError, match="cannot be combined"):
+        completion.constraint_fields("json", 'root ::= "a"')
+    with pytest.raises(BadRequestError, match="invalid grammar: it is empty"):
+        completion.constraint_fields(None, " ")
+    with pytest.raises(BadRequestError, match="invalid grammar: .*undefined"):
+        completion.constraint_fields(None, "%llguidance {}\nstart: undefined_rule")
+
+
+def test_top_logprobs_bounds() -> None:
+    assert completion.check_top_logprobs(None, None) is None
+    assert completion.check_top_logprobs(True, None) == 0
+    assert completion.check_top_logprobs(True, 20) == 20
+    assert completion.check_top_logprobs(False, 5) is None
+    for bad in (-1, 21):
+        with pytest.raises(BadRequestError, match="between 0 and 20"):
+            completion.check_top_logprobs(True, bad)
+
+
+def test_engine_probabilities_become_ollama_logprobs() -> None:
+    chunk = {"completion_probabilities": [{
+        "id": 5, "token": "Hi", "bytes": [72, 105], "logprob": -0.5,
+        "top_logprobs": [{"id": 5, "token": "Hi", "bytes": [72, 105], "logprob": -0.5},
+                         {"id": 6, "token": "Yo", "bytes": [89, 111], "logprob": -1.5}]}]}
+    assert completion.token_logprobs(chunk, 1) == [{
+        "token": "Hi", "logprob": -0.5, "bytes": [72, 105],
+        "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}]}]
