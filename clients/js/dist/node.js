@@ -1,0 +1,169 @@
+/**
+ * `pasture/node`: the client plus what only Node can do, reading local files.
+ *
+ * Ollama's design is kept: the client reads every file a Modelfile names, hashes it, and
+ * uploads it as a content-addressed blob only if the server lacks it; `create` then names
+ * digests, never paths, so the server never opens a path from a request.
+ *
+ * ```js
+ * import pasture from 'pasture/node'
+ * await pasture.createFromModelfile('mymodel', './Modelfile')
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, openAsBlob } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { Pasture as BrowserPasture, sha256Digest } from './client.js';
+import { ModelfileError, parametersOf, parseModelfile, } from './modelfile.js';
+// A FROM naming a missing file is a typo'd path, not a model name, when it looks like one.
+const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\'];
+const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors'];
+// Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
+const UNSUPPORTED = new Set(['draft', 'renderer', 'parser']);
+/** SHA-256 of a file, read as a stream so a model of many gigabytes is never in memory. */
+export async function hashFile(path) {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path))
+        hash.update(chunk);
+    return sha256Digest(hash.digest());
+}
+function expand(path, baseDir) {
+    const home = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+    return isAbsolute(home) ? home : resolve(baseDir, home);
+}
+async function kindOf(path) {
+    try {
+        const info = await stat(path);
+        return info.isDirectory() ? 'directory' : 'file';
+    }
+    catch {
+        return undefined;
+    }
+}
+/** A file as itself; a directory as the GGUF files in it. */
+async function modelFiles(path, line) {
+    if ((await kindOf(path)) === 'file')
+        return [[basename(path), path]];
+    const found = (await readdir(path, { withFileTypes: true }))
+        .filter((entry) => entry.isFile() && extname(entry.name).toLowerCase() === '.gguf')
+        .map((entry) => entry.name)
+        .sort();
+    if (found.length === 0)
+        throw new ModelfileError(`(line ${line}): no GGUF files found in ${path}`);
+    return found.map((name) => [name, join(path, name)]);
+}
+function addFiles(files, added, line) {
+    const names = new Set(files.map(([name]) => name));
+    for (const [name, path] of added) {
+        if (names.has(name))
+            throw new ModelfileError(`(line ${line}): two files are named ${name}`);
+        names.add(name);
+        files.push([name, path]);
+    }
+}
+const looksLikePath = (value) => PATH_PREFIXES.some((prefix) => value.startsWith(prefix)) ||
+    MODEL_SUFFIXES.some((suffix) => value.toLowerCase().endsWith(suffix));
+/** Read parsed Modelfile commands into a create request; paths relative to `baseDir`. */
+export async function planCreate(commands, baseDir) {
+    const plan = { request: {}, files: [], adapters: [] };
+    const messages = [];
+    const licenses = [];
+    for (const { name, args, line, key } of commands) {
+        if (name === 'from') {
+            const path = expand(args, baseDir);
+            if (await kindOf(path))
+                addFiles(plan.files, await modelFiles(path, line), line);
+            else if (looksLikePath(args))
+                throw new ModelfileError(`(line ${line}): no such file: ${path}`);
+            else if (plan.request.from !== undefined && plan.request.from !== args) {
+                throw new ModelfileError(`(line ${line}): only one FROM may name a model`);
+            }
+            else
+                plan.request.from = args;
+        }
+        else if (name === 'adapter') {
+            const path = expand(args, baseDir);
+            if (!(await kindOf(path))) {
+                throw new ModelfileError(`(line ${line}): no such adapter file: ${path}`);
+            }
+            addFiles(plan.adapters, await modelFiles(path, line), line);
+        }
+        else if (name === 'message')
+            messages.push({ role: key, content: args });
+        else if (name === 'license')
+            licenses.push(args);
+        else if (name === 'system')
+            plan.request.system = args;
+        else if (name === 'template')
+            plan.request.template = args;
+        else if (UNSUPPORTED.has(name)) {
+            throw new ModelfileError(`(line ${line}): ${name.toUpperCase()} is not supported by Pasture yet`);
+        }
+        // REQUIRES names a minimum Ollama version; Pasture implements the API it targets.
+    }
+    if (plan.request.from !== undefined && plan.files.length > 0) {
+        throw new ModelfileError('FROM cannot name both a model and files');
+    }
+    const parameters = parametersOf(commands);
+    if (Object.keys(parameters).length > 0)
+        plan.request.parameters = parameters;
+    if (messages.length > 0)
+        plan.request.messages = messages;
+    if (licenses.length > 0)
+        plan.request.license = licenses;
+    return plan;
+}
+/** The client, with file paths accepted for images and blobs, and `createFromModelfile`. */
+export class Pasture extends BrowserPasture {
+    /** Base64 text for an image given as bytes, a file path, or base64 text already. */
+    async encodeImage(image) {
+        if (typeof image !== 'string')
+            return Buffer.from(image).toString('base64');
+        if (image.length < 4096 && (await kindOf(image)) === 'file') {
+            return (await readFile(image)).toString('base64');
+        }
+        return image;
+    }
+    /**
+     * Make a local file (a path) or bytes available to the server as a blob; returns its
+     * digest. A file is hashed and uploaded as a stream, and only if the server lacks it.
+     */
+    async createBlob(source) {
+        if (typeof source !== 'string')
+            return super.createBlob(source);
+        const digest = await hashFile(source);
+        if (!(await this.blobExists(digest)))
+            await this.uploadBlob(digest, await openAsBlob(source));
+        return digest;
+    }
+    async createFromModelfile(model, modelfilePath, options = {}) {
+        const commands = parseModelfile(await readFile(modelfilePath, 'utf8'));
+        const plan = await planCreate(commands, dirname(resolve(modelfilePath)));
+        const digests = new Map();
+        for (const [, path] of [...plan.files, ...plan.adapters]) {
+            if (!digests.has(path))
+                digests.set(path, await this.createBlob(path));
+        }
+        const named = (files) => files.length > 0
+            ? Object.fromEntries(files.map(([name, path]) => [name, digests.get(path)]))
+            : undefined;
+        return this.create({
+            model,
+            ...plan.request,
+            files: named(plan.files),
+            adapters: named(plan.adapters),
+            quantize: options.quantize,
+            stream: options.stream ?? false,
+        });
+    }
+}
+export { Pasture as Ollama };
+export { sha256Digest, toBase64 } from './client.js';
+export { ResponseError, ServerNotRunningError } from './errors.js';
+export { DEFAULT_HOST, formatHost } from './host.js';
+export { AbortableAsyncIterator } from './stream.js';
+export { VERSION } from './version.js';
+export { ModelfileError, parseModelfile, parseParameter } from './modelfile.js';
+export default new Pasture();

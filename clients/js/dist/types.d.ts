@@ -1,0 +1,285 @@
+/**
+ * Request and response shapes of the native API, named as in the official `ollama` package
+ * so code typed against it type-checks here too. Timestamps are the ISO strings the server
+ * sends (the official typings claim `Date`, but neither library converts them).
+ */
+/** The `fetch` the client uses; pass your own to add logging, retries or a proxy. */
+export type Fetch = typeof fetch;
+/** Client configuration: every field is optional. */
+export interface Config {
+    /** Server URL or `host:port`; default `PASTURE_HOST`/`OLLAMA_HOST` (Node), else 127.0.0.1:11434. */
+    host: string;
+    /** A `fetch` implementation; default the platform's. */
+    fetch?: Fetch;
+    /** Headers sent with every request (e.g. `Authorization`); they override the defaults. */
+    headers?: HeadersInit;
+}
+/** Model options (Modelfile `PARAMETER`s); load-time ones restart the model when changed. */
+export interface Options {
+    num_ctx: number;
+    num_batch: number;
+    num_gpu: number;
+    main_gpu: number;
+    use_mmap: boolean;
+    num_thread: number;
+    num_keep: number;
+    seed: number;
+    num_predict: number;
+    top_k: number;
+    top_p: number;
+    min_p: number;
+    typical_p: number;
+    repeat_last_n: number;
+    temperature: number;
+    repeat_penalty: number;
+    presence_penalty: number;
+    frequency_penalty: number;
+    stop: string[];
+    numa: boolean;
+    low_vram: boolean;
+    f16_kv: boolean;
+    logits_all: boolean;
+    vocab_only: boolean;
+    use_mlock: boolean;
+    tfs_z: number;
+    mirostat: number;
+    mirostat_tau: number;
+    mirostat_eta: number;
+    penalize_newline: boolean;
+}
+/** A JSON schema object, or `"json"` for any JSON value. */
+export type Format = string | object;
+/** Seconds as a number, or a Go duration string ("5m", "1h30m"); negative keeps it loaded. */
+export type KeepAlive = string | number;
+export type Think = boolean | 'high' | 'medium' | 'low';
+export interface GenerateRequest {
+    model: string;
+    prompt: string;
+    suffix?: string;
+    system?: string;
+    template?: string;
+    context?: number[];
+    stream?: boolean;
+    raw?: boolean;
+    format?: Format;
+    /** Raw bytes or base64 text (the Node entry point also takes file paths). */
+    images?: Uint8Array[] | string[];
+    keep_alive?: KeepAlive;
+    think?: Think;
+    logprobs?: boolean;
+    top_logprobs?: number;
+    options?: Partial<Options>;
+}
+export interface ToolCall {
+    id?: string;
+    function: {
+        index?: number;
+        name: string;
+        arguments: {
+            [key: string]: any;
+        };
+    };
+}
+export interface Message {
+    role: string;
+    content: string;
+    thinking?: string;
+    images?: Uint8Array[] | string[];
+    tool_calls?: ToolCall[];
+    tool_name?: string;
+    tool_call_id?: string;
+}
+export interface Tool {
+    type: string;
+    function: {
+        name?: string;
+        description?: string;
+        type?: string;
+        parameters?: {
+            type?: string;
+            $defs?: any;
+            items?: any;
+            required?: string[];
+            properties?: {
+                [key: string]: {
+                    type?: string | string[];
+                    items?: any;
+                    description?: string;
+                    enum?: any[];
+                    [key: string]: any;
+                };
+            };
+        };
+    };
+}
+export interface ChatRequest {
+    model: string;
+    messages?: Message[];
+    stream?: boolean;
+    format?: Format;
+    keep_alive?: KeepAlive;
+    tools?: Tool[];
+    think?: Think;
+    logprobs?: boolean;
+    top_logprobs?: number;
+    options?: Partial<Options>;
+}
+export interface PullRequest {
+    model: string;
+    insecure?: boolean;
+    stream?: boolean;
+}
+export interface PushRequest {
+    model: string;
+    insecure?: boolean;
+    stream?: boolean;
+}
+export interface CreateRequest {
+    /** The name of the model to create. */
+    model: string;
+    /** An existing model to build on. */
+    from?: string;
+    /** File name → blob digest (from `createBlob`) of GGUF files already on the server. */
+    files?: Record<string, string>;
+    /** File name → blob digest of LoRA adapters. */
+    adapters?: Record<string, string>;
+    stream?: boolean;
+    quantize?: string;
+    template?: string;
+    license?: string | string[];
+    system?: string;
+    parameters?: Partial<Options> & Record<string, unknown>;
+    messages?: Message[];
+}
+export interface DeleteRequest {
+    model: string;
+}
+export interface CopyRequest {
+    source: string;
+    destination: string;
+}
+export interface ShowRequest {
+    model: string;
+    /** Include the large metadata arrays (the tokenizer's vocabulary, …) in `model_info`. */
+    verbose?: boolean;
+    system?: string;
+    template?: string;
+    options?: Partial<Options>;
+}
+export interface EmbedRequest {
+    model: string;
+    input: string | string[];
+    truncate?: boolean;
+    keep_alive?: KeepAlive;
+    dimensions?: number;
+    options?: Partial<Options>;
+}
+export interface EmbeddingsRequest {
+    model: string;
+    prompt: string;
+    keep_alive?: KeepAlive;
+    options?: Partial<Options>;
+}
+export interface TokenLogprob {
+    token: string;
+    logprob: number;
+}
+export interface Logprob extends TokenLogprob {
+    top_logprobs?: TokenLogprob[];
+}
+/** Timing and token counts, present on the final (`done: true`) response. */
+export interface Metrics {
+    total_duration?: number;
+    load_duration?: number;
+    prompt_eval_count?: number;
+    prompt_eval_duration?: number;
+    eval_count?: number;
+    eval_duration?: number;
+}
+export interface GenerateResponse extends Metrics {
+    model: string;
+    created_at: string;
+    response: string;
+    thinking?: string;
+    done: boolean;
+    done_reason?: string;
+    context?: number[];
+    logprobs?: Logprob[];
+}
+export interface ChatResponse extends Metrics {
+    model: string;
+    created_at: string;
+    message: Message;
+    done: boolean;
+    done_reason?: string;
+    logprobs?: Logprob[];
+}
+export interface EmbedResponse {
+    model: string;
+    embeddings: number[][];
+    total_duration?: number;
+    load_duration?: number;
+    prompt_eval_count?: number;
+}
+export interface EmbeddingsResponse {
+    embedding: number[];
+}
+export interface ProgressResponse {
+    status: string;
+    digest?: string;
+    total?: number;
+    completed?: number;
+}
+export interface ModelDetails {
+    parent_model: string;
+    format: string;
+    family: string;
+    families: string[] | null;
+    parameter_size: string;
+    quantization_level: string;
+}
+export interface ModelResponse {
+    name: string;
+    model: string;
+    modified_at: string;
+    size: number;
+    digest: string;
+    details: ModelDetails;
+}
+export interface RunningModel {
+    name: string;
+    model: string;
+    size: number;
+    digest: string;
+    details: ModelDetails;
+    expires_at: string;
+    size_vram: number;
+    context_length: number;
+}
+export interface ListResponse {
+    models: ModelResponse[];
+}
+export interface ProcessResponse {
+    models: RunningModel[];
+}
+export interface ShowResponse {
+    license?: string;
+    modelfile: string;
+    parameters?: string;
+    template?: string;
+    system?: string;
+    details: ModelDetails;
+    messages?: Message[];
+    model_info: Record<string, any>;
+    capabilities: string[];
+    modified_at?: string;
+}
+export interface VersionResponse {
+    version: string;
+}
+export interface StatusResponse {
+    status: string;
+}
+export interface ErrorResponse {
+    error: string;
+}
