@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
+	bash scripts/install_system_deps.sh
 	$(PY) scripts/fetch_models.py > /dev/null
 	$(PY) -m ruff check src tests scripts bench
 	$(PY) -m pytest -q

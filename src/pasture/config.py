@@ -80,6 +80,14 @@ class Settings:
     context_length: int
     num_threads: int
     debug: bool
+    noprune: bool = False  # keep unused blobs at start-up (OLLAMA_NOPRUNE)
+    kv_cache_type: str = "f16"  # K/V element type: f16, q8_0, q4_0 (OLLAMA_KV_CACHE_TYPE)
+    gpu_overhead: int = 0  # bytes kept free on each GPU (OLLAMA_GPU_OVERHEAD)
+    gpu_memory_limit: int | None = None  # cap on the GPU memory Pasture uses, per GPU
+    origins: tuple[str, ...] = ()  # extra CORS origins (OLLAMA_ORIGINS), added to defaults
+    api_keys: frozenset[str] = frozenset()  # when set, requests need a Bearer key
+    max_body: int = 64 << 20  # JSON request bodies (images come base64 inside them)
+    max_blob: int = 1 << 40  # blob uploads
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -99,4 +107,46 @@ class Settings:
             context_length=_int("CONTEXT_LENGTH", 4096, environ),
             num_threads=_int("NUM_THREADS", 0, environ),
             debug=env("DEBUG", environ) not in (None, "0", "false", "False"),
+            noprune=env("NOPRUNE", environ) not in (None, "0", "false", "False"),
+            kv_cache_type=_kv_cache_type(env("KV_CACHE_TYPE", environ)),
+            gpu_overhead=parse_bytes(env("GPU_OVERHEAD", environ) or "0"),
+            gpu_memory_limit=_optional_bytes(env("GPU_MEMORY_LIMIT", environ)),
+            origins=tuple(o.strip() for o in (env("ORIGINS", environ) or "").split(",")
+                          if o.strip()),
+            api_keys=_api_keys(env("API_KEYS", environ), env("API_KEYS_FILE", environ)),
+            max_body=parse_bytes(env("MAX_BODY", environ) or str(64 << 20)),
+            max_blob=parse_bytes(env("MAX_BLOB", environ) or str(1 << 40)),
         )
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+
+
+def parse_bytes(value: str) -> int:
+    """`1073741824`, `1200MiB`, `1.5GB` -> bytes (ValueError for anything else)."""
+    text = value.strip().lower().replace(" ", "")
+    number = text.rstrip("kmgtib")
+    unit = text[len(number):]
+    if unit not in _BYTE_UNITS or not number:
+        raise ValueError(f"not a size in bytes: {value!r}")
+    return int(float(number) * _BYTE_UNITS[unit])
+
+
+def _optional_bytes(value: str | None) -> int | None:
+    return parse_bytes(value) if value else None
+
+
+def _kv_cache_type(value: str | None) -> str:
+    """Ollama's OLLAMA_KV_CACHE_TYPE: unknown values fall back to f16, as there."""
+    value = (value or "f16").lower()
+    return value if value in KV_CACHE_TYPES else "f16"
+
+
+def _api_keys(listed: str | None, file: str | None) -> frozenset[str]:
+    """Keys from PASTURE_API_KEYS (comma-separated) and PASTURE_API_KEYS_FILE (one a line)."""
+    keys = [k.strip() for k in (listed or "").split(",")]
+    if file:
+        keys += Path(file).expanduser().read_text().splitlines()
+    return frozenset(k.strip() for k in keys if k.strip() and not k.strip().startswith("#"))

@@ -46,3 +46,8 @@ def describe() -> EngineInfo:
         devices.append(Device(info["name"], info.get("description", ""), kind,
                               int(info.get("memory_total", 0)), int(info.get("memory_free", 0))))
     return EngineInfo(metadata.version("xllamacpp"), devices)
+
+
+def gpu_devices() -> list[Device]:
+    """The GPUs with their free memory now (a fresh reading; milliseconds once loaded)."""
+    return describe().gpus

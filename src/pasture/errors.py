@@ -49,6 +49,10 @@ class GGUFError(BadRequestError):
     """A file is not a well-formed GGUF model (400)."""
 
 
+class TemplateError(BadRequestError):
+    """A Go prompt template failed to parse or to render; the message has the position (400)."""
+
+
 class NotFoundError(PastureError):
     """A model or blob that does not exist (404)."""
 
@@ -61,6 +65,24 @@ class ModelNotFoundError(NotFoundError):
     def __init__(self, name: str) -> None:
         super().__init__(f"model '{name}' not found")
         self.name = name
+
+
+class PayloadTooLargeError(PastureError):
+    """A request body over its configured limit (413)."""
+
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body too large (limit {limit} bytes)")
+
+
+class ClientClosedError(PastureError):
+    """The client went away before its answer was ready (nginx's and Ollama's 499)."""
+
+    status = 499
+
+    def __init__(self) -> None:
+        super().__init__("client disconnected")
 
 
 class ServerBusyError(PastureError):

@@ -100,3 +100,13 @@ def test_error_bodies_do_not_leak_paths(api: httpx.Client, server) -> None:
         api.post("/api/copy", json={"source": "nosuch", "destination": "y"}),
     ):
         assert home not in response.text and "Traceback" not in response.text
+
+
+def test_deeply_nested_json_is_a_400_in_ollamas_shape(api: httpx.Client) -> None:
+    body = b'{"model":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert error_of(api.post("/api/chat", content=body), 400) == "invalid JSON in request body"
+
+
+def test_unknown_route_and_wrong_method_use_the_error_shape(api: httpx.Client) -> None:
+    assert error_of(api.get("/api/nothing-here"), 404) == "not found"
+    assert error_of(api.put("/api/chat"), 405) == "method not allowed"

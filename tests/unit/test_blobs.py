@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from pasture.errors import (
-    BadRequestError,
     DigestMismatchError,
     InvalidDigestError,
     NotFoundError,
 )
-from pasture.store.blobs import BlobStore, digest_of, hash_file, validate_digest
+from pasture.store.blobs import BlobStore, digest_of, validate_digest
 
 HEX = "0123456789abcdef" * 4
 
@@ -146,23 +145,6 @@ def test_write_bytes_is_content_addressed_and_idempotent(tmp_path: Path) -> None
     assert first == digest_of(b'{"temperature": 0.2}')
     assert store.write_bytes(b'{"temperature": 0.2}') == first
     assert leftovers(tmp_path) == [first.replace(":", "-")]
-
-
-def test_import_file_copies_with_hash(tmp_path: Path) -> None:
-    src = tmp_path / "model.gguf"
-    src.write_bytes(os.urandom(5 << 20))
-    store = BlobStore(tmp_path / "blobs")
-    digest = store.import_file(src)
-    assert digest == hash_file(src)
-    assert store.path(digest).read_bytes() == src.read_bytes()
-    assert store.import_file(src) == digest  # second import keeps one copy
-    assert leftovers(tmp_path / "blobs") == [digest.replace(":", "-")]
-
-
-def test_import_file_refuses_devices(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
-    with pytest.raises(BadRequestError):
-        store.import_file(Path("/dev/zero"))
 
 
 def test_size_of_missing_blob_is_not_found(tmp_path: Path) -> None:

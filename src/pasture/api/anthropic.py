@@ -1,7 +1,8 @@
 """Anthropic's Messages API (`POST /v1/messages`), as pydantic models.
 
-Requests accept what the official `anthropic` SDK sends; `tools`, `tool_choice`,
-`metadata` and `thinking` are accepted and not acted on yet.
+Requests accept what the official `anthropic` SDK sends; `tools` and `tool_choice` work
+as on `/api/chat` (answers carry `tool_use` blocks); `metadata` and `thinking` are
+accepted and not acted on yet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class ContentBlock(WireModel):
     source: dict[str, Any] | None = None
     content: str | list[dict[str, Any]] | None = None  # tool_result
     tool_use_id: str | None = None
+    id: str | None = None  # tool_use (an earlier call, in the history)
+    name: str | None = None
+    input: dict[str, Any] | None = None
 
 
 class MessageParam(WireModel):
@@ -54,12 +58,19 @@ class TextBlock(WireModel):
     text: str
 
 
+class ToolUseBlock(WireModel):
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
 class Usage(WireModel):
     input_tokens: int
     output_tokens: int
 
 
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 
 
 class Message(WireModel):
@@ -67,7 +78,7 @@ class Message(WireModel):
     type: Literal["message"] = "message"
     role: Literal["assistant"] = "assistant"
     model: str
-    content: list[TextBlock] = Field(default_factory=list)
+    content: list[TextBlock | ToolUseBlock] = Field(default_factory=list)
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None
     usage: Usage

@@ -72,6 +72,18 @@ class Tool(WireModel):
     function: dict[str, Any]
 
 
+class TopLogprob(WireModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class Logprob(TopLogprob):
+    """One generated token's log probability, with the most likely alternatives."""
+
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
 # ----- inference --------------------------------------------------------------------------
 
 
@@ -96,6 +108,8 @@ class _InferenceRequest(WireModel):
     logprobs: bool | None = None
     top_logprobs: int | None = None
     debug_render_only: bool | None = Field(default=None, alias="_debug_render_only")
+    # Beyond Ollama: a GBNF (or llguidance Lark) grammar constraining the answer.
+    grammar: str | None = None
 
 
 class GenerateRequest(_InferenceRequest):
@@ -111,6 +125,16 @@ class GenerateRequest(_InferenceRequest):
 class ChatRequest(_InferenceRequest):
     messages: list[Message] = Field(default_factory=list)
     tools: list[Tool] | None = None
+    # Beyond Ollama (which ignores it): OpenAI's `auto`, `none`, `required` or
+    # `{"type": "function", "function": {"name": …}}`, enforced with a grammar.
+    tool_choice: str | dict[str, Any] | None = None
+
+
+class DebugInfo(WireModel):
+    """What `_debug_render_only` returns: the prompt the model would have been given."""
+
+    rendered_template: str
+    image_count: int = 0
 
 
 class GenerateResponse(Metrics):
@@ -121,6 +145,8 @@ class GenerateResponse(Metrics):
     done: bool
     done_reason: str | None = None
     context: list[int] | None = None
+    logprobs: list[Logprob] | None = None
+    debug_info: DebugInfo | None = Field(default=None, alias="_debug_info")
 
 
 class ChatResponse(Metrics):
@@ -129,6 +155,8 @@ class ChatResponse(Metrics):
     message: Message
     done: bool
     done_reason: str | None = None
+    logprobs: list[Logprob] | None = None
+    debug_info: DebugInfo | None = Field(default=None, alias="_debug_info")
 
 
 # ----- model management -------------------------------------------------------------------
@@ -190,6 +218,7 @@ class ShowResponse(WireModel):
     model_info: dict[str, Any] = Field(default_factory=dict)
     capabilities: list[str] = Field(default_factory=list)
     modified_at: datetime | None = None
+    requires: str | None = None
 
 
 class CopyRequest(WireModel):
@@ -214,6 +243,10 @@ class CreateRequest(WireModel):
     parameters: dict[str, Any] | None = None
     messages: list[Message] | None = None
     quantize: str | None = None
+    requires: str | None = None  # the minimum server version, semver
+    draft_files: dict[str, str] | None = None  # speculative-decoding draft model blobs
+    # Beyond Ollama: plain-http registry allowed when `from` must be pulled first.
+    insecure: bool | None = None
     stream: bool = True
 
 

@@ -75,10 +75,11 @@ class ChatCompletionRequest(_SamplingRequest):
     messages: list[ChatMessage]
     max_completion_tokens: int | None = None
     response_format: ResponseFormat | None = None
-    # Accepted so that SDK calls with tools validate; tool calls are not produced yet.
     tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None  # enforced with a grammar
     parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
 
 class Usage(WireModel):
@@ -114,6 +115,7 @@ class ChatCompletion(WireModel):
 class Delta(WireModel):
     role: str | None = None
     content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(WireModel):

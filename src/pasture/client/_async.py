@@ -147,12 +147,19 @@ class AsyncClient:
         format: Format = None,
         options: Mapping[str, Any] | None = None,
         keep_alive: float | str | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        grammar: str | None = None,
     ) -> ChatResponse | AsyncIterator[ChatResponse]:
-        """Answer a conversation; tools may be dicts or plain Python functions."""
+        """Answer a conversation; tools may be dicts or plain Python functions.
+
+        Beyond the official client: `tool_choice` (`"auto"`, `"none"`, `"required"` or
+        `{"type": "function", "function": {"name": ...}}`) is enforced by the server, and
+        `grammar` (GBNF) constrains the answer.
+        """
         return await self._send(_calls.chat(
             model=model, messages=messages, tools=tools, stream=stream, think=think,
             logprobs=logprobs, top_logprobs=top_logprobs, format=format, options=options,
-            keep_alive=keep_alive,
+            keep_alive=keep_alive, tool_choice=tool_choice, grammar=grammar,
         ))
 
     async def embed(
@@ -212,12 +219,14 @@ class AsyncClient:
         messages: Sequence[Mapping[str, Any] | Any] | None = None,
         *,
         stream: bool = False,
+        requires: str | None = None,
+        draft_files: dict[str, str] | None = None,
     ) -> ProgressResponse | AsyncIterator[ProgressResponse]:
         """Create a model from another (`from_`) or from uploaded blobs (`files`)."""
         return await self._send(_calls.create(
             model=model, quantize=quantize, from_=from_, files=files, adapters=adapters,
             template=template, license=license, system=system, parameters=parameters,
-            messages=messages, stream=stream,
+            messages=messages, stream=stream, requires=requires, draft_files=draft_files,
         ))
 
     async def create_from_modelfile(

@@ -1,7 +1,7 @@
 """A Modelfile read on the client side, ready for `POST /api/create`.
 
 Ollama's design, kept here: the client parses the Modelfile, reads every file it names
-(FROM and ADAPTER paths, relative to the Modelfile's directory) and sends only digests,
+(FROM, ADAPTER and DRAFT paths, relative to the Modelfile's directory) and sends only digests,
 so the server never opens a path from a request. PARAMETER values are typed here too,
 so a bad value is reported with its line before anything is uploaded.
 """
@@ -17,12 +17,13 @@ from pasture.errors import BadRequestError, ModelfileError
 from pasture.options import ALL as OPTION_SPECS
 from pasture.options import parse_parameter
 from pasture.store import modelfile as parser
+from pasture.store.requires import parse_version
 
 # Suffixes that make a missing FROM an obvious typo'd path rather than a model name.
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
 _MODEL_SUFFIXES = (".gguf", ".bin", ".safetensors")
 # Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
-_UNSUPPORTED = ("draft", "renderer", "parser")
+_UNSUPPORTED = ("renderer", "parser")
 
 
 @dataclass
@@ -32,6 +33,8 @@ class CreatePlan:
     from_: str | None = None
     files: list[tuple[str, Path]] = field(default_factory=list)
     adapters: list[tuple[str, Path]] = field(default_factory=list)
+    draft_files: list[tuple[str, Path]] = field(default_factory=list)
+    requires: str | None = None
     template: str | None = None
     system: str | None = None
     license: list[str] | None = None
@@ -42,7 +45,7 @@ class CreatePlan:
     def paths(self) -> list[Path]:
         """Every local file to upload, once each, in Modelfile order."""
         seen: dict[Path, None] = {}
-        for _, path in [*self.files, *self.adapters]:
+        for _, path in [*self.files, *self.adapters, *self.draft_files]:
             seen.setdefault(path, None)
         return list(seen)
 
@@ -57,6 +60,8 @@ class CreatePlan:
             "license": self.license,
             "parameters": self.parameters,
             "messages": self.messages,
+            "requires": self.requires,
+            "draft_files": {name: digests[path] for name, path in self.draft_files} or None,
         }
 
 
@@ -136,9 +141,20 @@ def plan_create(text: str, base_dir: Path) -> CreatePlan:
             plan.system = args
         elif name == "template":
             plan.template = args
+        elif name == "draft":
+            path = _resolve(args, base_dir)
+            if not path.exists():  # a draft is a local GGUF file (or a directory of one)
+                raise ModelfileError(f"(line {line}): no such draft model file: {path}")
+            plan.draft_files = []
+            _add_files(plan.draft_files, _model_files(path, line), line)
+        elif name == "requires":
+            try:  # checked here so a typo is reported with its line, before any upload
+                parse_version(args)
+            except BadRequestError as exc:
+                raise ModelfileError(f"(line {line}): {exc.message}") from None
+            plan.requires = args.strip()
         elif name in _UNSUPPORTED:
             raise ModelfileError(f"(line {line}): {name.upper()} is not supported by Pasture yet")
-        # REQUIRES names a minimum Ollama version; Pasture implements the API it targets.
     if plan.from_ is not None and plan.files:
         raise ModelfileError("FROM cannot name both a model and files")
     plan.parameters = parameters or None

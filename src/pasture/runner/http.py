@@ -95,7 +95,10 @@ async def _body_parts(reader: asyncio.StreamReader, headers: dict[str, str]
     """The body's bytes as they arrive: chunked, sized, or until the peer closes."""
     if headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
-            size = int((await reader.readline()).split(b";", 1)[0].strip() or b"0", 16)
+            line = await reader.readline()
+            if not line:  # the peer closed before the last chunk: it died mid-reply
+                raise ConnectionResetError("runner closed the connection mid-reply")
+            size = int(line.split(b";", 1)[0].strip(), 16)
             if size == 0:
                 return
             yield await reader.readexactly(size)

@@ -29,6 +29,13 @@ def engine_params(spec: dict[str, Any]) -> Any:
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     params.fit_params = False
+    # Level 4 logs each buffer's size (`CPU KV buffer size = … MiB`) and the offloaded
+    # layer count, which the parent parses for /api/ps (pasture.runner.buffers).
+    params.verbosity = 4
+    kv_type = spec.get("kv_cache_type") or "f16"
+    if kv_type != "f16":
+        ggml_type = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{kv_type.upper()}")
+        params.cache_type_k = params.cache_type_v = ggml_type
     params.cache_prompt = True
     params.warmup = False
     params.port = 0
@@ -39,6 +46,14 @@ def engine_params(spec: dict[str, Any]) -> Any:
         params.load_mode = modes.LLAMA_LOAD_MODE_MMAP if mmap else modes.LLAMA_LOAD_MODE_NONE
     if spec["flash_attention"]:
         params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
+    if spec.get("embedding"):
+        params.embedding = True
+        params.embd_normalize = -1  # raw vectors: the server normalises (/api/embeddings doesn't)
+        if spec.get("pooling"):
+            pooling = f"LLAMA_POOLING_TYPE_{spec['pooling'].upper()}"
+            params.pooling_type = getattr(xllamacpp.llama_pooling_type, pooling)
+        else:  # the model's own pooling may be non-causal: a whole input must fit one ubatch
+            params.n_ubatch = spec["num_batch"]
     if spec["adapters"]:
         adapters = []
         for path in spec["adapters"]:
@@ -46,11 +61,33 @@ def engine_params(spec: dict[str, Any]) -> Any:
             adapter.path, adapter.scale = path, 1.0
             adapters.append(adapter)
         params.lora_adapters = adapters
+    if spec.get("draft_model"):
+        _speculative_draft(xllamacpp, params, spec)
     return params
+
+
+def _speculative_draft(xllamacpp: Any, params: Any, spec: dict[str, Any]) -> None:
+    """Speculative decoding with a draft model, placed like the main model.
+
+    The nested parameter objects are references into `params`: set through the chain
+    (the wrappers refuse assigning `speculative.draft` whole).
+    """
+    draft = params.speculative.draft
+    draft.mparams.path = spec["draft_model"]
+    draft.n_gpu_layers = spec["num_gpu"]
+    draft.n_max = spec.get("draft_num_predict") or 4
+    draft.cpuparams.n_threads = params.cpuparams.n_threads
+    draft.cpuparams_batch.n_threads = params.cpuparams_batch.n_threads
+    params.speculative.types = [
+        xllamacpp.common_speculative_type.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
 
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    if spec.get("num_gpu") == 0:
+        # Placed on the CPU: hide CUDA GPUs before the engine starts, so the runner takes
+        # no GPU memory (a CUDA context, op-offload compute buffers) and /api/ps is honest.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     try:
         import xllamacpp
 

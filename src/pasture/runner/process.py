@@ -13,12 +13,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pasture.errors import BadRequestError, RunnerError
-from pasture.runner.base import LoadSpec, RunnerCrashed
+from pasture.runner.base import Embeddings, LoadSpec, RunnerCrashed, RunnerOutOfMemory
+from pasture.runner.buffers import BufferSizes
 from pasture.runner.http import HTTPError, RunnerHTTP
 
 log = logging.getLogger(__name__)
 
 _STDERR_TAIL = 40
+# How llama.cpp and its GPU backends say a buffer did not fit.
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|unable to allocate|failed to allocate|cudaMalloc failed|OutOfDeviceMemory",
+    re.IGNORECASE)
 _LOG_PREFIX = re.compile(r"^[\d.]+ [A-Z] (srv|slot|main|llama|load)?\s*(\w+: )?")
 
 
@@ -26,12 +31,14 @@ class ProcessRunner:
     """A model loaded in its own child process, served by llama.cpp on a loopback port."""
 
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
-                 stderr_tail: collections.deque[str], drain: asyncio.Task[None]) -> None:
+                 stderr_tail: collections.deque[str], drain: asyncio.Task[None],
+                 buffers: BufferSizes | None = None) -> None:
         self.spec = spec
         self.process = process
         self.address = address
         self._stderr_tail = stderr_tail
         self._drain = drain
+        self.buffers = buffers or BufferSizes()  # what the engine allocated (from its log)
         self._http = RunnerHTTP(address)
 
     @classmethod
@@ -43,7 +50,8 @@ class ProcessRunner:
             stderr=asyncio.subprocess.PIPE,
         )
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
-        drain = asyncio.create_task(_drain_stderr(process, tail))
+        buffers = BufferSizes()
+        drain = asyncio.create_task(_drain_stderr(process, tail, buffers))
         try:
             line = await asyncio.wait_for(process.stdout.readline(), timeout)  # type: ignore[union-attr]
         except (TimeoutError, asyncio.CancelledError):
@@ -55,9 +63,11 @@ class ProcessRunner:
             log.error("runner failed to load %s: %s", spec.model_path, reply.get("error"))
             for text in tail:
                 log.debug("runner: %s", text)
+            if any(_OUT_OF_MEMORY.search(text) for text in tail):
+                raise RunnerOutOfMemory("not enough memory to load this model")
             raise RunnerError("the engine could not load this model: " + _last_error(tail))
         log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
-        return cls(spec, process, reply["address"], tail, drain)
+        return cls(spec, process, reply["address"], tail, drain, buffers)
 
     @property
     def alive(self) -> bool:
@@ -70,18 +80,36 @@ class ProcessRunner:
     async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Stream `/completion` chunks (server-sent events) from the engine."""
         try:
-            async for chunk in self._http.events("/completion", payload):
-                if "error" in chunk:
-                    raise RunnerError(_error_message(chunk))
-                yield chunk
+            async with contextlib.aclosing(self._http.events("/completion", payload)) as events:
+                async for chunk in events:
+                    if "error" in chunk:
+                        raise RunnerError(_error_message(chunk))
+                    yield chunk
+                    if chunk.get("stop"):
+                        return
+            raise RunnerCrashed()  # the reply ended without its final chunk
         except HTTPError as exc:
             raise _engine_error(exc) from None
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
             raise RunnerCrashed() from None
 
-    async def apply_template(self, messages: list[dict[str, Any]]) -> str:
-        return (await self._post("/apply-template", {"messages": messages}))["prompt"]
+    async def apply_template(self, messages: list[dict[str, Any]],
+                             tools: list[dict[str, Any]] | None = None,
+                             template_kwargs: dict[str, Any] | None = None) -> str:
+        body: dict[str, Any] = {"messages": messages}
+        if tools:
+            body["tools"] = tools
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
+        return (await self._post("/apply-template", body))["prompt"]
 
+    async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
+        # The OpenAI-style endpoint answers pooled vectors (one per input, in order) and
+        # the token count; llama-server's own `/embeddings` gives neither count nor shape.
+        reply = await self._post("/v1/embeddings", {"input": inputs, "encoding_format": "float"})
+        rows = sorted(reply["data"], key=lambda row: row["index"])
+        return Embeddings([row["embedding"] for row in rows],
+                          int(reply.get("usage", {}).get("prompt_tokens", 0)))
 
     async def tokenize(self, text: str) -> list[int]:
         # The same tokenization llama-server applies to a text prompt (BOS added if the
@@ -146,12 +174,15 @@ def _engine_error(exc: HTTPError) -> RunnerError | BadRequestError:
     return RunnerError(message)
 
 
-async def _drain_stderr(process: asyncio.subprocess.Process, tail: collections.deque[str]) -> None:
+async def _drain_stderr(process: asyncio.subprocess.Process, tail: collections.deque[str],
+                        buffers: BufferSizes | None = None) -> None:
     """Keep the engine's log flowing (a full pipe would block it) and remember its end."""
     assert process.stderr is not None
     while line := await process.stderr.readline():
         text = line.decode(errors="replace").rstrip()
         tail.append(text)
+        if buffers is not None:
+            buffers.feed(text)
         log.debug("runner %d: %s", process.pid, text)
 
 

@@ -3,7 +3,10 @@
 One runner per model file and load spec. A request takes a lease on a runner; when the
 last lease ends, the keep_alive timer starts (`0` unloads at once, `inf` never). Loads
 happen one at a time; at the loaded-model limit the idle runner with the shortest
-keep_alive is evicted first. A runner found dead is replaced on the next request.
+keep_alive is evicted first, and so is it when the new model does not fit in the memory
+the loaded ones leave (see `placement`). A runner found dead is replaced on the next
+request; a load that runs out of GPU memory is retried with half the layers, then on the
+CPU.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pasture.errors import ServerBusyError
-from pasture.runner.base import LoadSpec, Runner, RunnerCrashed
+from pasture.errors import PastureError, ServerBusyError
+from pasture.runner.base import LoadSpec, Runner, RunnerCrashed, RunnerOutOfMemory
+from pasture.scheduler.placement import GPU_RUNTIME_BYTES, Held, Placement, Planner
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +34,37 @@ class Loaded:
 
     key: str  # the model's name, as shown by /api/ps
     digest: str  # manifest digest of the model
-    spec: LoadSpec
+    spec: LoadSpec  # as requested (num_gpu -1 = auto): equal specs share the runner
     runner: Runner
     keep_alive: float
-    size: int
+    placement: Placement  # where it went (the runner was started with its gpu_layers)
     leases: int = 0
     expires_at: float = math.inf  # wall-clock seconds; inf = forever
     stopping: bool = False
     loaded_at: float = field(default_factory=time.time)
     _timer: asyncio.Task[None] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes the model takes: what the engine logged it allocated, else the estimate."""
+        buffers = getattr(self.runner, "buffers", None)
+        return buffers.total if buffers is not None and buffers.known else self.placement.size
+
+    @property
+    def size_vram(self) -> int:
+        """Of `size`, the bytes on a GPU."""
+        buffers = getattr(self.runner, "buffers", None)
+        if buffers is not None and buffers.known:
+            return buffers.on_gpu
+        return self.placement.size_vram
+
+    @property
+    def held(self) -> Held:
+        """What this model takes from each memory pool, for placing the next one."""
+        vram = self.size_vram
+        on_gpu = self.placement.device is not None and self.placement.gpu_layers > 0
+        return Held(self.placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
+                    self.size - vram)
 
 
 @dataclass
@@ -56,8 +82,10 @@ class Lease:
 class Scheduler:
     """Loads, shares, expires and evicts runners."""
 
-    def __init__(self, start_runner: StartRunner, *, max_loaded: int, max_queue: int) -> None:
+    def __init__(self, start_runner: StartRunner, *, max_loaded: int, max_queue: int,
+                 planner: Planner | None = None) -> None:
         self._start_runner = start_runner
+        self._planner = planner  # None: start runners with the spec as given (tests)
         self._max_loaded = max_loaded
         self._max_queue = max_queue
         self._loaded: dict[str, Loaded] = {}
@@ -106,8 +134,13 @@ class Scheduler:
                     await self._wait_for_change()
                     continue
                 started = time.perf_counter()
-                runner = await self._start_runner(spec)
-                current = Loaded(key, digest, spec, runner, keep_alive, size)
+                placement = await self._place(key, spec, size)
+                if placement is None:  # memory held by other models is needed first
+                    if not await self._evict_one():
+                        await self._wait_for_change()
+                    continue
+                runner, placement = await self._start(key, spec, placement)
+                current = Loaded(key, digest, spec, runner, keep_alive, placement)
                 self._loaded[key] = current
                 current.leases += 1
                 self._touch(current, keep_alive)
@@ -115,6 +148,45 @@ class Scheduler:
             current.leases += 1
             self._touch(current, keep_alive)
             return Lease(current, 0.0)
+
+    async def _place(self, key: str, spec: LoadSpec, size: int) -> Placement | None:
+        """Where `spec` goes now; None if it would get less memory than with the loaded
+        models gone (then one of them is evicted, or waited for, first)."""
+        if self._planner is None:
+            return Placement(spec.num_gpu, None, size, 0)
+        held = [m.held for m in self._loaded.values()]
+        try:
+            placement = await asyncio.to_thread(self._planner.place, spec, held)
+            ideal = await asyncio.to_thread(self._planner.place, spec, []) if held else placement
+        except (PastureError, OSError) as exc:  # unreadable header: let the engine say why
+            log.warning("cannot estimate memory for %s (%s): loading on the CPU", key, exc)
+            return Placement(0, None, size, 0, "no memory estimate")
+        if placement.gpu_layers < ideal.gpu_layers or (ideal.fits and not placement.fits):
+            log.info("%s needs memory held by other models (%s MiB)", key,
+                     ideal.size // (1 << 20))
+            return None
+        if not placement.fits:
+            log.warning("%s needs %d MiB of system memory, more than is available: loading "
+                         "anyway", key, placement.size_system // (1 << 20))
+        log.info("placing %s: %s", key, placement.describe())
+        return placement
+
+    async def _start(self, key: str, spec: LoadSpec,
+                     placement: Placement) -> tuple[Runner, Placement]:
+        """Start the runner with the placement's layers; on running out of memory retry
+        with half as many GPU layers, down to none, as Ollama steps down."""
+        while True:
+            run_spec = spec if self._planner is None else replace(
+                spec, num_gpu=placement.gpu_layers)
+            try:
+                return await self._start_runner(run_spec), placement
+            except RunnerOutOfMemory:
+                if self._planner is None or placement.gpu_layers <= 0:
+                    raise
+                fewer = placement.gpu_layers // 2
+                log.warning("out of memory loading %s with %d GPU layers: retrying with %d",
+                            key, placement.gpu_layers, fewer)
+                placement = placement.with_layers(fewer, "retry after running out of memory")
 
     def _touch(self, loaded: Loaded, keep_alive: float) -> None:
         """A request arrived: cancel the expiry timer and remember its keep_alive."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pasture import engine
@@ -17,11 +19,31 @@ from pasture.config import Settings
 from pasture.errors import PastureError
 from pasture.runner.process import ProcessRunner
 from pasture.scheduler import Scheduler
+from pasture.scheduler.placement import Planner
 from pasture.scheduler.scheduler import StartRunner
-from pasture.server.routes import blobs, inference, meta, models
+from pasture.server.error_shapes import shaped_error
+from pasture.server.routes import (
+    anthropic,
+    blobs,
+    embed,
+    inference,
+    meta,
+    models,
+    openai,
+    registry,
+    responses,
+)
+from pasture.server.security import (
+    DEFAULT_ORIGINS,
+    EdgeGuard,
+    EdgePolicy,
+    is_loopback,
+    machine_names,
+)
 from pasture.server.state import ServerState
 from pasture.server.streaming import error_body
 from pasture.store import Store
+from pasture.store.prune import prune_at_start
 
 log = logging.getLogger("pasture")
 
@@ -36,38 +58,68 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
         settings=settings,
         store=Store(settings.models_dir),
         scheduler=Scheduler(start_runner, max_loaded=settings.max_loaded_models,
-                            max_queue=settings.max_queue),
-        auto_gpu_layers=999 if info.gpus else 0,
+                            max_queue=settings.max_queue, planner=planner_for(settings, info)),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("engine: xllamacpp %s, %s build", info.version, info.build)
+        for gpu in info.gpus:
+            log.info("gpu %s: %s, %d MiB total, %d MiB free", gpu.name, gpu.description,
+                     gpu.memory_total >> 20, gpu.memory_free >> 20)
         log.info("models: %s", settings.models_dir)
+        if not settings.noprune:  # in a thread: a large store must not delay start-up
+            threading.Thread(target=prune_at_start, args=(state.store,), name="prune",
+                             daemon=True).start()
         yield
         await state.scheduler.close()
 
     app = FastAPI(title="Pasture", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.pasture = state
     app.add_middleware(JSONBodies)
-    for module in (meta, models, blobs, inference):
+    app.add_middleware(EdgeGuard, policy=edge_policy(settings))  # outermost: runs first
+    for module in (meta, models, blobs, inference, registry):
+        app.include_router(module.router)
+    for module in (embed, openai, responses, anthropic):
         app.include_router(module.router)
 
+    # Each API family gets errors in its own shape (Ollama's, OpenAI's, Anthropic's),
+    # chosen by the request path; the status code is the same for all.
     @app.exception_handler(PastureError)
-    async def pasture_error(_: Request, exc: PastureError) -> JSONResponse:
+    async def pasture_error(request: Request, exc: PastureError) -> JSONResponse:
         status, body = error_body(exc)
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(shaped_error(request.url.path, status, body["error"]),
+                            status_code=status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": describe_validation_error(exc)}, status_code=400)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message = describe_validation_error(exc)
+        return JSONResponse(shaped_error(request.url.path, 400, message), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Routing and body-reading errors (404, 405, unreadable body) in our shapes."""
+        message = {404: "not found", 405: "method not allowed"}.get(exc.status_code,
+                                                                    str(exc.detail))
+        if exc.status_code == 400:
+            message = "invalid JSON in request body"
+        return JSONResponse(shaped_error(request.url.path, exc.status_code, message),
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         status, body = error_body(exc)
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(shaped_error(request.url.path, status, body["error"]),
+                            status_code=status)
 
     return app
+
+
+def planner_for(settings: Settings, info: engine.EngineInfo) -> Planner:
+    """GPU placement from the engine's devices; fresh GPU readings on a GPU build only."""
+    refresh = engine.gpu_devices if info.gpus else None
+    return Planner(info.devices, overhead=settings.gpu_overhead,
+                   gpu_limit=settings.gpu_memory_limit, refresh=refresh)
 
 
 class JSONBodies:
@@ -79,7 +131,7 @@ class JSONBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and path.startswith("/api/") and \
+        if scope["type"] == "http" and path.startswith(("/api/", "/v1/")) and \
                 not path.startswith("/api/blobs/"):
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
@@ -104,6 +156,18 @@ def describe_validation_error(exc: RequestValidationError) -> str:
     return f"invalid value for {field}: {first.get('msg', 'invalid')}"
 
 
+def edge_policy(settings: Settings) -> EdgePolicy:
+    """Host, Origin, API-key and body-size rules for `settings` (see server/security.py)."""
+    return EdgePolicy(
+        check_host=is_loopback(settings.host.host),
+        origins=(*DEFAULT_ORIGINS, *settings.origins),
+        api_keys=settings.api_keys,
+        max_body=settings.max_body,
+        max_blob=settings.max_blob,
+        local_names=machine_names(),
+    )
+
+
 def serve(settings: Settings) -> None:
     """Run the server in the foreground until interrupted."""
     import uvicorn
@@ -114,5 +178,12 @@ def serve(settings: Settings) -> None:
     )
     app = create_app(settings)
     log.info("listening on %s", settings.host.url)
+    if not is_loopback(settings.host.host):
+        if settings.api_keys:
+            log.info("reachable from other machines; API keys are required")
+        else:
+            log.warning("LISTENING ON %s WITHOUT API KEYS: anyone who can reach this address "
+                        "can use, create and delete your models. Set PASTURE_API_KEYS, or "
+                        "bind 127.0.0.1.", settings.host.url)
     uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="warning",
                 timeout_graceful_shutdown=5)

@@ -6,23 +6,35 @@ that options, formats and metrics mean the same thing everywhere.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pasture import options as opts
 from pasture.errors import BadRequestError
+from pasture.prompt import grammars
+from pasture.prompt.reply import ReplyParser, Split
 from pasture.runner.base import Runner
 
 _DONE_REASONS = {"limit": "length"}  # llama-server stop_type → Ollama done_reason
+MAX_TOP_LOGPROBS = 20
 
 
 @dataclass
 class Piece:
-    """Text the model produced, with the tokens behind it."""
+    """Text the model produced, with the tokens behind it.
+
+    With a `ReplyParser`, `text` is the answer's content only; the thought and the tool
+    calls parsed out of the output come in `thinking` and `tool_calls`. `logprobs` has
+    one entry per token of this piece when asked for (Ollama's shape).
+    """
 
     text: str
     tokens: list[int] = field(default_factory=list)
+    thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -34,6 +46,7 @@ class Finish:
     prompt_eval_duration: int
     eval_count: int
     eval_duration: int
+    stop_word: str | None = None  # the stop sequence that ended it, if one did
 
 
 def format_fields(fmt: str | dict[str, Any] | None) -> dict[str, Any]:
@@ -43,31 +56,86 @@ def format_fields(fmt: str | dict[str, Any] | None) -> dict[str, Any]:
     if fmt == "json":
         return {"json_schema": {"type": "object"}}
     if isinstance(fmt, dict):
-        return {"json_schema": fmt}
+        schema = grammars.closed_objects(fmt)
+        grammars.check_json_schema(schema)  # else the engine would answer unconstrained
+        return {"json_schema": schema}
     raise BadRequestError(f"invalid format: {fmt!r}")
 
 
+def constraint_fields(fmt: str | dict[str, Any] | None, grammar: str | None) -> dict[str, Any]:
+    """llama-server fields for `format` or a grammar (a user's GBNF/Lark, or a forced tool
+    call); both at once cannot be honoured, so that is a 400."""
+    if grammar is None:
+        return format_fields(fmt)
+    if fmt not in (None, ""):
+        raise BadRequestError("format cannot be combined with a grammar or a forced tool_choice")
+    grammars.check_grammar(grammar)
+    return {"grammar": grammar}
+
+
+def check_top_logprobs(logprobs: bool | None, top_logprobs: int | None) -> int | None:
+    """How many alternatives per token to return (None: no logprobs); 400 outside 0–20."""
+    if top_logprobs is not None and not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
+        raise BadRequestError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
+    return (top_logprobs or 0) if logprobs else None
+
+
+def token_logprobs(chunk: dict[str, Any], top: int) -> list[dict[str, Any]]:
+    """llama-server's `completion_probabilities` as Ollama's `logprobs` entries."""
+    def entry(item: dict[str, Any]) -> dict[str, Any]:
+        return {"token": item.get("token", ""), "logprob": item.get("logprob", 0.0),
+                "bytes": item.get("bytes") or []}
+
+    return [{**entry(item), "top_logprobs": [entry(alt) for alt in
+                                             (item.get("top_logprobs") or [])[:top]]}
+            for item in chunk.get("completion_probabilities") or []]
+
+
 async def generate(runner: Runner, prompt: str | list[int], options: dict[str, Any],
-                   fmt: str | dict[str, Any] | None = None) -> AsyncIterator[Piece | Finish]:
-    """Run one completion, yielding `Piece`s and then exactly one `Finish`."""
+                   fmt: str | dict[str, Any] | None = None, *, grammar: str | None = None,
+                   reply: ReplyParser | None = None, top_logprobs: int | None = None
+                   ) -> AsyncIterator[Piece | Finish]:
+    """Run one completion, yielding `Piece`s and then exactly one `Finish`.
+
+    `grammar` constrains decoding (instead of `fmt`); `reply` splits the output into
+    thinking, content and tool calls; `top_logprobs` (0–20) asks for per-token logprobs.
+    """
     payload: dict[str, Any] = {
         "prompt": prompt,
         "stream": True,
         "cache_prompt": True,
         "return_tokens": True,
         **opts.engine_sampling(options, runner.spec.num_ctx),
-        **format_fields(fmt),
+        **constraint_fields(fmt, grammar),
     }
-    async for chunk in runner.completion(payload):
-        if chunk.get("content") or chunk.get("tokens"):
-            yield Piece(chunk.get("content", ""), chunk.get("tokens") or [])
-        if chunk.get("stop"):
-            timings = chunk.get("timings", {})
-            yield Finish(
-                done_reason=_DONE_REASONS.get(chunk.get("stop_type", ""), "stop"),
-                prompt_eval_count=int(chunk.get("tokens_evaluated", timings.get("prompt_n", 0))),
-                prompt_eval_duration=int(timings.get("prompt_ms", 0) * 1e6),
-                eval_count=int(timings.get("predicted_n", chunk.get("tokens_predicted", 0))),
-                eval_duration=int(timings.get("predicted_ms", 0) * 1e6),
-            )
-            return
+    if top_logprobs is not None:  # the engine sends probabilities only for n_probs > 0
+        payload.update(n_probs=max(1, top_logprobs), post_sampling_probs=False)
+    # aclosing: if our consumer stops early (a client disconnect), the engine request is
+    # cancelled now, not whenever the garbage collector finalises the generators.
+    async with contextlib.aclosing(runner.completion(payload)) as chunks:
+        async for chunk in chunks:
+            if chunk.get("content") or chunk.get("tokens"):
+                text = chunk.get("content", "")
+                split = reply.feed(text) if reply is not None else Split(text)
+                yield Piece(split.content, chunk.get("tokens") or [], split.thinking,
+                            split.tool_calls, [] if top_logprobs is None
+                            else token_logprobs(chunk, top_logprobs))
+            if chunk.get("stop"):
+                if reply is not None and (rest := reply.finish()):
+                    yield Piece(rest.content, [], rest.thinking, rest.tool_calls)
+                yield _finish(chunk)
+                return
+
+
+def _finish(chunk: dict[str, Any]) -> Finish:
+    """The `Finish` for llama-server's final chunk."""
+    timings = chunk.get("timings", {})
+    return Finish(
+        done_reason=_DONE_REASONS.get(chunk.get("stop_type", ""), "stop"),
+        prompt_eval_count=int(chunk.get("tokens_evaluated", timings.get("prompt_n", 0))),
+        prompt_eval_duration=int(timings.get("prompt_ms", 0) * 1e6),
+        eval_count=int(timings.get("predicted_n", chunk.get("tokens_predicted", 0))),
+        eval_duration=int(timings.get("predicted_ms", 0) * 1e6),
+        stop_word=chunk.get("stopping_word") or None
+        if chunk.get("stop_type") == "word" else None,
+    )

@@ -32,12 +32,13 @@ def conversation(model: LocalModel, messages: list[dict[str, Any]],
     return history + [dict(m) for m in messages]
 
 
-async def chat_prompt(runner: Runner, model: LocalModel,
-                      messages: list[dict[str, Any]]) -> str:
+async def chat_prompt(runner: Runner, model: LocalModel, messages: list[dict[str, Any]],
+                      tools: list[dict[str, Any]] | None = None) -> str:
     """The prompt for a chat turn, history truncated to the context as `/api/chat` does.
 
-    Thinking stays off: the compatibility layers do not split reasoning out yet.
+    Thinking stays off: the compatibility layers do not return reasoning yet (a thought
+    the model writes anyway is parsed out and dropped, see `server.replies`).
     """
-    prompt = await build_chat_prompt(model, conversation(model, messages), None,
+    prompt = await build_chat_prompt(model, conversation(model, messages), tools,
                                      Think.of(False), runner)
     return prompt.text

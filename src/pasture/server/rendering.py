@@ -9,6 +9,7 @@ same way (`prompt.render.truncate_history`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +80,52 @@ async def build_chat_prompt(model: LocalModel, messages: list[dict[str, Any]],
         return Prompt(rendered.prompt, rendered.image_count)
     if runner is None:
         raise BadRequestError("native prompt rendering needs the model loaded")
+
+    async def apply(kept: list[dict[str, Any]]) -> str:
+        return await runner.apply_template(native_messages(kept), tools or None,
+                                           native_template_kwargs(think))
+
     start, kept, prompt = 0, messages, None
     if truncate and num_ctx is not None:
         async def count_native(text: str) -> int:
             return len(await runner.tokenize(text))
 
-        kept, start, prompt = await truncate_history(messages, runner.apply_template,
-                                                     count_native, num_ctx, IMAGE_TOKENS)
+        kept, start, prompt = await truncate_history(messages, apply, count_native, num_ctx,
+                                                     IMAGE_TOKENS)
     tagged, image_count = tag_images(messages, start)
     if messages and prompt is not None and not image_count:  # already rendered, no images
         return Prompt(prompt)
     system = kept[:len(kept) - (len(messages) - start)]
-    return Prompt(await runner.apply_template(system + tagged[start:]), image_count)
+    return Prompt(await apply(system + tagged[start:]), image_count)
+
+
+def native_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ollama's messages as the engine's Jinja templates take them (OpenAI's shape): tool
+    calls typed, with arguments as a JSON string; `tool_name` as `name`; prior thinking
+    as `reasoning_content`."""
+    converted = []
+    for message in messages:
+        entry = {k: v for k, v in message.items()
+                 if k not in ("tool_calls", "tool_name", "thinking", "images")}
+        if message.get("tool_calls"):
+            entry["tool_calls"] = [{
+                "type": "function",
+                **({"id": call["id"]} if call.get("id") else {}),
+                "function": {"name": call.get("function", {}).get("name", ""),
+                             "arguments": json.dumps(call.get("function", {}).get("arguments")
+                                                     or {})},
+            } for call in message["tool_calls"]]
+        if message.get("tool_name"):
+            entry["name"] = message["tool_name"]
+        if message.get("thinking"):
+            entry["reasoning_content"] = message["thinking"]
+        converted.append(entry)
+    return converted
+
+
+def native_template_kwargs(think: Think) -> dict[str, Any]:
+    """`think` as the variables thinking-aware Jinja templates read."""
+    kwargs: dict[str, Any] = {"enable_thinking": think.enabled}
+    if think.level in ("low", "medium", "high"):
+        kwargs["reasoning_effort"] = think.level
+    return kwargs

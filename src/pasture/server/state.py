@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,12 @@ from fastapi import Request
 from pasture import options as opts
 from pasture.config import Settings
 from pasture.durations import parse_keep_alive
-from pasture.errors import ModelNotFoundError
+from pasture.errors import BadRequestError, ModelNotFoundError
 from pasture.runner.base import LoadSpec
 from pasture.scheduler import Scheduler
 from pasture.store import ModelName, Store
 from pasture.store.model import LocalModel, load_local_model
+from pasture.store.show import capabilities, model_gguf
 
 
 @dataclass
@@ -22,7 +24,6 @@ class ServerState:
     settings: Settings
     store: Store
     scheduler: Scheduler
-    auto_gpu_layers: int = 0  # layers offloaded when `num_gpu` is unset: all on a GPU build
 
     def model(self, name_text: str | None) -> tuple[ModelName, LocalModel]:
         """The local model a request names (400 for a bad name, 404 if absent)."""
@@ -43,16 +44,37 @@ class ServerState:
         if train_ctx:
             num_ctx = min(num_ctx, train_ctx)
         num_gpu = options.get("num_gpu", -1)
+        num_ctx = max(4, num_ctx)
+        num_batch = options.get("num_batch", opts.LOAD["num_batch"].default)
+        # Embedding models (the GGUF declares pooling) embed a whole input in one batch and,
+        # as in Ollama, get one slot; other models embed with their last token's state.
+        # The GGUF read is cached per blob (see `model_capabilities` to do it off-loop).
+        embedding_model = model_gguf(model).pooling_type is not None
         return LoadSpec(
             model_path=str(model.model_path),
-            num_ctx=max(4, num_ctx),
-            num_parallel=self.settings.num_parallel,
-            num_batch=options.get("num_batch", opts.LOAD["num_batch"].default),
-            num_gpu=num_gpu if num_gpu >= 0 else self.auto_gpu_layers,
+            num_ctx=num_ctx,
+            num_parallel=1 if embedding_model else self.settings.num_parallel,
+            num_batch=max(num_batch, num_ctx) if embedding_model else num_batch,
+            num_gpu=num_gpu if num_gpu >= 0 else -1,  # -1: the scheduler's placement decides
             num_thread=options.get("num_thread") or self.settings.num_threads,
             use_mmap=options.get("use_mmap"),
             adapters=tuple(str(p) for p in model.adapters),
+            draft_model=str(model.draft_path) if model.draft_path else None,
+            kv_cache_type=self.settings.kv_cache_type,
+            embedding=True,
+            pooling=None if embedding_model else "last",
         )
+
+    async def model_capabilities(self, model: LocalModel) -> list[str]:
+        """What `model` can do (`completion`, `embedding`, `tools`, …), read off the loop."""
+        info = await asyncio.to_thread(model_gguf, model)
+        return capabilities(model, info)
+
+    async def require_capability(self, name_text: str, model: LocalModel, capability: str,
+                                 action: str) -> None:
+        """400 `"<model>" does not support <action>` unless `model` has `capability`."""
+        if capability not in await self.model_capabilities(model):
+            raise BadRequestError(f'"{name_text}" does not support {action}')
 
 
 def state_of(request: Request) -> ServerState:

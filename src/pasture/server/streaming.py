@@ -7,17 +7,21 @@ HTTP errors; a failure after that becomes a final `{"error": ...}` line, as in O
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
+from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from pasture.errors import PastureError
+from pasture.errors import ClientClosedError, PastureError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NDJSON = "application/x-ndjson"
 
@@ -51,9 +55,46 @@ class ClosingStreamingResponse(StreamingResponse):
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
-async def ndjson_response(items: AsyncIterator[BaseModel | dict[str, Any]]) -> StreamingResponse:
-    """Stream `items` as NDJSON, raising (for a normal error response) if the first fails."""
-    first = await anext(items)
+async def unless_disconnected(request: Request | None, awaitable: Awaitable[T]) -> T:
+    """Await `awaitable`, but give up as soon as the client disconnects.
+
+    A request waiting in the queue or for a model to load has sent nothing yet, so no
+    write can fail to tell us the client left; without this it would still load the
+    model and generate an answer nobody reads. Ollama answers such requests 499.
+    """
+    work = asyncio.ensure_future(awaitable)
+    if request is None:
+        return await work
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not work.done():
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        raise ClientClosedError()
+    return work.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has gone (the body has been read: only that can arrive)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def ndjson_response(items: AsyncIterator[BaseModel | dict[str, Any]],
+                          request: Request | None = None) -> StreamingResponse:
+    """Stream `items` as NDJSON, raising (for a normal error response) if the first fails.
+
+    With `request`, a client that leaves before the first item is ready cancels the work.
+    """
+    try:
+        first = await unless_disconnected(request, anext(items))
+    except BaseException:
+        await items.aclose()  # type: ignore[attr-defined]
+        raise
 
     async def lines() -> AsyncIterator[bytes]:
         try:

@@ -13,14 +13,12 @@ import hashlib
 import os
 import re
 import secrets
-import stat
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
 from pasture.errors import (
-    BadRequestError,
     DigestMismatchError,
     InvalidDigestError,
     NotFoundError,
@@ -167,32 +165,6 @@ class BlobStore:
             f.close()
             temp.unlink(missing_ok=True)
             raise
-        return digest
-
-    def import_file(self, src: Path) -> str:
-        """Copy a regular file into the store, hashing as it goes; returns its digest.
-
-        Only regular files: a device such as `/dev/random` would never end (CVE-2024-39721).
-        """
-        with open(src, "rb") as source:
-            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-                raise BadRequestError("not a regular file")
-            temp, f = self._temp()
-            try:
-                h = hashlib.sha256()
-                while chunk := source.read(CHUNK_SIZE):
-                    h.update(chunk)
-                    f.write(chunk)
-                digest = "sha256:" + h.hexdigest()
-                if self.exists(digest):
-                    f.close()
-                    temp.unlink()
-                else:
-                    self._commit(temp, f, digest)
-            except BaseException:
-                f.close()
-                temp.unlink(missing_ok=True)
-                raise
         return digest
 
     def verify(self, digest: str) -> bool:

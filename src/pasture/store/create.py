@@ -17,11 +17,13 @@ from typing import Any
 from pasture import gguf
 from pasture import options as opts
 from pasture.api.ollama import CreateRequest, ProgressResponse
-from pasture.errors import BadRequestError
+from pasture.errors import BadRequestError, NotFoundError
+from pasture.prompt.render import parse_template
 from pasture.store import manifests as mf
 from pasture.store.blobs import digest_of, validate_digest
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
+from pasture.store.requires import check_requires
 
 # Settings layers: a new value replaces the inherited layer of the same type.
 _SETTING_TYPES = (mf.MEDIA_TYPE_TEMPLATE, mf.MEDIA_TYPE_PROMPT, mf.MEDIA_TYPE_SYSTEM,
@@ -47,6 +49,9 @@ def _check_file_name(name: str) -> None:
 async def create_model(store: Any, name: ModelName, req: CreateRequest
                        ) -> AsyncIterator[ProgressResponse]:
     """Build and store the model `name`, yielding Ollama's progress statuses."""
+    if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
+        parse_template(req.template)
+    check_requires(req.requires)  # before any output, so a refusal is a 400
     if req.files:
         for file_name, digest in req.files.items():
             _check_file_name(file_name)
@@ -56,21 +61,33 @@ async def create_model(store: Any, name: ModelName, req: CreateRequest
         draft = await _from_files(store, req.files)  # before any output: errors stay 400s
         yield ProgressResponse(status="parsing GGUF")
     elif req.from_:
-        base = load_local_model(store, ModelName.parse(req.from_))
+        base_name = ModelName.parse(req.from_)
+        if not await asyncio.to_thread(store.manifests.exists, base_name):
+            async for status in _pull_base(store, base_name, bool(req.insecure)):
+                yield status
+        base = load_local_model(store, base_name)
         draft = _Draft(
             layers=list(base.manifest.layers),
             config=base.config.model_copy(),
             params=dict(base.params),
         )
-        for layer in draft.layers:
-            yield ProgressResponse(status=f"using existing layer {layer.digest}")
     else:
         raise BadRequestError("neither 'from' or 'files' was specified")
+    reused = list(draft.layers) if not req.files else []
 
     for adapter_name, digest in (req.adapters or {}).items():
         _check_file_name(adapter_name)
         size = store.blobs.size(validate_digest(digest))
         draft.layers.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=size))
+    if req.draft_files:
+        draft.layers = [layer for layer in draft.layers
+                        if layer.mediaType != mf.MEDIA_TYPE_DRAFT]
+        draft.layers.append(await _draft_layer(store, req.draft_files))
+    if req.requires is not None:
+        draft.config.requires = req.requires.strip() or None
+    check_requires(draft.config.requires)  # a base's own REQUIRES is inherited, and checked
+    for layer in reused:  # reported once the request is known to be acceptable
+        yield ProgressResponse(status=f"using existing layer {layer.digest}")
 
     settings: list[tuple[str, bytes]] = []
     if req.template is not None:
@@ -111,6 +128,39 @@ async def create_model(store: Any, name: ModelName, req: CreateRequest
     yield ProgressResponse(status="writing manifest")
     await asyncio.to_thread(store.write_manifest, name, manifest)
     yield ProgressResponse(status="success")
+
+
+async def _pull_base(store: Any, name: ModelName, insecure: bool
+                     ) -> AsyncIterator[ProgressResponse]:
+    """Pull a `from` model that is not local yet, as Ollama does, passing its statuses on.
+
+    The pull's own `success` is held back: one `success`, the create's, ends the stream.
+    """
+    from pasture.store.registry import pull_model  # the registry package imports the store
+    from pasture.store.registry.errors import RegistryUnreachableError
+
+    try:
+        async for status in pull_model(store, name, insecure=insecure):
+            if status.status != "success":
+                yield status
+    except RegistryUnreachableError:  # offline: what the user needs to hear is "not found"
+        raise NotFoundError(f"model '{name.display}' not found locally, and its registry "
+                            f"({name.host}) could not be reached to pull it") from None
+
+
+async def _draft_layer(store: Any, files: dict[str, str]) -> mf.Layer:
+    """The DRAFT model (speculative decoding): one uploaded GGUF language model."""
+    if len(files) != 1:
+        raise BadRequestError("expected exactly one GGUF draft model file")
+    ((file_name, digest),) = files.items()
+    _check_file_name(file_name)
+    validate_digest(digest)
+    if not store.blobs.exists(digest):
+        raise BadRequestError(f"blob {digest} not found: upload it first")
+    info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
+    if info.block_count is None or info.pooling_type is not None:
+        raise BadRequestError("the draft GGUF file does not describe a language model")
+    return mf.Layer(mediaType=mf.MEDIA_TYPE_DRAFT, digest=digest, size=info.file_size)
 
 
 async def _from_files(store: Any, files: dict[str, str]) -> _Draft:

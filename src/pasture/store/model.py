@@ -28,6 +28,7 @@ class LocalModel:
     config: mf.ModelConfig
     model_path: Path
     adapters: list[Path] = field(default_factory=list)
+    draft_path: Path | None = None  # DRAFT model for speculative decoding
     template: str | None = None
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +78,8 @@ def load_local_model(store: Store, name: ModelName) -> LocalModel:
         config=mf.ModelConfig.parse(store.blobs.path(manifest.config.digest).read_bytes()),
         model_path=store.blobs.path(model_layer.digest),
         adapters=[store.blobs.path(a.digest) for a in manifest.layers_of(mf.MEDIA_TYPE_ADAPTER)],
+        draft_path=(store.blobs.path(draft.digest)
+                    if (draft := manifest.layer(mf.MEDIA_TYPE_DRAFT)) else None),
         template=text(mf.MEDIA_TYPE_TEMPLATE) or text(mf.MEDIA_TYPE_PROMPT),
         system=text(mf.MEDIA_TYPE_SYSTEM),
         params=json_layer(mf.MEDIA_TYPE_PARAMS, {}),

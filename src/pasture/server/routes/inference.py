@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,12 +12,32 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pasture import options as opts
-from pasture.api.ollama import ChatRequest, ChatResponse, GenerateRequest, GenerateResponse, Message
+from pasture.api.ollama import (
+    ChatRequest,
+    ChatResponse,
+    DebugInfo,
+    GenerateRequest,
+    GenerateResponse,
+    Logprob,
+    Message,
+    ToolCall,
+)
 from pasture.errors import BadRequestError
+from pasture.prompt.render import PromptTemplate, Think, parse_template
+from pasture.prompt.tools import ToolChoice
 from pasture.runner.base import Runner
 from pasture.server import completion
+from pasture.server.prompting import conversation
+from pasture.server.rendering import (
+    Prompt,
+    build_chat_prompt,
+    check_capabilities,
+    model_template,
+    think_for,
+)
+from pasture.server.replies import offered_tools, plan_reply
 from pasture.server.state import ServerState, state_of
-from pasture.server.streaming import json_response, ndjson_response
+from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store.model import LocalModel
 
 router = APIRouter()
@@ -37,7 +58,9 @@ class _Turn:
         self.keep_alive = state.keep_alive(body.keep_alive)
         self.spec = state.load_spec(self.model, self.options)
         self.display = self.name.display
-        completion.format_fields(body.format)  # reject a bad format before anything runs
+        # Reject a bad format, grammar or top_logprobs before anything runs.
+        completion.constraint_fields(body.format, body.grammar)
+        self.top_logprobs = completion.check_top_logprobs(body.logprobs, body.top_logprobs)
 
     def lease(self) -> Any:
         return self.state.scheduler.lease(
@@ -64,23 +87,18 @@ class _Turn:
         }
 
 
-def _messages_for(model: LocalModel, request_messages: list[Message],
-                  system: str | None = None) -> list[dict[str, Any]]:
-    """The conversation the template sees: system prompt, Modelfile MESSAGEs, request."""
-    messages = [m.wire() for m in request_messages]
-    history = [dict(m) for m in model.messages]
-    system = system if system is not None else model.system
-    starts_with_system = bool(messages) and messages[0].get("role") == "system"
-    if system and not starts_with_system:
-        history.insert(0, {"role": "system", "content": system})
-    return history + messages
-
-
 @router.post("/api/generate")
 async def generate(body: GenerateRequest, request: Request) -> Response:
     turn = _Turn(state_of(request), body)
+    if body.prompt or turn.keep_alive != 0:  # unloading works for every model (`stop`)
+        await turn.state.require_capability(body.model, turn.model, "completion", "generate")
     if body.raw and (body.template or body.system or body.context):
         raise BadRequestError("raw mode does not support template, system, or context")
+    capabilities = await turn.state.model_capabilities(turn.model)
+    check_capabilities(body.model, capabilities, suffix=bool(body.suffix))
+    think = think_for(body.think, capabilities, body.model)
+    template = parse_template(body.template) if body.template else None
+    rendered = body.raw or template is not None or model_template(turn.model) is not None
 
     async def chunks() -> AsyncIterator[GenerateResponse]:
         if not body.prompt:
@@ -88,45 +106,100 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
             yield GenerateResponse(model=turn.display, created_at=_now(), done=True,
                                    done_reason=reason, load_duration=load_ns)
             return
+        if body.debug_render_only:
+            debug = await _debug_render(turn, rendered, lambda runner: _generate_prompt(
+                runner, turn.model, body, template, think))
+            yield GenerateResponse(model=turn.display, created_at=_now(), done=True,
+                                   debug_info=debug)
+            return
         async with turn.lease() as lease:
             runner = lease.runner
-            prompt = await _generate_prompt(runner, turn.model, body)
+            prompt = (await _generate_prompt(runner, turn.model, body, template, think)).text
             if body.context:  # deprecated, but still sent by some clients: prepend as text
                 prompt = await runner.detokenize(body.context) + prompt
-            tokens = await runner.tokenize(prompt)
+            # `context` (prompt + answer tokens) is returned unless raw; only then is the
+            # prompt tokenized here rather than by the engine.
+            tokens = None if body.raw else await runner.tokenize(prompt)
+            plan = await plan_reply(turn.model, prompt, capabilities=[] if body.raw
+                                    else capabilities, think=think, grammar=body.grammar,
+                                    template=template)
             produced: list[int] = []
-            async for event in completion.generate(runner, tokens, turn.options, body.format):
-                if isinstance(event, completion.Piece):
-                    produced.extend(event.tokens)
-                    if event.text:
-                        yield GenerateResponse(model=turn.display, created_at=_now(),
-                                               response=event.text, done=False)
-                else:
-                    yield GenerateResponse(
-                        model=turn.display, created_at=_now(), done=True,
-                        context=None if body.raw else tokens + produced,
-                        **turn.metrics(event, lease.load_duration),
-                    )
+            async with contextlib.aclosing(completion.generate(
+                        runner, tokens or prompt, turn.options, body.format, grammar=plan.grammar,
+                        reply=plan.parser, top_logprobs=turn.top_logprobs)) as events:
+                async for event in events:
+                    if isinstance(event, completion.Piece):
+                        produced.extend(event.tokens)
+                        if event.text or event.thinking or event.logprobs:
+                            yield GenerateResponse(
+                                model=turn.display, created_at=_now(), response=event.text,
+                                thinking=event.thinking or None, done=False,
+                                logprobs=_logprobs(event))
+                    else:
+                        yield GenerateResponse(
+                            model=turn.display, created_at=_now(), done=True,
+                            context=None if tokens is None else tokens + produced,
+                            **turn.metrics(event, lease.load_duration),
+                        )
 
     if body.stream:
-        return await ndjson_response(chunks())
-    parts = [chunk async for chunk in chunks()]
+        return await ndjson_response(chunks(), request)
+    parts = await unless_disconnected(request, _collect(chunks()))
     final = parts[-1]
     final.response = "".join(p.response for p in parts)
+    final.thinking = "".join(p.thinking or "" for p in parts) or None
+    final.logprobs = [lp for p in parts for lp in p.logprobs or []] or None
     return json_response(final)
 
 
-async def _generate_prompt(runner: Runner, model: LocalModel, body: GenerateRequest) -> str:
-    """The prompt text: as given when raw, else a one-turn chat through the template."""
+def _logprobs(piece: completion.Piece) -> list[Logprob] | None:
+    return [Logprob.model_validate(entry) for entry in piece.logprobs] or None
+
+
+async def _generate_prompt(runner: Runner | None, model: LocalModel, body: GenerateRequest,
+                           template: PromptTemplate | None, think: Think) -> Prompt:
+    """The prompt: as given when raw, fill-in-the-middle with a suffix, a template the
+    request passed run directly, else a one-turn chat through the chat path."""
+    images = len(body.images or [])
     if body.raw:
-        return body.prompt
-    user = Message(role="user", content=body.prompt)
-    return await runner.apply_template(_messages_for(model, [user], body.system))
+        return Prompt(body.prompt, images)
+    if body.suffix:  # the insert capability was checked: the model has a Go template
+        insert_template = template or model_template(model)
+        assert insert_template is not None
+        return Prompt(insert_template.render_insert(body.prompt, body.suffix, think), images)
+    user = Message(role="user", content=body.prompt, images=body.images).wire()
+    messages = conversation(model, [user], body.system or None)
+    if template is not None:
+        return Prompt(template.render(messages, [], think), images)
+    return await build_chat_prompt(model, messages, [], think, runner,
+                                   truncate=body.truncate is not False)
+
+
+async def _debug_render(turn: _Turn, rendered: bool,
+                        build: Callable[[Runner | None], Awaitable[Prompt]]) -> DebugInfo:
+    """`_debug_render_only`: the prompt without running the model; a Go template needs no
+    runner, the GGUF's own template needs the engine to apply it."""
+    if rendered:
+        prompt = await build(None)
+    else:
+        async with turn.lease() as lease:
+            prompt = await build(lease.runner)
+    return DebugInfo(rendered_template=prompt.text, image_count=prompt.image_count)
 
 
 @router.post("/api/chat")
 async def chat(body: ChatRequest, request: Request) -> Response:
     turn = _Turn(state_of(request), body)
+    if body.messages or turn.keep_alive != 0:  # unloading works for every model
+        await turn.state.require_capability(body.model, turn.model, "completion", "chat")
+    capabilities = await turn.state.model_capabilities(turn.model)
+    check_capabilities(body.model, capabilities, tools=bool(body.tools))  # [] is fine
+    think = think_for(body.think, capabilities, body.model)
+    tools = None if body.tools is None else [tool.wire() for tool in body.tools]
+    choice = ToolChoice.of(body.tool_choice, tools)
+    prompt_tools = offered_tools(tools, choice)
+    messages = conversation(turn.model, [m.wire() for m in body.messages])
+    truncate = body.truncate is not False
 
     async def chunks() -> AsyncIterator[ChatResponse]:
         if not body.messages:
@@ -135,22 +208,49 @@ async def chat(body: ChatRequest, request: Request) -> Response:
                                message=Message(role="assistant"), done_reason=reason,
                                load_duration=load_ns)
             return
+        if body.debug_render_only:
+            debug = await _debug_render(
+                turn, model_template(turn.model) is not None,
+                lambda runner: build_chat_prompt(turn.model, messages, prompt_tools, think,
+                                                 runner, truncate))
+            yield ChatResponse(model=turn.display, created_at=_now(), done=True,
+                               message=Message(role="assistant"), debug_info=debug)
+            return
         async with turn.lease() as lease:
-            prompt = await lease.runner.apply_template(_messages_for(turn.model, body.messages))
-            async for event in completion.generate(lease.runner, prompt, turn.options,
-                                                   body.format):
-                if isinstance(event, completion.Piece):
-                    if event.text:
-                        yield ChatResponse(model=turn.display, created_at=_now(), done=False,
-                                           message=Message(role="assistant", content=event.text))
-                else:
-                    yield ChatResponse(model=turn.display, created_at=_now(), done=True,
-                                       message=Message(role="assistant"),
-                                       **turn.metrics(event, lease.load_duration))
+            prompt = (await build_chat_prompt(turn.model, messages, prompt_tools, think,
+                                              lease.runner, truncate)).text
+            plan = await plan_reply(turn.model, prompt, capabilities=capabilities, think=think,
+                                    tools=tools, choice=choice, grammar=body.grammar)
+            async with contextlib.aclosing(completion.generate(
+                        lease.runner, prompt, turn.options, body.format, grammar=plan.grammar,
+                        reply=plan.parser, top_logprobs=turn.top_logprobs)) as events:
+                async for event in events:
+                    if isinstance(event, completion.Piece):
+                        if event.text or event.thinking or event.tool_calls or event.logprobs:
+                            calls = [ToolCall.model_validate(c) for c in event.tool_calls]
+                            yield ChatResponse(
+                                model=turn.display, created_at=_now(), done=False,
+                                message=Message(role="assistant", content=event.text,
+                                                thinking=event.thinking or None,
+                                                tool_calls=calls or None),
+                                logprobs=_logprobs(event))
+                    else:
+                        yield ChatResponse(model=turn.display, created_at=_now(), done=True,
+                                           message=Message(role="assistant"),
+                                           **turn.metrics(event, lease.load_duration))
 
     if body.stream:
-        return await ndjson_response(chunks())
-    parts = [chunk async for chunk in chunks()]
+        return await ndjson_response(chunks(), request)
+    parts = await unless_disconnected(request, _collect(chunks()))
     final = parts[-1]
     final.message.content = "".join(p.message.content for p in parts)
+    final.message.thinking = "".join(p.message.thinking or "" for p in parts) or None
+    final.message.tool_calls = [c for p in parts for c in p.message.tool_calls or []] or None
+    final.logprobs = [lp for p in parts for lp in p.logprobs or []] or None
     return json_response(final)
+
+
+async def _collect(chunks: AsyncIterator[Any]) -> list[Any]:
+    """Every chunk of a non-streaming answer, closing the generation if we are cancelled."""
+    async with contextlib.aclosing(chunks) as items:
+        return [item async for item in items]

@@ -104,7 +104,7 @@ async def ps(request: Request) -> Response:
                    else datetime.fromtimestamp(loaded.expires_at, UTC))
         models.append(ProcessModel(
             name=loaded.key, model=loaded.key, size=loaded.size, digest=loaded.digest,
-            details=details, expires_at=expires, size_vram=0,
+            details=details, expires_at=expires, size_vram=loaded.size_vram,
             context_length=loaded.spec.num_ctx,
         ))
     return json_response(ProcessResponse(models=models))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from pasture.api import openai as oa
 from pasture.errors import BadRequestError, ModelNotFoundError, PastureError
-from pasture.server import compat, embedding
+from pasture.server import compat, completion, embedding
 from pasture.server.completion import Finish, Piece
 from pasture.server.error_shapes import openai_error
 from pasture.server.sse import event, sse_response
@@ -92,8 +93,39 @@ def chat_messages(messages: list[oa.ChatMessage]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"role": message.role.lower(), "content": text}
         if message.tool_call_id:
             entry["tool_call_id"] = message.tool_call_id
+        if message.role == "tool" and message.name:
+            entry["tool_name"] = message.name
+        if message.tool_calls:
+            entry["tool_calls"] = [ollama_tool_call(call) for call in message.tool_calls]
         converted.append(entry)
     return converted
+
+
+def ollama_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI tool call (arguments as a JSON string) as Ollama's (an object)."""
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    arguments = function.get("arguments") or "{}"
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            raise BadRequestError("tool call arguments must be a JSON object") from None
+    if not isinstance(arguments, dict):
+        raise BadRequestError("tool call arguments must be a JSON object")
+    return {"id": call.get("id"), "function": {"name": function.get("name", ""),
+                                               "arguments": arguments}}
+
+
+def openai_tool_call(call: dict[str, Any], streaming: bool = False) -> dict[str, Any]:
+    """A parsed call in OpenAI's shape (arguments as a JSON string; deltas carry an index)."""
+    function = call["function"]
+    entry = {"id": call["id"], "type": "function",
+             "function": {"name": function["name"], "arguments": json.dumps(function["arguments"])}}
+    return {"index": function["index"], **entry} if streaming else entry
+
+
+def openai_logprobs(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return {"content": entries, "refusal": None} if entries else None
 
 
 def response_format(fmt: oa.ResponseFormat | None) -> str | dict[str, Any] | None:
@@ -129,35 +161,47 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
     messages = chat_messages(body.messages)
     fmt = response_format(body.response_format)
     max_tokens = body.max_completion_tokens or body.max_tokens
+    top_logprobs = completion.check_top_logprobs(body.logprobs, body.top_logprobs)
     generation = await compat.Generation.open(
         state_of(request), body.model, OPENAI_DEFAULTS, body.options, sampling(body, max_tokens)
     )
-    events = generation.chat(messages, fmt)
+    events = generation.chat(messages, fmt, tools=body.tools or None,
+                             tool_choice=body.tool_choice, top_logprobs=top_logprobs)
     reply_id, created = compat.new_id("chatcmpl-"), compat.now()
     if not body.stream:
-        text, finish = await compat.collect(events)
+        reply = await compat.collect_all(events)
+        calls = [openai_tool_call(call) for call in reply.tool_calls]
         return json_out(oa.ChatCompletion(
-            id=reply_id, created=created, model=generation.display, usage=usage(finish),
-            choices=[oa.ChatChoice(message=oa.AssistantMessage(content=text),
-                                   finish_reason=finish.done_reason)],
+            id=reply_id, created=created, model=generation.display, usage=usage(reply.finish),
+            choices=[oa.ChatChoice(
+                message=oa.AssistantMessage(content=reply.text, tool_calls=calls or None),
+                finish_reason="tool_calls" if calls else reply.finish.done_reason,
+                logprobs=openai_logprobs(reply.logprobs))],
         ))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
-    def chunk(delta: oa.Delta, finish_reason: str | None = None) -> bytes:
+    def chunk(delta: oa.Delta, finish_reason: str | None = None,
+              logprobs: list[dict[str, Any]] | None = None) -> bytes:
         return event(dump(oa.ChatCompletionChunk(
             id=reply_id, created=created, model=generation.display,
-            choices=[oa.ChunkChoice(delta=delta, finish_reason=finish_reason)],
+            choices=[oa.ChunkChoice(delta=delta, finish_reason=finish_reason,
+                                    logprobs=openai_logprobs(logprobs or []))],
         )))
 
     async def frames() -> AsyncIterator[bytes]:
         first = await anext(events)  # loads the model: failures here keep their status
         yield chunk(oa.Delta(role="assistant", content=""))
+        called = False
         async for item in compat.prepend(first, events):
             if isinstance(item, Piece):
-                if item.text:
-                    yield chunk(oa.Delta(content=item.text))
+                if item.tool_calls:
+                    called = True
+                    yield chunk(oa.Delta(tool_calls=[
+                        openai_tool_call(call, streaming=True) for call in item.tool_calls]))
+                if item.text or item.logprobs:
+                    yield chunk(oa.Delta(content=item.text), logprobs=item.logprobs)
                 continue
-            yield chunk(oa.Delta(), item.done_reason)
+            yield chunk(oa.Delta(), "tool_calls" if called else item.done_reason)
             if include_usage:
                 yield event(dump(oa.ChatCompletionChunk(
                     id=reply_id, created=created, model=generation.display, choices=[],

@@ -1,0 +1,74 @@
+"""DRAFT: a model stored with a draft layer, and the engine decoding speculatively with it.
+
+SmolLM2 is its own draft here: every proposed token is accepted, and greedy output must be
+exactly what the model alone produces (speculative decoding never changes the answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pasture.client import Client
+from pasture.errors import ModelfileError
+from pasture.runner.base import LoadSpec
+from pasture.runner.process import ProcessRunner
+from tests.integration.conftest import MODEL, RunningServer
+
+PROMPT = "<|im_start|>user\nCount to ten.<|im_end|>\n<|im_start|>assistant\n"
+
+
+async def _greedy(spec: LoadSpec) -> tuple[str, dict[str, Any]]:
+    runner = await ProcessRunner.start(spec, timeout=120)
+    try:
+        text, timings = "", {}
+        async for chunk in runner.completion({"prompt": PROMPT, "n_predict": 16,
+                                              "temperature": 0, "stream": True}):
+            text += chunk.get("content", "")
+            timings = chunk.get("timings") or timings
+        return text, timings
+    finally:
+        await runner.close()
+
+
+def test_a_draft_model_speeds_decoding_without_changing_greedy_output(
+        smollm2_gguf: Path) -> None:
+    plain = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last")
+    drafted = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last",
+                       draft_model=str(smollm2_gguf))
+    alone, _ = asyncio.run(_greedy(plain))
+    together, timings = asyncio.run(_greedy(drafted))
+    assert together == alone and alone
+    assert timings["draft_n"] > 0 and timings["draft_n_accepted"] == timings["draft_n"]
+
+
+def test_modelfile_draft_is_stored_as_a_draft_layer(server: RunningServer, api: httpx.Client,
+                                                     smollm2_gguf: Path, tmp_path: Path) -> None:
+    client = Client(server.url)
+    try:
+        client.create_from_modelfile("drafted", f"FROM {MODEL}\nDRAFT {smollm2_gguf}\n",
+                                     tmp_path)
+        path = server.models_dir / "manifests/registry.ollama.ai/library/drafted/latest"
+        layers = json.loads(path.read_text())["layers"]
+        by_type = {layer["mediaType"].rsplit(".", 1)[1]: layer for layer in layers}
+        draft, weights = by_type["draft"], by_type["model"]
+        assert draft["digest"] == weights["digest"]
+        assert draft["size"] == smollm2_gguf.stat().st_size
+        with pytest.raises(ModelfileError, match=r"line 2.*no such draft model file"):
+            client.create_from_modelfile("drafted", f"FROM {MODEL}\nDRAFT ./none.gguf\n",
+                                         tmp_path)
+        not_a_model = api.post("/api/create", json={
+            "model": "drafted", "from": MODEL, "stream": False,
+            "draft_files": {"d.gguf": "sha256:" + "0" * 64}})
+        assert not_a_model.status_code == 400 and "not found" in not_a_model.json()["error"]
+        escaping = api.post("/api/create", json={
+            "model": "drafted", "from": MODEL, "stream": False,
+            "draft_files": {"../d.gguf": weights["digest"]}})
+        assert escaping.status_code == 400 and "relative path" in escaping.json()["error"]
+    finally:
+        client.delete("drafted")
