@@ -19,8 +19,12 @@ DEFAULT_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
 DEFAULT_SCHEME = "https"
 
-# First character alphanumeric or `_`; lengths as in name.go's isValidLen.
-_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}")
+# First character alphanumeric or `_`; lengths as in name.go's isValidLen, except the host:
+# Ollama allows 350 characters, but the host is a directory below `manifests/` and a path
+# component holds 255 bytes, so a longer one failed at write time (ENAMETOOLONG, a 500).
+# No real host is longer: DNS names stop at 253 characters.
+MAX_HOST = 255
+_HOST_RE = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.:-]{{0,{MAX_HOST - 1}}}")
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}")
 _MODEL_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}")
 _TAG_RE = _MODEL_RE

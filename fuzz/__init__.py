@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz harnesses (atheris) for Pasture's parsers of untrusted input."""

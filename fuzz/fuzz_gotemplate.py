@@ -1,0 +1,16 @@
+"""Fuzz the Go template parser and interpreter.
+
+    python fuzz/fuzz_gotemplate.py -max_total_time=300 [CORPUS]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fuzz.harness import main  # noqa: E402
+
+if __name__ == "__main__":
+    main("gotemplate")
