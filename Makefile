@@ -18,14 +18,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/install_system_deps.sh
 	$(PY) scripts/fetch_models.py > /dev/null
-	$(PY) -m ruff check src tests scripts bench
+	$(PY) -m ruff check src tests scripts bench examples fuzz
 	$(PY) -m pytest -q
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests scripts bench
+	$(PY) -m ruff check src tests scripts bench examples fuzz
 
 bench: $(STAMP)
 	$(PY) bench/bench_decode.py
