@@ -24,20 +24,22 @@ class OptionSpec:
     type: type
     default: Any
     engine_field: str | None = None
+    low: float | None = None  # smallest allowed value, if bounded
+    high: float | None = None  # largest allowed value, if bounded
 
 
 # Per-request sampling options (sent with every completion).
 SAMPLING: dict[str, OptionSpec] = {
-    "num_keep": OptionSpec(int, 4, "n_keep"),
+    "num_keep": OptionSpec(int, 4, "n_keep", low=-1),
     "seed": OptionSpec(int, -1, "seed"),
-    "num_predict": OptionSpec(int, -1, "n_predict"),
-    "top_k": OptionSpec(int, 40, "top_k"),
-    "top_p": OptionSpec(float, 0.9, "top_p"),
-    "min_p": OptionSpec(float, 0.0, "min_p"),
-    "typical_p": OptionSpec(float, 1.0, "typical_p"),
-    "repeat_last_n": OptionSpec(int, 64, "repeat_last_n"),
-    "temperature": OptionSpec(float, 0.8, "temperature"),
-    "repeat_penalty": OptionSpec(float, 1.0, "repeat_penalty"),
+    "num_predict": OptionSpec(int, -1, "n_predict", low=-2),
+    "top_k": OptionSpec(int, 40, "top_k", low=0),
+    "top_p": OptionSpec(float, 0.9, "top_p", low=0, high=1),
+    "min_p": OptionSpec(float, 0.0, "min_p", low=0, high=1),
+    "typical_p": OptionSpec(float, 1.0, "typical_p", low=0, high=1),
+    "repeat_last_n": OptionSpec(int, 64, "repeat_last_n", low=-1),
+    "temperature": OptionSpec(float, 0.8, "temperature", low=0),
+    "repeat_penalty": OptionSpec(float, 1.0, "repeat_penalty", low=0),
     "presence_penalty": OptionSpec(float, 0.0, "presence_penalty"),
     "frequency_penalty": OptionSpec(float, 0.0, "frequency_penalty"),
     "stop": OptionSpec(list, None, "stop"),
@@ -45,12 +47,13 @@ SAMPLING: dict[str, OptionSpec] = {
 
 # Load-time options: changing one means starting the runner again.
 LOAD: dict[str, OptionSpec] = {
-    "num_ctx": OptionSpec(int, None),  # None: the server's context length setting
-    "num_batch": OptionSpec(int, 512),
-    "num_gpu": OptionSpec(int, -1),
-    "main_gpu": OptionSpec(int, None),
+    # num_ctx None: the server's context length setting.
+    "num_ctx": OptionSpec(int, None, low=1, high=1 << 22),
+    "num_batch": OptionSpec(int, 512, low=1, high=1 << 16),
+    "num_gpu": OptionSpec(int, -1, low=-1),
+    "main_gpu": OptionSpec(int, None, low=0),
     "use_mmap": OptionSpec(bool, None),
-    "num_thread": OptionSpec(int, 0),
+    "num_thread": OptionSpec(int, 0, low=0, high=1024),
 }
 
 ALL: dict[str, OptionSpec] = {**SAMPLING, **LOAD}
@@ -84,7 +87,27 @@ def _coerce(name: str, value: Any) -> Any:
         raise bad
     if isinstance(value, float) and not math.isfinite(value):
         raise BadRequestError(f'option "{name}" must be a finite number')
-    return int(value) if kind is int else float(value)
+    return _in_range(name, int(value) if kind is int else float(value))
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def _in_range(name: str, value: float) -> Any:
+    """The value if it lies within the option's bounds, else a 400 naming them."""
+    spec = ALL[name]
+    too_low = spec.low is not None and value < spec.low
+    too_high = spec.high is not None and value > spec.high
+    if too_low or too_high:
+        if spec.high is None:
+            bounds = f"at least {_number(spec.low)}"
+        elif spec.low is None:
+            bounds = f"at most {_number(spec.high)}"
+        else:
+            bounds = f"between {_number(spec.low)} and {_number(spec.high)}"
+        raise BadRequestError(f'option "{name}" must be {bounds}')
+    return value
 
 
 def validate(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -130,11 +153,11 @@ def parse_parameter(name: str, raw: str) -> Any:
                 return False
             raise ValueError(text)
         if kind is int:
-            return int(text)
+            return _in_range(key, int(text))
         value = float(text)
         if not math.isfinite(value):
             raise ValueError(text)
-        return value
+        return _in_range(key, value)
     except ValueError:
         raise BadRequestError(
             f'invalid value "{raw}" for parameter "{name}": must be of type {_TYPE_NAMES[kind]}'

@@ -110,3 +110,13 @@ def test_deeply_nested_json_is_a_400_in_ollamas_shape(api: httpx.Client) -> None
 def test_unknown_route_and_wrong_method_use_the_error_shape(api: httpx.Client) -> None:
     assert error_of(api.get("/api/nothing-here"), 404) == "not found"
     assert error_of(api.put("/api/chat"), 405) == "method not allowed"
+
+
+@pytest.mark.parametrize(("options", "name"), [({"num_ctx": 0}, "num_ctx"),
+                                               ({"top_p": 7}, "top_p"),
+                                               ({"num_predict": -9}, "num_predict")])
+def test_out_of_range_options_are_400_naming_the_field(api: httpx.Client, options: dict,
+                                                       name: str) -> None:
+    response = api.post("/api/generate", json={"model": MODEL, "prompt": "hi",
+                                               "options": options})
+    assert error_of(response, 400).startswith(f'option "{name}" must be')

@@ -74,3 +74,22 @@ def test_engine_fields_are_explicit_and_num_predict_is_capped() -> None:
     assert fields["n_predict"] == 20480 and fields["stop"] == ["x"]
     assert "seed" not in fields  # -1: the engine picks a random seed
     assert opts.engine_sampling(opts.merge({"seed": 7, "num_predict": 5}), 2048)["seed"] == 7
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("num_ctx", 0, "between 1 and 4194304"), ("num_ctx", 1 << 30, "between 1 and 4194304"),
+    ("num_batch", 0, "between 1 and 65536"), ("num_keep", -5, "at least -1"),
+    ("num_predict", -3, "at least -2"), ("top_p", 1.5, "between 0 and 1"),
+    ("temperature", -0.1, "at least 0"), ("num_gpu", -2, "at least -1"),
+    ("num_thread", 100_000, "between 0 and 1024"),
+])
+def test_out_of_range_options_are_rejected_naming_the_bounds(name: str, value: float,
+                                                             message: str) -> None:
+    with pytest.raises(BadRequestError, match=f'option "{name}" must be {message}'):
+        opts.validate({name: value})
+
+
+def test_bounds_apply_to_modelfile_parameters_too() -> None:
+    with pytest.raises(BadRequestError, match="between 0 and 1"):
+        opts.parse_parameter("top_p", "2")
+    assert opts.parse_parameter("num_predict", "-2") == -2
