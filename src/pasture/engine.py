@@ -1,12 +1,15 @@
 """Which llama.cpp build is installed, and what devices it can use.
 
 Asked once at server start (it loads the engine's backends, which takes a moment) and
-logged, so a user can tell a CPU build from a GPU one.
+logged, so a user can tell a CPU build from a GPU one. Where NVIDIA's management library
+(NVML, PyPI `nvidia-ml-py`) is installed, an NVIDIA GPU's memory readings come from it,
+matched to the engine's device by PCI bus id: NVML sees every process's allocations, and
+asking it does not create a CUDA context in the server.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 
 
@@ -17,6 +20,8 @@ class Device:
     kind: str  # "cpu", "gpu" or "igpu"
     memory_total: int
     memory_free: int
+    bus_id: str = ""  # PCI bus id as the engine reports it, e.g. "0000:00:06.0"
+    memory_source: str = "engine"  # "engine" or "nvml": where the memory figures come from
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,49 @@ def describe() -> EngineInfo:
     import xllamacpp
 
     devices = []
+    nvml = nvml_memory()
     for info in xllamacpp.get_device_info():
         kind = info["type"].name.rsplit("_", 1)[-1].lower()
-        devices.append(Device(info["name"], info.get("description", ""), kind,
-                              int(info.get("memory_total", 0)), int(info.get("memory_free", 0))))
+        bus_id = str(info.get("device_id") or "")
+        device = Device(info["name"], info.get("description", ""), kind,
+                        int(info.get("memory_total", 0)), int(info.get("memory_free", 0)),
+                        bus_id)
+        reading = nvml.get(_bus_key(bus_id)) if bus_id and kind == "gpu" else None
+        if reading is not None:
+            device = replace(device, memory_total=reading[0], memory_free=reading[1],
+                             memory_source="nvml")
+        devices.append(device)
     return EngineInfo(metadata.version("xllamacpp"), devices)
+
+
+def nvml_memory() -> dict[str, tuple[int, int]]:
+    """(total, free) bytes per PCI bus id from NVML; empty where NVML is unavailable."""
+    try:
+        import pynvml
+    except ImportError:
+        return {}
+    try:
+        pynvml.nvmlInit()
+        try:
+            readings = {}
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                bus_id = pynvml.nvmlDeviceGetPciInfo(handle).busId
+                memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+                bus = bus_id.decode() if isinstance(bus_id, bytes) else str(bus_id)
+                readings[_bus_key(bus)] = (int(memory.total), int(memory.free))
+            return readings
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no driver, no device, an old library: fall back to the engine
+        return {}
+
+
+def _bus_key(bus_id: str) -> str:
+    """A PCI bus id without its domain's width: NVML writes `00000000:00:06.0`,
+    the engine `0000:00:06.0`."""
+    domain, _, rest = bus_id.strip().lower().partition(":")
+    return f"{int(domain, 16) if domain else 0:x}:{rest}" if rest else bus_id.lower()
 
 
 def gpu_devices() -> list[Device]:

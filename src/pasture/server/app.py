@@ -65,8 +65,9 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("engine: xllamacpp %s, %s build", info.version, info.build)
         for gpu in info.gpus:
-            log.info("gpu %s: %s, %d MiB total, %d MiB free", gpu.name, gpu.description,
-                     gpu.memory_total >> 20, gpu.memory_free >> 20)
+            log.info("gpu %s: %s, %d MiB total, %d MiB free (read by %s)", gpu.name,
+                     gpu.description, gpu.memory_total >> 20, gpu.memory_free >> 20,
+                     gpu.memory_source)
         log.info("models: %s", settings.models_dir)
         if not settings.noprune:  # in a thread: a large store must not delay start-up
             threading.Thread(target=prune_at_start, args=(state.store,), name="prune",
