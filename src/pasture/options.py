@@ -164,18 +164,24 @@ def parse_parameter(name: str, raw: str) -> Any:
         ) from None
 
 
+def add_parameter(params: dict[str, Any], name: str, raw: str) -> None:
+    """Add one Modelfile `PARAMETER name raw` to `params`; repeated `stop` values accumulate
+    and retired options are ignored."""
+    value = parse_parameter(name, raw)
+    if value is None:
+        return
+    key = name.lower()
+    if ALL[key].type is list:
+        params.setdefault(key, []).append(value)
+    else:
+        params[key] = value
+
+
 def parameters_from_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Modelfile PARAMETER lines as an options map; repeated `stop` values accumulate."""
+    """Modelfile PARAMETER lines as an options map."""
     params: dict[str, Any] = {}
     for name, raw in pairs:
-        value = parse_parameter(name, raw)
-        if value is None:
-            continue
-        key = name.lower()
-        if ALL[key].type is list:
-            params.setdefault(key, []).append(value)
-        else:
-            params[key] = value
+        add_parameter(params, name, raw)
     return params
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pasture.errors import BadRequestError, ModelfileError
-from pasture.options import ALL as OPTION_SPECS
-from pasture.options import parse_parameter
+from pasture.options import add_parameter
 from pasture.store import modelfile as parser
 from pasture.store.requires import parse_version
 
@@ -95,16 +94,9 @@ def _add_files(files: list[tuple[str, Path]], new: list[tuple[str, Path]], line:
 
 def _parameter(parameters: dict[str, Any], name: str, raw: str, line: int) -> None:
     try:
-        value = parse_parameter(name, raw)
+        add_parameter(parameters, name, raw)
     except BadRequestError as exc:
         raise ModelfileError(f"(line {line}): {exc.message}") from None
-    if value is None:  # a retired option: accepted and ignored, as in Ollama
-        return
-    key = name.lower()
-    if OPTION_SPECS[key].type is list:  # `stop` repeats and accumulates
-        parameters.setdefault(key, []).extend(value if isinstance(value, list) else [value])
-    else:
-        parameters[key] = value
 
 
 def plan_create(text: str, base_dir: Path) -> CreatePlan:
