@@ -31,12 +31,10 @@ class ProcessRunner:
     """A model loaded in its own child process, served by llama.cpp on a loopback port."""
 
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
-                 stderr_tail: collections.deque[str], drain: asyncio.Task[None],
-                 buffers: BufferSizes | None = None) -> None:
+                 drain: asyncio.Task[None], buffers: BufferSizes | None = None) -> None:
         self.spec = spec
         self.process = process
         self.address = address
-        self._stderr_tail = stderr_tail
         self._drain = drain
         self.buffers = buffers or BufferSizes()  # what the engine allocated (from its log)
         self._http = RunnerHTTP(address)
@@ -67,7 +65,7 @@ class ProcessRunner:
                 raise RunnerOutOfMemory("not enough memory to load this model")
             raise RunnerError("the engine could not load this model: " + _last_error(tail))
         log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
-        return cls(spec, process, reply["address"], tail, drain, buffers)
+        return cls(spec, process, reply["address"], drain, buffers)
 
     @property
     def alive(self) -> bool:

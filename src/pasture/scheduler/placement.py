@@ -141,10 +141,6 @@ class Planner:
         self._refresh = refresh
         self._estimator = estimator
 
-    @property
-    def has_gpu(self) -> bool:
-        return bool(self._gpus)
-
     def gpu_available(self, held: Iterable[Held]) -> dict[str, int]:
         """Bytes a new model may use on each GPU."""
         held = list(held)
