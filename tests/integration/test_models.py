@@ -95,3 +95,13 @@ def test_version_and_root(api: httpx.Client) -> None:
     assert api.get("/").text.endswith("is running")
     assert api.head("/").status_code == 200
     assert api.get("/api/version").json()["version"]
+
+
+def test_recreating_a_model_is_seen_at_once(api: httpx.Client) -> None:
+    for system in ("First system prompt.", "Second system prompt."):
+        created = api.post("/api/create", json={"model": "recreated", "from": MODEL,
+                                                "system": system, "stream": False})
+        assert created.status_code == 200
+        assert api.post("/api/show", json={"model": "recreated"}).json()["system"] == system
+    api.request("DELETE", "/api/delete", json={"model": "recreated"})
+    assert api.post("/api/show", json={"model": "recreated"}).status_code == 404

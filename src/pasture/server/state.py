@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -24,14 +24,35 @@ class ServerState:
     settings: Settings
     store: Store
     scheduler: Scheduler
+    _models: dict[str, tuple[tuple[int, int, int], LocalModel]] = field(
+        default_factory=dict, repr=False)
 
     def model(self, name_text: str | None) -> tuple[ModelName, LocalModel]:
         """The local model a request names (400 for a bad name, 404 if absent)."""
         name = ModelName.parse(name_text or "")
         try:
-            return name, load_local_model(self.store, name)
+            return name, self._local_model(name)
         except ModelNotFoundError:  # Ollama names the model as the request spelled it
             raise ModelNotFoundError(name_text or "") from None
+
+    def _local_model(self, name: ModelName) -> LocalModel:
+        """`load_local_model`, remembered while the manifest file is unchanged: every
+        inference request resolves its model, and re-reading the manifest and its small
+        layers each time was blocking file I/O on the event loop."""
+        path = self.store.manifests.path(name)
+        try:
+            stat = path.stat() if path is not None else None
+        except FileNotFoundError:  # deleted a moment ago
+            stat = None
+        if path is None or stat is None:
+            raise ModelNotFoundError(name.display)
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._models.get(name.key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        model = load_local_model(self.store, name)
+        self._models[name.key] = (version, model)
+        return model
 
     def keep_alive(self, value: float | str | None) -> float:
         """Seconds from a request's keep_alive, or the server default when unset."""
