@@ -195,3 +195,44 @@ def write_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def write_lora(
+    path: Path,
+    base: Path,
+    *,
+    rank: int = 8,
+    alpha: float = 8.0,
+    targets: Sequence[str] = ("attn_q", "attn_v"),
+    std: float = 0.1,
+    seed: int = 0,
+) -> Path:
+    """Write a random LoRA adapter for the GGUF model `base` in llama.cpp's format.
+
+    As `convert_lora_to_gguf.py` writes it: `general.type` "adapter", `adapter.type`
+    "lora", `adapter.lora.alpha`, and per adapted weight `W` (ggml shape `[n_in, n_out]`)
+    an F32 pair `W.lora_a` `[n_in, rank]` and `W.lora_b` `[rank, n_out]`; the engine adds
+    `alpha / rank · B·A` to `W`. `targets` name the block weights adapted in every block.
+    """
+    from pasture.gguf import read_gguf
+
+    info = read_gguf(base)
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), info.architecture or "llama")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    for tensor in info.tensors:
+        parts = tensor.name.split(".")
+        if len(parts) != 4 or parts[0] != "blk" or parts[2] not in targets:
+            continue
+        n_in, n_out = tensor.shape  # numpy shapes are ggml's reversed
+        a = rng.standard_normal((rank, n_in)) * std
+        b = rng.standard_normal((n_out, rank)) * std
+        writer.add_tensor(f"{tensor.name}.lora_a", a.astype(np.float32))
+        writer.add_tensor(f"{tensor.name}.lora_b", b.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -54,6 +54,9 @@ LOAD: dict[str, OptionSpec] = {
     "main_gpu": OptionSpec(int, None, low=0),
     "use_mmap": OptionSpec(bool, None),
     "num_thread": OptionSpec(int, 0, low=0, high=1024),
+    # Tokens a DRAFT model proposes per step (llama.cpp's draft n_max); unset: 4 for a
+    # model with a DRAFT, and 0 turns speculative decoding off, as in Ollama.
+    "draft_num_predict": OptionSpec(int, None, low=0, high=256),
 }
 
 ALL: dict[str, OptionSpec] = {**SAMPLING, **LOAD}
@@ -143,8 +146,8 @@ def parse_parameter(name: str, raw: str) -> Any:
     kind = ALL[key].type
     text = raw.strip()
     try:
-        if kind is list:
-            return text
+        if kind is list:  # kept as written, as Ollama does: a stop may be " User:" or "\n"
+            return raw
         if kind is bool:
             lowered = text.lower()
             if lowered in ("1", "t", "true"):

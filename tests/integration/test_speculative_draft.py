@@ -19,6 +19,7 @@ from pasture.errors import ModelfileError
 from pasture.runner.base import LoadSpec
 from pasture.runner.process import ProcessRunner
 from tests.integration.conftest import MODEL, RunningServer
+from tests.integration.test_adapter import greedy_reply, layer_digests, rebase
 
 PROMPT = "<|im_start|>user\nCount to ten.<|im_end|>\n<|im_start|>assistant\n"
 
@@ -40,11 +41,13 @@ def test_a_draft_model_speeds_decoding_without_changing_greedy_output(
         smollm2_gguf: Path) -> None:
     plain = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last")
     drafted = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last",
-                       draft_model=str(smollm2_gguf))
+                       draft_model=str(smollm2_gguf), draft_num_predict=1)
     alone, _ = asyncio.run(_greedy(plain))
     together, timings = asyncio.run(_greedy(drafted))
     assert together == alone and alone
     assert timings["draft_n"] > 0 and timings["draft_n_accepted"] == timings["draft_n"]
+    # One draft token per step (draft_num_predict 1): each step also samples one token.
+    assert timings["draft_n"] <= timings["predicted_n"] // 2
 
 
 def test_modelfile_draft_is_stored_as_a_draft_layer(server: RunningServer, api: httpx.Client,
@@ -72,3 +75,30 @@ def test_modelfile_draft_is_stored_as_a_draft_layer(server: RunningServer, api: 
         assert escaping.status_code == 400 and "relative path" in escaping.json()["error"]
     finally:
         client.delete("drafted")
+
+
+def test_chat_through_a_drafted_model_gives_the_model_s_own_greedy_answer(
+        server: RunningServer, api: httpx.Client, smollm2_gguf: Path, tmp_path: Path) -> None:
+    client = Client(server.url)
+    try:
+        client.create_from_modelfile(
+            "drafted-chat",
+            f"FROM {MODEL}\nDRAFT {smollm2_gguf}\nPARAMETER draft_num_predict 2\n", tmp_path)
+        assert greedy_reply(api, "drafted-chat", keep_alive=0) == greedy_reply(api, MODEL)
+
+        (draft,) = layer_digests(server, "drafted-chat")["draft"]
+        shown = client.show("drafted-chat").modelfile
+        blob = server.models_dir / "blobs" / draft.replace(":", "-")
+        assert f"\nDRAFT {blob}\n" in shown and "\nPARAMETER draft_num_predict 2\n" in shown
+        client.create_from_modelfile("drafted-again", rebase(shown, "drafted-chat", MODEL),
+                                     tmp_path)
+        assert layer_digests(server, "drafted-again") == layer_digests(server, "drafted-chat")
+
+        too_many = api.post("/api/chat", json={
+            "model": "drafted-chat", "options": {"draft_num_predict": 1000},
+            "messages": [{"role": "user", "content": "Hi"}]})
+        assert too_many.status_code == 400
+        assert "draft_num_predict" in too_many.json()["error"]
+    finally:
+        client.delete("drafted-chat")
+        client.delete("drafted-again")

@@ -142,8 +142,8 @@ def test_modelfile_any_bytes_parse_or_raise_modelfile_error(data: bytes) -> None
 
 
 def _representable(value: str) -> bool:
-    """Whether `quote` has a spelling for `value`; a few (a line ending in a quote inside a
-    value that starts with one) have none in Ollama's grammar either."""
+    """Whether `quote`'s spelling of `value` parses back to it (always, with the `<<TAG`
+    form for values outside Ollama's grammar: see test_modelfile_roundtrip)."""
     try:
         return parse(f"FROM x\nSYSTEM {quote(value)}\n").system == value
     except ModelfileError:

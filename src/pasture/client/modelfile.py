@@ -135,8 +135,9 @@ def plan_create(text: str, base_dir: Path) -> CreatePlan:
             plan.template = args
         elif name == "draft":
             path = _resolve(args, base_dir)
-            if not path.exists():  # a draft is a local GGUF file (or a directory of one)
-                raise ModelfileError(f"(line {line}): no such draft model file: {path}")
+            if not path.exists():  # as in Ollama, a local GGUF file (or a directory of one):
+                hint = "" if _looks_like_path(args) else " (DRAFT takes a file, not a model name)"
+                raise ModelfileError(f"(line {line}): no such draft model file: {path}{hint}")
             plan.draft_files = []
             _add_files(plan.draft_files, _model_files(path, line), line)
         elif name == "requires":

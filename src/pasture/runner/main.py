@@ -75,7 +75,7 @@ def _speculative_draft(xllamacpp: Any, params: Any, spec: dict[str, Any]) -> Non
     draft = params.speculative.draft
     draft.mparams.path = spec["draft_model"]
     draft.n_gpu_layers = spec["num_gpu"]
-    draft.n_max = spec.get("draft_num_predict") or 4
+    draft.n_max = spec["draft_num_predict"]
     draft.cpuparams.n_threads = params.cpuparams.n_threads
     draft.cpuparams_batch.n_threads = params.cpuparams_batch.n_threads
     params.speculative.types = [

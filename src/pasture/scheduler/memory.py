@@ -22,6 +22,9 @@ llama.cpp allocates (measured on the tiny test models and SmolLM2 from the engin
   buffer (logits are computed there).
 - **output buffer**: `4 × (n_vocab + n_embd) × n_parallel` (logits and embeddings of the
   last token of each slot).
+- **draft model** (DRAFT, speculative decoding): its own weights, an f16 KV cache of the
+  same context and its compute buffer, placed with the same layer count; it outputs one
+  token per slot, so its compute buffer is the layer part above.
 
 Measured against the engine the estimate is within a few percent for SmolLM2 and the tiny
 models; it does not model sliding-window caches (Gemma's SWA layers take less than this
@@ -33,7 +36,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,7 @@ class MemoryEstimate:
     compute_bytes: int  # the whole compute buffer (CPU-only or full offload)
     compute_layer_bytes: int  # the GPU part when only repeating layers are offloaded
     output_buffer_bytes: int
+    draft: MemoryEstimate | None = None  # the DRAFT model loaded beside this one
 
     @property
     def max_gpu_layers(self) -> int:
@@ -89,6 +93,7 @@ class MemoryEstimate:
             return 0
         blocks = range(n - min(layers, n), n)
         total = sum(self.shape.layer_bytes[i] + self.kv_layer_bytes[i] for i in blocks)
+        total += self.draft.gpu_bytes(gpu_layers) if self.draft else 0
         if layers > n:
             return total + self.shape.output_bytes + self.compute_bytes
         return total + self.compute_layer_bytes
@@ -99,6 +104,7 @@ class MemoryEstimate:
         layers = max(0, min(gpu_layers, n + 1))
         blocks = range(0, n - min(layers, n))
         total = self.shape.input_bytes + self.output_buffer_bytes
+        total += self.draft.cpu_bytes(gpu_layers) if self.draft else 0
         total += sum(self.shape.layer_bytes[i] + self.kv_layer_bytes[i] for i in blocks)
         if layers > n:  # everything but the input layer is on the GPU
             return total + 4 * DEFAULT_UBATCH * self.shape.n_embd
@@ -218,6 +224,13 @@ def estimate_spec(spec: LoadSpec) -> MemoryEstimate:
     shape = read_shape(spec.model_path)
     # A model with its own (possibly non-causal) pooling embeds a whole input per ubatch.
     own_pooling = spec.embedding and spec.pooling is None
-    return estimate(shape, num_ctx=spec.num_ctx, num_parallel=spec.num_parallel,
+    main = estimate(shape, num_ctx=spec.num_ctx, num_parallel=spec.num_parallel,
                     num_batch=spec.num_batch, kv_cache_type=spec.kv_cache_type,
                     n_ubatch=spec.num_batch if own_pooling else None)
+    if not spec.draft_model:
+        return main
+    # llama.cpp gives the draft the main context's size and batch, its default f16 cache
+    # and one output per slot (measured on SmolLM2: KV exact, compute +9 %).
+    draft = estimate(read_shape(spec.draft_model), num_ctx=spec.num_ctx,
+                     num_parallel=spec.num_parallel, num_batch=spec.num_batch)
+    return replace(main, draft=replace(draft, compute_bytes=draft.compute_layer_bytes))

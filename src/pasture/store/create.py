@@ -75,10 +75,8 @@ async def create_model(store: Any, name: ModelName, req: CreateRequest
         raise BadRequestError("neither 'from' or 'files' was specified")
     reused = list(draft.layers) if not req.files else []
 
-    for adapter_name, digest in (req.adapters or {}).items():
-        _check_file_name(adapter_name)
-        size = store.blobs.size(validate_digest(digest))
-        draft.layers.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=size))
+    if req.adapters:
+        draft.layers.extend(await _adapter_layers(store, draft.layers, req.adapters))
     if req.draft_files:
         draft.layers = [layer for layer in draft.layers
                         if layer.mediaType != mf.MEDIA_TYPE_DRAFT]
@@ -146,6 +144,71 @@ async def _pull_base(store: Any, name: ModelName, insecure: bool
     except RegistryUnreachableError:  # offline: what the user needs to hear is "not found"
         raise NotFoundError(f"model '{name.display}' not found locally, and its registry "
                             f"({name.host}) could not be reached to pull it") from None
+
+
+async def _adapter_layers(store: Any, layers: list[mf.Layer], files: dict[str, str]
+                          ) -> list[mf.Layer]:
+    """ADAPTER layers: LoRA GGUFs checked against the model they adapt.
+
+    An adapter the model already has (its digest is an inherited layer) is not added
+    twice, so `show --modelfile` output, which lists the adapters, recreates the model.
+    """
+    have = {layer.digest for layer in layers if layer.mediaType == mf.MEDIA_TYPE_ADAPTER}
+    model = next(layer for layer in layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
+    base = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(model.digest))
+    new = []
+    for file_name, digest in files.items():
+        _check_file_name(file_name)
+        validate_digest(digest)
+        if not store.blobs.exists(digest):
+            raise BadRequestError(f"blob {digest} not found: upload it first")
+        if digest in have:
+            continue
+        info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
+        _check_lora(info, base)
+        have.add(digest)
+        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=info.file_size))
+    return new
+
+
+def _check_lora(adapter: gguf.GGUFInfo, base: gguf.GGUFInfo) -> None:
+    """What llama.cpp checks when it loads a LoRA, checked at create: a bad adapter is a
+    400 now rather than a model that fails every load later."""
+    meta = adapter.metadata
+    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
+        raise BadRequestError("the adapter GGUF file is not a LoRA adapter "
+                              "(general.type 'adapter', adapter.type 'lora')")
+    if adapter.architecture != base.architecture:
+        raise BadRequestError(f"the LoRA adapter is for the {adapter.architecture!r} "
+                              f"architecture, the model is {base.architecture!r}")
+    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
+    for tensor in adapter.tensors:
+        weight, _, part = tensor.name.rpartition(".")
+        if part in ("lora_a", "lora_b"):
+            pairs.setdefault(weight, {})[part] = tensor.shape
+        elif not tensor.name.endswith("_norm.weight"):  # norms are skipped by llama.cpp
+            raise BadRequestError(f"LoRA tensor {tensor.name!r} has an unexpected suffix")
+    if not pairs:
+        raise BadRequestError("the LoRA adapter has no lora_a/lora_b tensors")
+    shapes = {tensor.name: tensor.shape for tensor in base.tensors}
+    for weight, pair in pairs.items():
+        if len(pair) != 2:
+            raise BadRequestError(f"LoRA tensor pair for {weight!r} is missing one component")
+        if not _lora_fits(shapes.get(weight), pair["lora_a"], pair["lora_b"],
+                          weight.endswith("token_embd.weight")):
+            raise BadRequestError(f"LoRA tensor {weight!r} does not fit the model "
+                                  "(is the adapter for another base model?)")
+
+
+def _lora_fits(w: tuple[int, ...] | None, a: tuple[int, ...], b: tuple[int, ...],
+               embedding: bool) -> bool:
+    """llama.cpp's shape rule: `W [n_in, n_out]` takes `A [n_in, r]`, `B [r, n_out]`
+    (token embeddings take them flipped)."""
+    if w is None or len(w) != 2 or len(a) != 2 or len(b) != 2:
+        return False
+    if embedding:
+        return w[0] == b[1] and w[1] == a[1]
+    return w[0] == a[0] and w[1] == b[1] and a[1] == b[0]
 
 
 async def _draft_layer(store: Any, files: dict[str, str]) -> mf.Layer:

@@ -9,6 +9,20 @@ Where Ollama's parser is fragile we are a little kinder, never stricter: line nu
 count a CRLF once and name the line of the offending character, and extra spaces after
 `PARAMETER` or `MESSAGE` are skipped. Values are kept as raw strings; typing parameters
 is the options module's job.
+
+One addition, for values Ollama's grammar cannot carry (a line ending in `\"\"\"` inside
+a multi-line value, characters other than tab and line breaks that are not printable):
+a value written as `<<TAG` (`TAG` upper-case letters, digits and `_`) is every character
+of the following lines, verbatim, up to a line that is exactly `TAG`::
+
+    TEMPLATE <<EOF
+    def f():
+        \"\"\"docstring\"\"\"
+    EOF
+
+`show --modelfile` writes this form only for such values. Ollama would read `<<TAG` as a
+one-line value and then fail on the `TAG` line, so no Modelfile Ollama accepts changes
+meaning unless a line `TAG` sits inside a later quoted value.
 """
 
 from __future__ import annotations
@@ -42,6 +56,8 @@ _NIL, _NAME, _VALUE, _PARAMETER, _MESSAGE, _COMMENT = range(6)
 _SPACE = " \t"
 _NEWLINE = "\r\n"
 _LINE_END = re.compile(r"[\r\n]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_HEREDOC = re.compile(r"<<([A-Z][A-Z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -170,6 +186,13 @@ class _Value:
             return size >= 2 and tail.endswith('"')
         return True
 
+    def heredoc_tag(self) -> str | None:
+        """`TAG` when the value so far is a heredoc opener `<<TAG` on its own line."""
+        if len(self.parts) != 1:  # empty, or past the command's own line
+            return None
+        match = _HEREDOC.fullmatch(self.parts[0].strip())
+        return match[1] if match else None
+
     def text(self) -> str:
         s = "".join(self.parts).strip()
         if s.startswith('"""'):
@@ -257,6 +280,12 @@ def parse(text: str | bytes) -> Modelfile:
                 if ch not in _SPACE or role not in ROLES:
                     raise _error(line, INVALID_ROLE)
                 state, key, word = _VALUE, role, []
+        elif state == _VALUE and (tag := value.heredoc_tag()):  # ch is a line break
+            opener = i - 1
+            body, i = _heredoc(text, opener, tag, cmd_line)
+            commands.append(Command(name, body, cmd_line, key))
+            line += len(_LINE_BREAK.findall(text, opener, i))
+            state, newline = _NIL, False
         elif state == _VALUE:  # ch is a line break
             if not value.closed():
                 value.add(ch)
@@ -269,6 +298,8 @@ def parse(text: str | bytes) -> Modelfile:
             line += 1
 
     if state == _VALUE:
+        if tag := value.heredoc_tag():
+            raise _unterminated(tag, cmd_line)
         if not value.closed():
             raise _error(cmd_line, "unexpected EOF: unterminated quoted value")
         commands.append(Command(name, value.text(), cmd_line, key))
@@ -277,6 +308,31 @@ def parse(text: str | bytes) -> Modelfile:
     if not any(c.name == "from" for c in commands):
         raise ModelfileError("no FROM line")
     return Modelfile(commands)
+
+
+def _heredoc(text: str, start: int, tag: str, line: int) -> tuple[str, int]:
+    """The `<<TAG` value whose opening line ends at `start`, and where its `TAG` ends.
+
+    The line break after the opener and the one before `TAG` are not part of the value.
+    """
+    match = _LINE_BREAK.match(text, start)
+    assert match is not None  # the caller stands on a line break
+    begin = match.end()
+    if text.startswith(tag, begin) and _ends_line(text, begin + len(tag)):
+        return "", begin + len(tag)
+    closing = re.compile(rf"(?:\r\n|\r|\n){tag}(?=[\r\n]|\Z)")
+    found = closing.search(text, begin)
+    if found is None:
+        raise _unterminated(tag, line)
+    return text[begin:found.start()], found.end()
+
+
+def _unterminated(tag: str, line: int) -> ModelfileError:
+    return _error(line, f"unexpected EOF: no line {tag} ends the <<{tag} value")
+
+
+def _ends_line(text: str, pos: int) -> bool:
+    return pos == len(text) or text[pos] in _NEWLINE
 
 
 def _decode(data: bytes) -> str:
@@ -295,25 +351,18 @@ def _parses_back(candidate: str, value: str) -> bool:
 
 
 def quote(value: str) -> str:
-    """The shortest spelling of `value` that parses back to it.
-
-    Bare when safe, else `"…"`, else `\"\"\"…\"\"\"`. A value no spelling can carry (one with
-    control characters, or a line ending in `\"\"\"` mid-value) gets the triple-quoted form.
-    """
-    bare_safe = (
-        value
-        and value == value.strip()
-        and "\n" not in value
-        and "\r" not in value
-        and not value.startswith('"')
-        and value.isprintable()
-    )
-    if bare_safe:
-        return value
-    for candidate in (f'"{value}"', f'"""{value}"""'):
+    """The first spelling of `value` that parses back to it: bare, `"…"`, `\"\"\"…\"\"\"`,
+    and for values Ollama's grammar cannot carry, Pasture's `<<TAG` form."""
+    bare = [value] if value and "\n" not in value and "\r" not in value else []
+    for candidate in [*bare, f'"{value}"', f'"""{value}"""']:
         if _parses_back(candidate, value):
             return candidate
-    return f'"""{value}"""'
+    lines = set(_LINE_BREAK.split(value))
+    tag = next(t for t in ("EOF", *(f"EOF{n}" for n in range(len(lines)))) if t not in lines)
+    # The break before TAG is not part of the value: a value ending in CR takes CR, so
+    # the two do not read as one CRLF.
+    end = "\r" if value.endswith("\r") else "\n"
+    return f"<<{tag}\n{value}{end}{tag}"
 
 
 def render(modelfile: Modelfile) -> str:
