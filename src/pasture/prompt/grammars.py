@@ -6,6 +6,16 @@ cannot compile is only logged there and the answer comes back *unconstrained*. S
 schema and Lark grammar is compiled here first with the same library (PyPI
 `llguidance`), and one it rejects is a 400 naming the construct. GBNF grammars go to
 llama.cpp's own parser, which refuses a bad one with a 400 of its own.
+
+Thinking and constraints: a thinking model asked for a `format` or a forced tool call
+must still be free to think first. Ollama runs two passes for that (unconstrained until
+the thought closes, then again with the format); here one grammar does it: room for a
+thought in the model's own tags, free text up to the closing tag, then the constrained
+answer. One generation keeps streaming, metrics, logprobs and the prompt cache a single
+code path, and the engine cannot drift between passes. The thought is optional (the
+model decides, as in Ollama's first pass) unless the prompt already opened it, in which
+case the output starts inside it and must close it. Tags are matched as text, which is
+how llama.cpp's llguidance sees user-defined tokens such as Qwen 3's `<think>`.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pasture.errors import BadRequestError
@@ -73,9 +84,61 @@ def closed_objects(schema: Any) -> Any:
     return closed
 
 
-def schema_grammar(schema: Any) -> str:
-    """The llguidance grammar for a JSON schema (what the engine builds from `json_schema`)."""
-    return f"{LLGUIDANCE}\nstart: %json {json.dumps(schema, separators=(',', ':'))}"
+@dataclass(frozen=True)
+class Thought:
+    """Room for a thought before a constrained answer: the model's thinking tags, and
+    whether the prompt already opened the thought (the output then starts inside it)."""
+
+    opening: str
+    closing: str
+    opened: bool = False
+
+
+def _grammar(answer: str, rules: list[str], thought: Thought | None = None) -> str:
+    """An llguidance Lark grammar whose `start` is `answer`, after room for `thought`.
+
+    The thought's text is lazy up to the first closing tag (llguidance's `suffix`), so
+    the tag always ends it; blank lines may follow it, as models write them."""
+    start = answer
+    if thought is not None:
+        opening = "" if thought.opened else _lark_string(thought.opening) + " "
+        start = f"thought{'' if thought.opened else '?'} {answer}"
+        rules = [f"thought: {opening}thought_text /[ \\t\\r\\n]*/",
+                 f"thought_text[suffix={_lark_string(thought.closing)}]: /(?s:.*)/", *rules]
+    return "\n".join([LLGUIDANCE, f"start: {start}", *rules]) + "\n"
+
+
+def _json(schema: Any) -> str:
+    return f"%json {json.dumps(schema, separators=(',', ':'))}"
+
+
+def schema_grammar(schema: Any, thought: Thought | None = None) -> str:
+    """The llguidance grammar for a JSON schema (without a thought, what the engine
+    builds from `json_schema`)."""
+    return _grammar("answer", [f"answer: {_json(schema)}"], thought)
+
+
+def format_schema(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON schema Ollama's `format` asks for (None: unconstrained). `json` is any
+    object; a schema gets its objects closed and is checked (400 if it cannot be enforced)."""
+    if fmt is None or fmt == "":
+        return None
+    if fmt == "json":
+        return {"type": "object"}
+    if isinstance(fmt, dict):
+        schema = closed_objects(fmt)
+        check_json_schema(schema)  # else the engine would answer unconstrained
+        return schema
+    raise BadRequestError(f"invalid format: {fmt!r}")
+
+
+def format_grammar(schema: dict[str, Any], thought: Thought) -> str:
+    """The grammar for a `format` schema after room for a thought."""
+    grammar = schema_grammar(schema, thought)
+    error = _cached_compile_error(grammar)
+    if error:
+        raise BadRequestError(f"invalid format: cannot constrain it after thinking: {error}")
+    return grammar
 
 
 def check_json_schema(schema: Any, what: str = "format") -> None:
@@ -127,12 +190,12 @@ def call_schema(tools: list[dict[str, Any]], choice: ToolChoice,
 
 
 def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
-                      choice: ToolChoice) -> str:
+                      choice: ToolChoice, thought: Thought | None = None) -> str:
     """A Lark grammar that forces one call in the model's own format: its tag, the call
-    object, its closing tag. 400 if a tool's parameters cannot be enforced."""
+    object, its closing tag (after room for `thought`). 400 if a tool's parameters
+    cannot be enforced."""
     schema = call_schema(tools, choice, fmt.arguments_key)
     check_json_schema(schema, "tools")
-    body = f"%json {json.dumps(schema, separators=(',', ':'))}"
     if fmt.prefix == "{":
         start = "call"
     elif fmt.prefix == "[":
@@ -141,7 +204,7 @@ def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
         start = f'{_lark_string(fmt.prefix + chr(10))} call {_lark_string(chr(10) + fmt.suffix)}'
     else:
         start = f"{_lark_string(fmt.prefix)} call"
-    grammar = f"{LLGUIDANCE}\nstart: {start}\ncall: {body}\n"
+    grammar = _grammar(start, [f"call: {_json(schema)}"], thought)
     error = _compile_error(grammar)
     if error:
         raise BadRequestError(f"invalid tools: cannot constrain a tool call: {error}")

@@ -27,6 +27,11 @@ def jinja_template_tags(chat_template: str) -> tuple[str, str] | None:
         chat_template else None
 
 
+def opens_thought(prompt: str, opening: str) -> bool:
+    """Whether the prompt ends by opening the thought, leaving the model inside it."""
+    return prompt.rstrip().endswith(opening)
+
+
 class ThinkingParser:
     """Split streamed output into (thinking, content).
 
@@ -39,8 +44,7 @@ class ThinkingParser:
 
     def __init__(self, opening: str, closing: str, *, prompt: str = "") -> None:
         self.opening, self.closing = opening, closing
-        # A prompt that ends by opening the thought leaves the model inside it.
-        self.state = self._THINKING if prompt.rstrip().endswith(opening) else self._OPENING
+        self.state = self._THINKING if opens_thought(prompt, opening) else self._OPENING
         self.buffer = ""
         self.started = False  # some thinking text was given out (leading blanks trimmed)
 

@@ -51,15 +51,8 @@ class Finish:
 
 def format_fields(fmt: str | dict[str, Any] | None) -> dict[str, Any]:
     """llama-server fields constraining output for Ollama's `format`."""
-    if fmt is None or fmt == "":
-        return {}
-    if fmt == "json":
-        return {"json_schema": {"type": "object"}}
-    if isinstance(fmt, dict):
-        schema = grammars.closed_objects(fmt)
-        grammars.check_json_schema(schema)  # else the engine would answer unconstrained
-        return {"json_schema": schema}
-    raise BadRequestError(f"invalid format: {fmt!r}")
+    schema = grammars.format_schema(fmt)
+    return {} if schema is None else {"json_schema": schema}
 
 
 def constraint_fields(fmt: str | dict[str, Any] | None, grammar: str | None) -> dict[str, Any]:

@@ -19,7 +19,12 @@ from pasture.errors import BadRequestError
 from pasture.prompt import grammars
 from pasture.prompt.render import PromptTemplate, Think
 from pasture.prompt.reply import ReplyParser
-from pasture.prompt.thinking import ThinkingParser, go_template_tags, jinja_template_tags
+from pasture.prompt.thinking import (
+    ThinkingParser,
+    go_template_tags,
+    jinja_template_tags,
+    opens_thought,
+)
 from pasture.prompt.tools import (
     ToolCallFormat,
     ToolCallParser,
@@ -34,10 +39,13 @@ from pasture.store.show import model_gguf
 
 @dataclass
 class ReplyPlan:
-    """What `completion.generate` needs to read and constrain one answer."""
+    """What `completion.generate` needs to read and constrain one answer: `fmt` is the
+    request's `format` left for the engine, None once `grammar` enforces it after a
+    thought."""
 
     parser: ReplyParser | None = None
     grammar: str | None = None
+    fmt: str | dict[str, Any] | None = None
 
 
 @dataclass
@@ -68,24 +76,35 @@ def offered_tools(tools: list[dict[str, Any]] | None, choice: ToolChoice
 async def plan_reply(model: LocalModel, prompt: str, *, capabilities: list[str], think: Think,
                      tools: list[dict[str, Any]] | None = None,
                      choice: ToolChoice | None = None, grammar: str | None = None,
+                     fmt: str | dict[str, Any] | None = None,
                      template: PromptTemplate | None = None) -> ReplyPlan:
-    """The parser and grammar for an answer to `prompt` (already rendered)."""
+    """The parser and grammar for an answer to `prompt` (already rendered).
+
+    A forced tool call or a `format` leaves the model room to think first, in its own
+    tags, when thinking is on or the prompt opened the thought (`grammars.Thought`).
+    """
     choice = choice or ToolChoice()
     tools = offered_tools(tools, choice)
     wants_thinking = "thinking" in capabilities
     if not tools and not wants_thinking and not choice.forced:
-        return ReplyPlan(grammar=grammar)
+        return ReplyPlan(grammar=grammar, fmt=fmt)
     formats = await TemplateFormats.of(model, template)
-    thinking = None
-    # A forced call leaves no room for a thought: the grammar starts with the call.
-    if wants_thinking and formats.thinking is not None and not choice.forced:
+    thinking, thought = None, None
+    if wants_thinking and formats.thinking is not None:
         thinking = ThinkingParser(*formats.thinking, prompt=prompt)
+        opened = opens_thought(prompt, formats.thinking[0])
+        if think.enabled or opened:
+            thought = grammars.Thought(*formats.thinking, opened=opened)
     tool_parser = ToolCallParser(formats.tools, tools) if tools else None
     if choice.forced:
         if grammar is not None:
             raise BadRequestError("grammar cannot be combined with a forced tool_choice")
-        grammar = grammars.tool_call_grammar(formats.tools, tools or [], choice)
+        grammar = grammars.tool_call_grammar(formats.tools, tools or [], choice, thought)
+    elif thought is not None and grammar is None:
+        schema = grammars.format_schema(fmt)
+        if schema is not None:
+            grammar, fmt = grammars.format_grammar(schema, thought), None
     parser = None
     if thinking is not None or tool_parser is not None:
         parser = ReplyParser(thinking, think.enabled, tool_parser)
-    return ReplyPlan(parser, grammar)
+    return ReplyPlan(parser, grammar, fmt)
