@@ -76,6 +76,14 @@ class PayloadTooLargeError(PastureError):
         super().__init__(f"request body too large (limit {limit} bytes)")
 
 
+class ImageTooLargeError(PayloadTooLargeError):
+    """An image in a request decodes to more than PASTURE_MAX_IMAGE_BYTES (413)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        PastureError.__init__(self, f"image too large: {size} bytes, over the limit of "
+                                    f"{limit} bytes (PASTURE_MAX_IMAGE_BYTES)")
+
+
 class ClientClosedError(PastureError):
     """The client went away before its answer was ready (nginx's and Ollama's 499)."""
 

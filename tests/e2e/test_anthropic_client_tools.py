@@ -6,7 +6,6 @@ Pasture) forces the call; the model has a Qwen 2.5-style Go template.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -24,11 +23,6 @@ ASK = [{"role": "user", "content": "What's the weather like in San Francisco?"}]
 GREEDY = {"temperature": 0}
 
 
-@pytest.fixture
-def client(server: RunningServer) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=server.url, api_key="unused", max_retries=0) as sdk:
-        yield sdk
-
 
 @pytest.fixture
 def tools_model(server: RunningServer) -> str:
@@ -39,23 +33,23 @@ def tools_model(server: RunningServer) -> str:
     return "anthropic-qwen-tools"
 
 
-def test_forced_tool_use_block_and_its_result(client: anthropic.Anthropic,
+def test_forced_tool_use_block_and_its_result(claude: anthropic.Anthropic,
                                               tools_model: str) -> None:
-    reply = client.messages.create(model=tools_model, max_tokens=60, messages=ASK, tools=TOOLS,
+    reply = claude.messages.create(model=tools_model, max_tokens=60, messages=ASK, tools=TOOLS,
                                    tool_choice={"type": "any"}, extra_body=GREEDY)
     assert reply.stop_reason == "tool_use"
     (use,) = [block for block in reply.content if block.type == "tool_use"]
     assert use.name == "get_weather" and isinstance(use.input["location"], str)
-    follow_up = client.messages.create(model=tools_model, max_tokens=8, tools=TOOLS, messages=[
+    follow_up = claude.messages.create(model=tools_model, max_tokens=8, tools=TOOLS, messages=[
         *ASK, {"role": "assistant", "content": reply.content},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
                                       "content": "15 degrees"}]}])
     assert follow_up.content[0].type == "text"
 
 
-def test_streamed_tool_use_arrives_as_input_json_deltas(client: anthropic.Anthropic,
+def test_streamed_tool_use_arrives_as_input_json_deltas(claude: anthropic.Anthropic,
                                                         tools_model: str) -> None:
-    with client.messages.stream(model=tools_model, max_tokens=60, messages=ASK, tools=TOOLS,
+    with claude.messages.stream(model=tools_model, max_tokens=60, messages=ASK, tools=TOOLS,
                                 tool_choice={"type": "tool", "name": "get_weather"},
                                 extra_body=GREEDY) as stream:
         final = stream.get_final_message()

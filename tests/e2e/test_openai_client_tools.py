@@ -26,22 +26,20 @@ TOOLS = [{"type": "function", "function": {
 ASK = [{"role": "user", "content": "What's the weather like in Boston today?"}]
 
 
-@pytest.fixture
-def client(server: RunningServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0) as sdk:
-        yield sdk
 
-
-@pytest.fixture
-def tools_model(server: RunningServer) -> str:
+@pytest.fixture(scope="module")
+def tools_model(server: RunningServer) -> Iterator[str]:
     reply = httpx.post(f"{server.url}/api/create", timeout=120, json={
         "model": "openai-qwen-tools", "from": MODEL, "template": QWEN_TOOLS, "stream": False})
     assert reply.status_code == 200, reply.text
-    return "openai-qwen-tools"
+    yield "openai-qwen-tools"
+    # Unloaded after, so later tests of the shared server see only the models they load.
+    httpx.post(f"{server.url}/api/generate", timeout=120,
+               json={"model": "openai-qwen-tools", "keep_alive": 0})
 
 
-def test_forced_function_call_and_its_result(client: openai.OpenAI, tools_model: str) -> None:
-    reply = client.chat.completions.create(
+def test_forced_function_call_and_its_result(oai: openai.OpenAI, tools_model: str) -> None:
+    reply = oai.chat.completions.create(
         model=tools_model, messages=ASK, tools=TOOLS, tool_choice="required",
         temperature=0, max_tokens=60)
     choice = reply.choices[0]
@@ -51,16 +49,16 @@ def test_forced_function_call_and_its_result(client: openai.OpenAI, tools_model:
     assert call.function.name == "get_weather"
     arguments = json.loads(call.function.arguments)
     assert isinstance(arguments["location"], str)
-    follow_up = client.chat.completions.create(
+    follow_up = oai.chat.completions.create(
         model=tools_model, tools=TOOLS, max_tokens=8, messages=[
             *ASK, choice.message.model_dump(exclude_none=True),
             {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'}])
     assert follow_up.choices[0].message.content is not None
 
 
-def test_streamed_function_call_arrives_as_a_tool_calls_delta(client: openai.OpenAI,
+def test_streamed_function_call_arrives_as_a_tool_calls_delta(oai: openai.OpenAI,
                                                               tools_model: str) -> None:
-    stream = client.chat.completions.create(
+    stream = oai.chat.completions.create(
         model=tools_model, messages=ASK, tools=TOOLS, stream=True, temperature=0,
         max_tokens=60, tool_choice={"type": "function", "function": {"name": "get_weather"}})
     chunks = list(stream)
@@ -71,12 +69,78 @@ def test_streamed_function_call_arrives_as_a_tool_calls_delta(client: openai.Ope
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
-def test_logprobs_come_back_per_token(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(
+def test_logprobs_come_back_per_token(oai: openai.OpenAI) -> None:
+    reply = oai.chat.completions.create(
         model=MODEL, messages=ASK, max_tokens=3, temperature=0, logprobs=True, top_logprobs=2)
     content = reply.choices[0].logprobs.content
     assert len(content) == reply.usage.completion_tokens
     assert all(len(entry.top_logprobs) == 2 and entry.logprob <= 0 for entry in content)
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model=MODEL, messages=ASK, logprobs=True,
+        oai.chat.completions.create(model=MODEL, messages=ASK, logprobs=True,
                                        top_logprobs=30)
+
+
+def test_legacy_completion_logprobs_in_the_legacy_shape(oai: openai.OpenAI) -> None:
+    reply = oai.completions.create(model=MODEL, prompt="The sky is", max_tokens=3,
+                                      temperature=0, logprobs=2)
+    choice = reply.choices[0]
+    logprobs = choice.logprobs
+    assert len(logprobs.tokens) == reply.usage.completion_tokens == 3
+    assert "".join(logprobs.tokens) == choice.text
+    assert logprobs.text_offset == [0, len(logprobs.tokens[0]),
+                                    len(logprobs.tokens[0]) + len(logprobs.tokens[1])]
+    for token, logprob, top in zip(logprobs.tokens, logprobs.token_logprobs,
+                                   logprobs.top_logprobs, strict=True):
+        assert logprob <= 0 and 1 <= len(top) <= 2
+        assert top[token] == pytest.approx(logprob)  # greedy: the likeliest token
+    chunks = list(oai.completions.create(model=MODEL, prompt="The sky is", max_tokens=3,
+                                            temperature=0, logprobs=0, stream=True))
+    streamed = [c.choices[0].logprobs for c in chunks if c.choices[0].logprobs]
+    assert [t for lp in streamed for t in lp.tokens] == logprobs.tokens
+    assert [o for lp in streamed for o in lp.text_offset] == logprobs.text_offset
+    assert all(top == {} for lp in streamed for top in lp.top_logprobs)
+    plain = oai.completions.create(model=MODEL, prompt="The sky is", max_tokens=1)
+    assert plain.choices[0].logprobs is None
+
+
+RESPONSES_TOOLS = [{"type": "function", "name": f["function"]["name"],
+                    "description": f["function"]["description"],
+                    "parameters": f["function"]["parameters"]} for f in TOOLS]
+
+
+def test_responses_forced_function_call_and_its_output(oai: openai.OpenAI,
+                                                       tools_model: str) -> None:
+    reply = oai.responses.create(model=tools_model, input=ASK, tools=RESPONSES_TOOLS,
+                                    tool_choice="required", temperature=0,
+                                    max_output_tokens=60)
+    (call,) = reply.output
+    assert call.type == "function_call" and call.status == "completed"
+    assert call.name == "get_weather" and call.call_id.startswith("call_")
+    assert isinstance(json.loads(call.arguments)["location"], str)
+    assert reply.tool_choice == "required"
+    follow_up = oai.responses.create(
+        model=tools_model, tools=RESPONSES_TOOLS, max_output_tokens=8, input=[
+            *ASK, *reply.output,
+            {"type": "function_call_output", "call_id": call.call_id,
+             "output": '{"temperature": 21}'}])
+    assert [item.type for item in follow_up.output] == ["message"]
+    # The call and its output reached the prompt (the template renders both).
+    assert follow_up.usage.input_tokens > reply.usage.input_tokens + 10
+
+
+def test_responses_streamed_function_call_events(oai: openai.OpenAI,
+                                                 tools_model: str) -> None:
+    with oai.responses.stream(model=tools_model, input=ASK, tools=RESPONSES_TOOLS,
+                                 temperature=0, max_output_tokens=60,
+                                 tool_choice={"type": "function", "name": "get_weather"}
+                                 ) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert [e.type for e in events] == [
+        "response.created", "response.in_progress", "response.output_item.added",
+        "response.function_call_arguments.delta", "response.function_call_arguments.done",
+        "response.output_item.done", "response.completed"]
+    (call,) = final.output
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert events[3].delta == events[4].arguments == call.arguments
+    assert events[2].item.id == call.id and events[2].item.arguments == ""

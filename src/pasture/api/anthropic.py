@@ -1,8 +1,10 @@
 """Anthropic's Messages API (`POST /v1/messages`), as pydantic models.
 
 Requests accept what the official `anthropic` SDK sends; `tools` and `tool_choice` work
-as on `/api/chat` (answers carry `tool_use` blocks); `metadata` and `thinking` are
-accepted and not acted on yet.
+as on `/api/chat` (answers carry `tool_use` blocks), `thinking` is Ollama's `think`
+(answers carry `thinking` blocks; `budget_tokens` is not enforced, as in Ollama);
+`metadata` is accepted and ignored. Beyond Anthropic, a `grammar` (GBNF, as on
+`/api/chat`) may be sent with the SDK's `extra_body`.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pasture.api.ollama import WireModel
 
 
 class ContentBlock(WireModel):
-    """A request content block; only `text` blocks carry text the model reads today."""
+    """A request content block: text, image, an earlier turn's thinking or tool use, or a
+    tool result."""
 
     type: str
     text: str | None = None
-    source: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None  # image
+    thinking: str | None = None
     content: str | list[dict[str, Any]] | None = None  # tool_result
     tool_use_id: str | None = None
     id: str | None = None  # tool_use (an earlier call, in the history)
@@ -50,12 +54,19 @@ class MessagesRequest(WireModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None  # {"type": "enabled", "budget_tokens": N}
+    grammar: str | None = None  # Pasture: as on /api/chat
 
 
 class TextBlock(WireModel):
     type: Literal["text"] = "text"
     text: str
+
+
+class ThinkingBlock(WireModel):
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str = ""  # Anthropic signs its thoughts; a local model's are not
 
 
 class ToolUseBlock(WireModel):
@@ -78,7 +89,7 @@ class Message(WireModel):
     type: Literal["message"] = "message"
     role: Literal["assistant"] = "assistant"
     model: str
-    content: list[TextBlock | ToolUseBlock] = Field(default_factory=list)
+    content: list[ThinkingBlock | TextBlock | ToolUseBlock] = Field(default_factory=list)
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None
     usage: Usage

@@ -3,17 +3,33 @@
 
 Requests accept what the official `openai` SDK sends and ignore the rest. Beyond OpenAI,
 chat, completion and responses requests take an `options` object of Ollama options
-(`num_ctx`, `top_k`, …), sent with the SDK's `extra_body`. Responses are dumped with
-their null fields (`finish_reason: null`, `logprobs: null`), as OpenAI writes them.
+(`num_ctx`, `top_k`, …), and chat and responses requests a `grammar` (GBNF, as on
+`/api/chat`), sent with the SDK's `extra_body`. Responses are dumped with their null
+fields (`finish_reason: null`, `logprobs: null`), as OpenAI writes them; Ollama's
+`reasoning` (the model's thought) appears only when there is one.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from pasture.api.ollama import WireModel
+
+
+class _WithReasoning(WireModel):
+    """An object with Ollama's `reasoning` field, left out when unset, as Ollama does."""
+
+    reasoning: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_reasoning(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("reasoning") is None:
+            data.pop("reasoning", None)
+        return data
+
 
 # ----- chat completions -------------------------------------------------------------------
 
@@ -32,6 +48,7 @@ class ContentPart(WireModel):
 class ChatMessage(WireModel):
     role: str
     content: str | list[ContentPart] | None = None
+    reasoning: str | None = None  # Ollama: an earlier turn's thought, fed back
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
@@ -51,6 +68,11 @@ class ResponseFormat(WireModel):
 
 class StreamOptions(WireModel):
     include_usage: bool = False
+
+
+class Reasoning(WireModel):
+    effort: str | None = None
+    summary: str | None = None
 
 
 class _SamplingRequest(WireModel):
@@ -80,6 +102,9 @@ class ChatCompletionRequest(_SamplingRequest):
     parallel_tool_calls: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
+    reasoning_effort: str | None = None  # thinking: none, minimal, low, … (Ollama's `think`)
+    reasoning: Reasoning | None = None  # {"effort": …}, which wins over reasoning_effort
+    grammar: str | None = None  # Pasture: as on /api/chat
 
 
 class Usage(WireModel):
@@ -88,7 +113,7 @@ class Usage(WireModel):
     total_tokens: int
 
 
-class AssistantMessage(WireModel):
+class AssistantMessage(_WithReasoning):
     role: str = "assistant"
     content: str | None = None
     refusal: str | None = None
@@ -112,7 +137,7 @@ class ChatCompletion(WireModel):
     usage: Usage
 
 
-class Delta(WireModel):
+class Delta(_WithReasoning):
     role: str | None = None
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
@@ -142,6 +167,7 @@ class CompletionRequest(_SamplingRequest):
     prompt: str
     suffix: str | None = None
     echo: bool | None = None
+    logprobs: int | None = None  # how many alternatives per token (legacy shape)
 
 
 class CompletionChoice(WireModel):
@@ -220,9 +246,11 @@ class ResponsesRequest(WireModel):
     stream: bool = False
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    reasoning: Reasoning | None = None
     store: bool | None = None
     metadata: dict[str, Any] | None = None
     options: dict[str, Any] | None = None  # Pasture: Ollama options
+    grammar: str | None = None  # Pasture: as on /api/chat
 
 
 class OutputText(WireModel):
@@ -238,6 +266,33 @@ class OutputMessage(WireModel):
     status: Literal["in_progress", "completed", "incomplete"]
     role: Literal["assistant"] = "assistant"
     content: list[OutputText]
+
+
+class FunctionCall(WireModel):
+    type: Literal["function_call"] = "function_call"
+    id: str
+    call_id: str
+    name: str
+    arguments: str  # a JSON object, as text
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+
+
+class SummaryText(WireModel):
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
+class ReasoningItem(WireModel):
+    """The model's thought. As in Ollama, its text is also the `encrypted_content`, so a
+    client that feeds the item back (as the SDK does) gives the model its thought again."""
+
+    type: Literal["reasoning"] = "reasoning"
+    id: str
+    summary: list[SummaryText]
+    encrypted_content: str | None = None
+
+
+OutputItem = OutputMessage | FunctionCall | ReasoningItem
 
 
 class ResponseUsage(WireModel):
@@ -256,7 +311,7 @@ class Response(WireModel):
     created_at: int
     status: Literal["in_progress", "completed", "incomplete", "failed"]
     model: str
-    output: list[OutputMessage]
+    output: list[OutputItem]
     instructions: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
@@ -267,6 +322,7 @@ class Response(WireModel):
     tool_choice: str | dict[str, Any] = "auto"
     tools: list[dict[str, Any]] = Field(default_factory=list)
     text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
+    reasoning: Reasoning | None = None
     usage: ResponseUsage | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

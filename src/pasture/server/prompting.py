@@ -33,12 +33,8 @@ def conversation(model: LocalModel, messages: list[dict[str, Any]],
 
 
 async def chat_prompt(runner: Runner, model: LocalModel, messages: list[dict[str, Any]],
-                      tools: list[dict[str, Any]] | None = None) -> str:
-    """The prompt for a chat turn, history truncated to the context as `/api/chat` does.
-
-    Thinking stays off: the compatibility layers do not return reasoning yet (a thought
-    the model writes anyway is parsed out and dropped, see `server.replies`).
-    """
-    prompt = await build_chat_prompt(model, conversation(model, messages), tools,
-                                     Think.of(False), runner)
+                      tools: list[dict[str, Any]] | None, think: Think) -> str:
+    """The prompt for a chat turn, history truncated to the context as `/api/chat` does."""
+    prompt = await build_chat_prompt(model, conversation(model, messages), tools, think,
+                                     runner)
     return prompt.text

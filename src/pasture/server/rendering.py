@@ -50,12 +50,14 @@ def think_for(value: bool | str | None, capabilities: list[str], model_name: str
 
 
 def check_capabilities(model_name: str, capabilities: list[str], *, tools: bool = False,
-                       suffix: bool = False) -> None:
-    """400 `"<model>" does not support tools|insert` for what the model cannot do."""
+                       suffix: bool = False, images: bool = False) -> None:
+    """400 `"<model>" does not support tools|insert|vision` for what the model cannot do."""
     if tools and "tools" not in capabilities:
         raise BadRequestError(f'"{model_name}" does not support tools')
     if suffix and "insert" not in capabilities:
         raise BadRequestError(f'"{model_name}" does not support insert')
+    if images and "vision" not in capabilities:
+        raise BadRequestError(f'"{model_name}" does not support vision')
 
 
 async def build_chat_prompt(model: LocalModel, messages: list[dict[str, Any]],

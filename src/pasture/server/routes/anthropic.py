@@ -1,14 +1,18 @@
 """Anthropic's Messages API (`POST /v1/messages`), translated onto the native internals.
 
-`system` and text blocks become an Ollama chat run through `server.compat`; `max_tokens`,
-`stop_sequences`, `temperature`, `top_p` and `top_k` become Ollama options. The API key
-and `anthropic-version` header are not checked, as in Ollama.
+`system` and the content blocks (text, base64 images, earlier `thinking` and `tool_use`,
+`tool_result`) become an Ollama chat run through `server.compat`; `max_tokens`,
+`stop_sequences`, `temperature`, `top_p` and `top_k` become Ollama options and
+`thinking` its `think` (dropped, not refused, for a model that cannot think, as in
+Ollama). The answer's blocks come in the order the model wrote them: `thinking`, then
+text and `tool_use`. The API key and `anthropic-version` header are not checked, as in
+Ollama.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from pasture.api import anthropic as an
 from pasture.errors import BadRequestError
-from pasture.server import compat
+from pasture.server import compat, images
 from pasture.server.completion import Finish, Piece
 from pasture.server.error_shapes import anthropic_error
 from pasture.server.sse import event, sse_response
@@ -24,21 +28,42 @@ from pasture.server.state import state_of
 
 router = APIRouter()
 
+_SKIPPED = ("tool_use", "tool_result", "redacted_thinking")  # carried otherwise, or opaque
 
-def _block_text(block: an.ContentBlock) -> str:
-    if block.type == "text":
-        return block.text or ""
-    if block.type == "tool_result":
-        content = block.content
-        if isinstance(content, list):
-            return "\n".join(str(part.get("text", "")) for part in content
-                             if part.get("type") == "text")
-        return content or ""
-    if block.type == "image":
-        raise BadRequestError("image input is not supported by this server yet")
-    if block.type == "tool_use":
-        return ""  # carried as the message's tool call
-    raise BadRequestError(f"unsupported content block type: {block.type}")
+
+def tool_result(block: an.ContentBlock) -> dict[str, Any]:
+    """A `tool_result` block's text and images, as a tool message's fields."""
+    content = block.content
+    if not isinstance(content, list):
+        return {"content": content or ""}
+    texts = [str(part.get("text", "")) for part in content if part.get("type") == "text"]
+    found = [images.from_source(part.get("source")) for part in content
+             if part.get("type") == "image"]
+    return {"content": "\n".join(texts), **({"images": found} if found else {})}
+
+
+def turn(role: str, blocks: list[an.ContentBlock]) -> dict[str, Any]:
+    """The text, image, thinking and tool_use blocks of one message as an Ollama message."""
+    texts, found, thoughts = [], [], []
+    for block in blocks:
+        if block.type == "text":
+            texts.append(block.text or "")
+        elif block.type == "image":
+            found.append(images.from_source(block.source))
+        elif block.type == "thinking":
+            thoughts.append(block.thinking or "")
+        elif block.type not in _SKIPPED:
+            raise BadRequestError(f"unsupported content block type: {block.type}")
+    entry: dict[str, Any] = {"role": role, "content": "\n".join(texts)}
+    if found:
+        entry["images"] = found
+    if any(thoughts):
+        entry["thinking"] = "\n".join(thoughts)
+    uses = [b for b in blocks if b.type == "tool_use"]
+    if uses:
+        entry["tool_calls"] = [{"id": b.id, "function": {
+            "name": b.name or "", "arguments": b.input or {}}} for b in uses]
+    return entry
 
 
 def chat_messages(body: an.MessagesRequest) -> list[dict[str, Any]]:
@@ -55,23 +80,25 @@ def chat_messages(body: an.MessagesRequest) -> list[dict[str, Any]]:
             continue
         results = [b for b in message.content if b.type == "tool_result"]
         for block in results:
-            messages.append({"role": "tool", "content": _block_text(block),
+            messages.append({"role": "tool", **tool_result(block),
                              "tool_call_id": block.tool_use_id,
                              **({"tool_name": tool_names[block.tool_use_id]}
                                 if block.tool_use_id in tool_names else {})})
-        uses = [b for b in message.content if b.type == "tool_use"]
-        texts = [_block_text(b) for b in message.content
-                 if b.type not in ("tool_result", "tool_use")]
-        if texts or uses or not results:
-            entry: dict[str, Any] = {"role": message.role, "content": "\n".join(texts)}
-            if uses:
-                entry["tool_calls"] = [{"id": b.id, "function": {
-                    "name": b.name or "", "arguments": b.input or {}}} for b in uses]
-                tool_names.update({b.id: b.name or "" for b in uses if b.id})
+        rest = [b for b in message.content if b.type != "tool_result"]
+        if rest or not results:
+            entry = turn(message.role, rest)
+            tool_names.update({call["id"]: call["function"]["name"]
+                               for call in entry.get("tool_calls", []) if call["id"]})
             messages.append(entry)
     if not body.messages:
         raise BadRequestError("messages: at least one message is required")
     return messages
+
+
+def think(thinking: dict[str, Any] | None) -> bool | None:
+    """`thinking: {"type": "enabled" | "disabled"}` as `think`; else the model's default."""
+    kind = (thinking or {}).get("type")
+    return {"enabled": True, "disabled": False}.get(kind) if isinstance(kind, str) else None
 
 
 def ollama_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -112,6 +139,75 @@ def error_event(status: int, message: str) -> bytes:
     return event(anthropic_error(status, message), "error")
 
 
+def frame(kind: str, **fields: Any) -> bytes:
+    return event({"type": kind, **fields}, kind)
+
+
+class Blocks:
+    """A generation as content blocks, and the stream events that build them.
+
+    A thinking or text block opens when the model starts writing one and closes when
+    something else begins or the generation ends; each tool call is a whole block.
+    `content` holds the blocks so far, for the message when not streaming.
+    """
+
+    def __init__(self) -> None:
+        self.content: list[an.ThinkingBlock | an.TextBlock | an.ToolUseBlock] = []
+        self._open = False  # the last block is a thinking or text block still being written
+
+    def feed(self, piece: Piece) -> Iterator[bytes]:
+        if piece.thinking:
+            yield from self._write(an.ThinkingBlock, piece.thinking)
+        if piece.text:
+            yield from self._write(an.TextBlock, piece.text)
+        for call in piece.tool_calls:
+            yield from self._close()
+            block = tool_use(call)
+            self.content.append(block)
+            index = len(self.content) - 1
+            yield frame("content_block_start", index=index,
+                        content_block=block.model_dump(mode="json") | {"input": {}})
+            yield frame("content_block_delta", index=index, delta={
+                "type": "input_json_delta", "partial_json": json.dumps(block.input)})
+            yield frame("content_block_stop", index=index)
+
+    def finish(self) -> Iterator[bytes]:
+        if not self.content:  # an empty answer is one empty text block
+            yield from self._write(an.TextBlock, "")
+        yield from self._close()
+
+    @property
+    def called(self) -> bool:
+        return any(isinstance(block, an.ToolUseBlock) for block in self.content)
+
+    def _write(self, kind: type[an.ThinkingBlock] | type[an.TextBlock], text: str
+               ) -> Iterator[bytes]:
+        if not (self._open and isinstance(self.content[-1], kind)):
+            yield from self._close()
+            block = an.ThinkingBlock(thinking="") if kind is an.ThinkingBlock else \
+                an.TextBlock(text="")
+            self.content.append(block)
+            self._open = True
+            yield frame("content_block_start", index=len(self.content) - 1,
+                        content_block=block.model_dump(mode="json"))
+        if not text:
+            return
+        block = self.content[-1]
+        if isinstance(block, an.ThinkingBlock):
+            block.thinking += text
+            delta = {"type": "thinking_delta", "thinking": text}
+        else:
+            assert isinstance(block, an.TextBlock)
+            block.text += text
+            delta = {"type": "text_delta", "text": text}
+        yield frame("content_block_delta", index=len(self.content) - 1, delta=delta)
+
+    def _close(self) -> Iterator[bytes]:
+        if self._open:
+            self._open = False
+            yield frame("content_block_stop", index=len(self.content) - 1)
+
+
 @router.post("/v1/messages")
 async def messages(body: an.MessagesRequest, request: Request) -> Response:
     if body.max_tokens < 1:
@@ -123,60 +219,38 @@ async def messages(body: an.MessagesRequest, request: Request) -> Response:
     )
     generation = await compat.Generation.open(state_of(request), body.model, sampling)
     events = generation.chat(conversation, tools=ollama_tools(body.tools),
-                             tool_choice=tool_choice(body.tool_choice))
+                             tool_choice=tool_choice(body.tool_choice),
+                             think=think(body.thinking), relax_think=True, grammar=body.grammar)
     message_id = compat.new_id("msg_")
+    blocks = Blocks()
 
     if not body.stream:
         reply = await compat.collect_all(events)
         finish = reply.finish
-        content: list[an.TextBlock | an.ToolUseBlock] = []
-        if reply.text or not reply.tool_calls:
-            content.append(an.TextBlock(text=reply.text))
-        content.extend(tool_use(call) for call in reply.tool_calls)
+        list(blocks.feed(reply.piece()))
+        list(blocks.finish())
         return JSONResponse(an.Message(
-            id=message_id, model=generation.display, content=content,
-            stop_reason=stop_reason(finish, bool(reply.tool_calls)),
-            stop_sequence=finish.stop_word,
+            id=message_id, model=generation.display, content=blocks.content,
+            stop_reason=stop_reason(finish, blocks.called), stop_sequence=finish.stop_word,
             usage=an.Usage(input_tokens=finish.prompt_eval_count,
                            output_tokens=finish.eval_count),
         ).model_dump(mode="json"))
-
-    def frame(kind: str, **fields: Any) -> bytes:
-        return event({"type": kind, **fields}, kind)
 
     async def frames() -> AsyncIterator[bytes]:
         first = await anext(events)  # loads the model: failures here keep their status
         start = an.Message(id=message_id, model=generation.display,
                            usage=an.Usage(input_tokens=0, output_tokens=0))
         yield frame("message_start", message=start.model_dump(mode="json"))
-        yield frame("content_block_start", index=0, content_block={"type": "text", "text": ""})
         yield frame("ping")
-        block, text_open, called = 0, True, False
         async for item in compat.prepend(first, events):
             if isinstance(item, Piece):
-                if item.text:
-                    if not text_open:  # text after a tool call opens a new text block
-                        block, text_open = block + 1, True
-                        yield frame("content_block_start", index=block,
-                                    content_block={"type": "text", "text": ""})
-                    yield frame("content_block_delta", index=block,
-                                delta={"type": "text_delta", "text": item.text})
-                for call in item.tool_calls:
-                    if text_open:
-                        yield frame("content_block_stop", index=block)
-                        text_open = False
-                    block, called = block + 1, True
-                    start_block = tool_use(call).model_dump(mode="json") | {"input": {}}
-                    yield frame("content_block_start", index=block, content_block=start_block)
-                    yield frame("content_block_delta", index=block, delta={
-                        "type": "input_json_delta",
-                        "partial_json": json.dumps(call["function"]["arguments"])})
-                    yield frame("content_block_stop", index=block)
+                for block_frame in blocks.feed(item):
+                    yield block_frame
                 continue
-            if text_open:
-                yield frame("content_block_stop", index=block)
+            for block_frame in blocks.finish():
+                yield block_frame
             yield frame("message_delta",
-                        delta={"stop_reason": stop_reason(item, called),
+                        delta={"stop_reason": stop_reason(item, blocks.called),
                                "stop_sequence": item.stop_word},
                         usage={"input_tokens": item.prompt_eval_count,
                                "output_tokens": item.eval_count})

@@ -26,7 +26,7 @@ from pasture.errors import BadRequestError
 from pasture.prompt.render import PromptTemplate, Think, parse_template
 from pasture.prompt.tools import ToolChoice
 from pasture.runner.base import Runner
-from pasture.server import completion
+from pasture.server import completion, images
 from pasture.server.prompting import conversation
 from pasture.server.rendering import (
     Prompt,
@@ -94,8 +94,10 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         await turn.state.require_capability(body.model, turn.model, "completion", "generate")
     if body.raw and (body.template or body.system or body.context):
         raise BadRequestError("raw mode does not support template, system, or context")
+    await images.check(body.images or [], turn.state.settings.max_image_bytes)
     capabilities = await turn.state.model_capabilities(turn.model)
-    check_capabilities(body.model, capabilities, suffix=bool(body.suffix))
+    check_capabilities(body.model, capabilities, suffix=bool(body.suffix),
+                       images=bool(body.images))
     think = think_for(body.think, capabilities, body.model)
     template = parse_template(body.template) if body.template else None
     rendered = body.raw or template is not None or model_template(turn.model) is not None
@@ -122,10 +124,10 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
             tokens = None if body.raw else await runner.tokenize(prompt)
             plan = await plan_reply(turn.model, prompt, capabilities=[] if body.raw
                                     else capabilities, think=think, grammar=body.grammar,
-                                    template=template)
+                                    fmt=body.format, template=template)
             produced: list[int] = []
             async with contextlib.aclosing(completion.generate(
-                        runner, tokens or prompt, turn.options, body.format, grammar=plan.grammar,
+                        runner, tokens or prompt, turn.options, plan.fmt, grammar=plan.grammar,
                         reply=plan.parser, top_logprobs=turn.top_logprobs)) as events:
                 async for event in events:
                     if isinstance(event, completion.Piece):
@@ -192,8 +194,11 @@ async def chat(body: ChatRequest, request: Request) -> Response:
     turn = _Turn(state_of(request), body)
     if body.messages or turn.keep_alive != 0:  # unloading works for every model
         await turn.state.require_capability(body.model, turn.model, "completion", "chat")
+    pictures = [image for message in body.messages for image in message.images or []]
+    await images.check(pictures, turn.state.settings.max_image_bytes)
     capabilities = await turn.state.model_capabilities(turn.model)
-    check_capabilities(body.model, capabilities, tools=bool(body.tools))  # [] is fine
+    check_capabilities(body.model, capabilities, tools=bool(body.tools),  # [] is fine
+                       images=bool(pictures))
     think = think_for(body.think, capabilities, body.model)
     tools = None if body.tools is None else [tool.wire() for tool in body.tools]
     choice = ToolChoice.of(body.tool_choice, tools)
@@ -220,9 +225,10 @@ async def chat(body: ChatRequest, request: Request) -> Response:
             prompt = (await build_chat_prompt(turn.model, messages, prompt_tools, think,
                                               lease.runner, truncate)).text
             plan = await plan_reply(turn.model, prompt, capabilities=capabilities, think=think,
-                                    tools=tools, choice=choice, grammar=body.grammar)
+                                    tools=tools, choice=choice, grammar=body.grammar,
+                                    fmt=body.format)
             async with contextlib.aclosing(completion.generate(
-                        lease.runner, prompt, turn.options, body.format, grammar=plan.grammar,
+                        lease.runner, prompt, turn.options, plan.fmt, grammar=plan.grammar,
                         reply=plan.parser, top_logprobs=turn.top_logprobs)) as events:
                 async for event in events:
                     if isinstance(event, completion.Piece):

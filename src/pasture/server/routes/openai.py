@@ -3,8 +3,11 @@
 Each request is translated into Ollama terms and run through `server.compat` (chat and
 completions) or `server.embedding`, exactly as the native routes run; only the wire
 formats differ. As in Ollama, an absent `temperature` or `top_p` means 1.0 (OpenAI's
-default), not the model's; beyond Ollama, an `options` object of Ollama options is
-accepted (the SDK's `extra_body={"options": {"num_ctx": 8192}}`).
+default), not the model's; `reasoning_effort` is Ollama's `think`, and the thought comes
+back in `message.reasoning` (`delta.reasoning` when streaming); `image_url` data URIs are
+the native `images`. Beyond Ollama, an `options` object of Ollama options is accepted
+(the SDK's `extra_body={"options": {"num_ctx": 8192}}`), and legacy completions return
+`logprobs` in their own shape.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from pasture.api import openai as oa
 from pasture.errors import BadRequestError, ModelNotFoundError, PastureError
-from pasture.server import compat, completion, embedding
+from pasture.server import compat, completion, embedding, images
 from pasture.server.completion import Finish, Piece
 from pasture.server.error_shapes import openai_error
 from pasture.server.sse import event, sse_response
@@ -56,41 +59,30 @@ def message_text(content: str | list[oa.ContentPart] | None) -> tuple[str, list[
     if content is None or isinstance(content, str):
         return content or "", []
     texts: list[str] = []
-    images: list[str] = []
+    found: list[str] = []
     for part in content:
         if part.type in ("text", "input_text"):
             texts.append(part.text or "")
         elif part.type == "image_url":
             url = part.image_url.url if isinstance(part.image_url, oa.ImageURL) else part.image_url
-            images.append(image_data(url or ""))
+            found.append(images.from_url(url or ""))
         else:
             raise BadRequestError(f"unsupported content part type: {part.type}")
-    return "\n".join(texts), images
-
-
-def image_data(url: str) -> str:
-    """The base64 payload of an image given as a data URI or bare base64, as Ollama takes."""
-    if url.startswith(("http://", "https://")):
-        raise BadRequestError("image URLs are not currently supported, please use base64 "
-                              "encoded data instead")
-    payload = url.split(",", 1)[1] if url.startswith("data:") and "," in url else url
-    try:
-        base64.b64decode(payload, validate=True)
-    except ValueError:
-        raise BadRequestError("invalid image input") from None
-    return payload
+    return "\n".join(texts), found
 
 
 def chat_messages(messages: list[oa.ChatMessage]) -> list[dict[str, Any]]:
-    """OpenAI messages as Ollama's; images are rejected until the engine takes them."""
+    """OpenAI messages as Ollama's: images as base64 `images`, `reasoning` as `thinking`."""
     if not messages:
         raise BadRequestError("[] is too short - 'messages'")
     converted = []
     for message in messages:
-        text, images = message_text(message.content)
-        if images:
-            raise BadRequestError("image input is not supported by this server yet")
+        text, found = message_text(message.content)
         entry: dict[str, Any] = {"role": message.role.lower(), "content": text}
+        if found:
+            entry["images"] = found
+        if message.reasoning:
+            entry["thinking"] = message.reasoning
         if message.tool_call_id:
             entry["tool_call_id"] = message.tool_call_id
         if message.role == "tool" and message.name:
@@ -128,6 +120,22 @@ def openai_logprobs(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"content": entries, "refusal": None} if entries else None
 
 
+def legacy_logprobs(entries: list[dict[str, Any]], offset: int = 0) -> dict[str, Any]:
+    """Native logprobs in legacy completions' shape; `offset`: where in the completion's
+    text the first token starts (streamed chunks go on from the previous one)."""
+    offsets = []
+    for entry in entries:
+        offsets.append(offset)
+        offset += len(entry["token"])
+    return {
+        "tokens": [entry["token"] for entry in entries],
+        "token_logprobs": [entry["logprob"] for entry in entries],
+        "top_logprobs": [{alt["token"]: alt["logprob"] for alt in entry["top_logprobs"]}
+                         for entry in entries],
+        "text_offset": offsets,
+    }
+
+
 def response_format(fmt: oa.ResponseFormat | None) -> str | dict[str, Any] | None:
     """OpenAI's `response_format` as Ollama's `format` (a JSON schema or "json")."""
     if fmt is None or fmt.type == "text":
@@ -162,11 +170,14 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
     fmt = response_format(body.response_format)
     max_tokens = body.max_completion_tokens or body.max_tokens
     top_logprobs = completion.check_top_logprobs(body.logprobs, body.top_logprobs)
+    think = compat.think_from_effort(body.reasoning.effort if body.reasoning
+                                     else body.reasoning_effort)
     generation = await compat.Generation.open(
         state_of(request), body.model, OPENAI_DEFAULTS, body.options, sampling(body, max_tokens)
     )
     events = generation.chat(messages, fmt, tools=body.tools or None,
-                             tool_choice=body.tool_choice, top_logprobs=top_logprobs)
+                             tool_choice=body.tool_choice, top_logprobs=top_logprobs,
+                             think=think, grammar=body.grammar)
     reply_id, created = compat.new_id("chatcmpl-"), compat.now()
     if not body.stream:
         reply = await compat.collect_all(events)
@@ -174,7 +185,8 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
         return json_out(oa.ChatCompletion(
             id=reply_id, created=created, model=generation.display, usage=usage(reply.finish),
             choices=[oa.ChatChoice(
-                message=oa.AssistantMessage(content=reply.text, tool_calls=calls or None),
+                message=oa.AssistantMessage(content=reply.text, tool_calls=calls or None,
+                                            reasoning=reply.thinking or None),
                 finish_reason="tool_calls" if calls else reply.finish.done_reason,
                 logprobs=openai_logprobs(reply.logprobs))],
         ))
@@ -194,12 +206,18 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
         called = False
         async for item in compat.prepend(first, events):
             if isinstance(item, Piece):
+                logprobs = item.logprobs  # go with the first chunk made of this piece
+                if item.thinking:  # as Ollama: the thought and the answer in their own chunks
+                    yield chunk(oa.Delta(reasoning=item.thinking), logprobs=logprobs)
+                    logprobs = []
                 if item.tool_calls:
                     called = True
                     yield chunk(oa.Delta(tool_calls=[
-                        openai_tool_call(call, streaming=True) for call in item.tool_calls]))
-                if item.text or item.logprobs:
-                    yield chunk(oa.Delta(content=item.text), logprobs=item.logprobs)
+                        openai_tool_call(call, streaming=True) for call in item.tool_calls]),
+                        logprobs=logprobs)
+                    logprobs = []
+                if item.text or logprobs:
+                    yield chunk(oa.Delta(content=item.text), logprobs=logprobs)
                 continue
             yield chunk(oa.Delta(), "tool_calls" if called else item.done_reason)
             if include_usage:
@@ -224,36 +242,47 @@ async def completions(body: oa.CompletionRequest, request: Request) -> Response:
         # Pasture's Go templates, which do not reach the compatibility layers yet.
         await state.require_capability(body.model, model, "insert", "insert")
         raise BadRequestError("suffix is not supported yet")
+    # `logprobs: N` asks for the N likeliest alternatives to each token (0: none).
+    top_logprobs = None if body.logprobs is None else \
+        completion.check_top_logprobs(True, body.logprobs)
     generation = await compat.Generation.open(
         state, body.model, OPENAI_DEFAULTS, body.options, sampling(body, body.max_tokens),
         action="generate",
     )
     # As in Ollama, the prompt goes through the model's template as one user turn.
-    events = generation.chat([{"role": "user", "content": body.prompt}])
+    events = generation.chat([{"role": "user", "content": body.prompt}],
+                             top_logprobs=top_logprobs)
     reply_id, created = compat.new_id("cmpl-"), compat.now()
     if not body.stream:
-        text, finish = await compat.collect(events)
+        reply = await compat.collect_all(events)
         return json_out(oa.Completion(
-            id=reply_id, created=created, model=generation.display, usage=usage(finish),
-            choices=[oa.CompletionChoice(text=text, finish_reason=finish.done_reason)],
+            id=reply_id, created=created, model=generation.display, usage=usage(reply.finish),
+            choices=[oa.CompletionChoice(
+                text=reply.text, finish_reason=reply.finish.done_reason,
+                logprobs=None if top_logprobs is None else legacy_logprobs(reply.logprobs))],
         ))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
-    def chunk(text: str, finish_reason: str | None = None,
+    def chunk(text: str, logprobs: dict[str, Any] | None = None,
               finish: Finish | None = None) -> bytes:
         return event(dump(oa.Completion(
             id=reply_id, created=created, model=generation.display,
-            choices=[oa.CompletionChoice(text=text, finish_reason=finish_reason)],
+            choices=[oa.CompletionChoice(text=text, logprobs=logprobs,
+                                         finish_reason=finish.done_reason if finish else None)],
             usage=usage(finish) if finish and include_usage else None,
         )))
 
     async def frames() -> AsyncIterator[bytes]:
+        offset = 0  # of the next token in the completion's text
         async for item in events:
             if isinstance(item, Piece):
-                if item.text:
-                    yield chunk(item.text)
+                if item.text or item.logprobs:
+                    logprobs = None if top_logprobs is None else \
+                        legacy_logprobs(item.logprobs, offset)
+                    offset += sum(len(entry["token"]) for entry in item.logprobs)
+                    yield chunk(item.text, logprobs)
             else:
-                yield chunk("", item.done_reason, item)
+                yield chunk("", finish=item)
         yield event("[DONE]")
 
     return await sse_response(compat.closing(frames(), events), error_event)
