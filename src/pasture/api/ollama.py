@@ -193,6 +193,7 @@ class ProcessModel(WireModel):
     expires_at: datetime
     size_vram: int
     context_length: int
+    engine: str | None = None  # beyond Ollama: the engine build running it (`pasture engine`)
 
 
 class ProcessResponse(WireModel):
@@ -276,6 +277,34 @@ class PullRequest(WireModel):
 
 class PushRequest(PullRequest):
     pass
+
+
+class VerifyRequest(WireModel):
+    """`POST /api/verify`, beyond Ollama: hash stored blobs against their digests."""
+
+    models: list[str] | None = None  # none or empty: every local model
+    repair: bool = False  # fetch damaged blobs again from the model's registry
+    insecure: bool | None = None  # plain-http registry allowed for repairs
+    stream: bool = True
+
+
+BlobState = Literal["corrupt", "missing"]
+
+
+class ModelCheck(WireModel):
+    """One model's verdict: `ok`, `corrupt`, `missing` (a blob is gone) or `repaired`."""
+
+    model: str
+    state: Literal["ok", "corrupt", "missing", "repaired"]
+    damaged: dict[str, BlobState] | None = None  # the bad blobs as found, by digest
+    note: str | None = None  # why it is damaged beyond its blobs, or was not repaired
+
+
+class VerifyResponse(ProgressResponse):
+    """A progress line (`verifying <digest12>`, or a repair's `pulling <digest12>`), or
+    the last line: `success` or `damaged`, with every model's verdict in `models`."""
+
+    models: list[ModelCheck] | None = None
 
 
 # ----- embeddings -------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Pull, push and create with progress on stderr: everything that streams statuses."""
+"""Pull, push, create and verify with progress on stderr: everything that streams statuses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pasture.api.ollama import ProgressResponse
-from pasture.cli.render import ProgressView, short_digest
+from pasture.api.ollama import ModelCheck, ProgressResponse, VerifyResponse
+from pasture.cli.render import ProgressView, short_digest, table
 from pasture.client import BlobProgress, Client
 
 
@@ -58,3 +59,24 @@ def create(client: Client, model: str, modelfile: Path, quantize: str | None = N
             stream=True,
         )
         show_progress(stream, view)
+
+
+def verify(client: Client, models: Sequence[str], repair: bool = False,
+           insecure: bool = False) -> bool:
+    """Check (and repair) `models`, then print a table of verdicts; True if all are sound."""
+    verdict: VerifyResponse | None = None
+    with ProgressView() as view:
+        for part in client.verify(models, repair=repair, insecure=insecure, stream=True):
+            if part.models is not None:
+                verdict = part
+            else:
+                view.update(part.status, part.digest, part.total, part.completed)
+    assert verdict is not None and verdict.models is not None, "the server sent no verdict"
+    rows = [[check.model, check.state.upper(), _details(check)] for check in verdict.models]
+    sys.stdout.write(table(["NAME", "STATUS", "DETAILS"], rows))
+    return verdict.status == "success"
+
+
+def _details(check: ModelCheck) -> str:
+    blobs = [f"{short_digest(digest)} {state}" for digest, state in (check.damaged or {}).items()]
+    return "; ".join([*blobs, *([check.note] if check.note else [])])

@@ -19,6 +19,7 @@ from pasture.api.ollama import (
     ProgressResponse,
     ShowResponse,
     StatusResponse,
+    VerifyResponse,
     VersionResponse,
     WireModel,
 )
@@ -202,6 +203,19 @@ class AsyncClient:
     ) -> ProgressResponse | AsyncIterator[ProgressResponse]:
         """Upload a model to its registry."""
         return await self._send(_calls.push(model=model, insecure=insecure, stream=stream))
+
+    async def verify(
+        self, models: Sequence[str] = (), *, repair: bool = False, insecure: bool = False,
+        stream: bool = False,
+    ) -> VerifyResponse | AsyncIterator[VerifyResponse]:
+        """Hash the blobs of `models` (default: all) against their digests, beyond Ollama.
+
+        `repair` fetches damaged blobs again from each model's registry. The last
+        response's `models` holds every model's verdict (`ok`, `corrupt`, `missing`,
+        `repaired`).
+        """
+        return await self._send(_calls.verify(models=list(models), repair=repair,
+                                           insecure=insecure, stream=stream))
 
     # ----- model management ---------------------------------------------------------------
 

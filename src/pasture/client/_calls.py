@@ -29,6 +29,8 @@ from pasture.api.ollama import (
     ShowRequest,
     ShowResponse,
     StatusResponse,
+    VerifyRequest,
+    VerifyResponse,
     VersionResponse,
 )
 from pasture.client._inputs import encode_images, to_messages, to_options, to_tools
@@ -75,6 +77,11 @@ def pull(**fields: Any) -> Call[ProgressResponse]:
 def push(**fields: Any) -> Call[ProgressResponse]:
     request = PushRequest.model_validate(_given(fields))
     return post("/api/push", ProgressResponse, request, request.stream)
+
+
+def verify(**fields: Any) -> Call[VerifyResponse]:
+    request = VerifyRequest.model_validate(_given(fields))
+    return post("/api/verify", VerifyResponse, request, request.stream)
 
 
 def create(**fields: Any) -> Call[ProgressResponse]:

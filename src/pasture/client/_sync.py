@@ -18,6 +18,7 @@ from pasture.api.ollama import (
     ProgressResponse,
     ShowResponse,
     StatusResponse,
+    VerifyResponse,
     VersionResponse,
     WireModel,
 )
@@ -201,6 +202,19 @@ class Client:
     ) -> ProgressResponse | Iterator[ProgressResponse]:
         """Upload a model to its registry."""
         return self._send(_calls.push(model=model, insecure=insecure, stream=stream))
+
+    def verify(
+        self, models: Sequence[str] = (), *, repair: bool = False, insecure: bool = False,
+        stream: bool = False,
+    ) -> VerifyResponse | Iterator[VerifyResponse]:
+        """Hash the blobs of `models` (default: all) against their digests, beyond Ollama.
+
+        `repair` fetches damaged blobs again from each model's registry. The last
+        response's `models` holds every model's verdict (`ok`, `corrupt`, `missing`,
+        `repaired`).
+        """
+        return self._send(_calls.verify(models=list(models), repair=repair,
+                                           insecure=insecure, stream=stream))
 
     # ----- model management ---------------------------------------------------------------
 

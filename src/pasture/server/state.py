@@ -17,6 +17,7 @@ from pasture.scheduler import Scheduler
 from pasture.store import ModelName, Store
 from pasture.store.model import LocalModel, load_local_model
 from pasture.store.show import capabilities, model_gguf
+from pasture.store.verify import check_blobs
 
 
 @dataclass
@@ -31,9 +32,14 @@ class ServerState:
         """The local model a request names (400 for a bad name, 404 if absent)."""
         name = ModelName.parse(name_text or "")
         try:
-            return name, self._local_model(name)
+            model = self._local_model(name)
         except ModelNotFoundError:  # Ollama names the model as the request spelled it
             raise ModelNotFoundError(name_text or "") from None
+        except OSError:  # a small layer could not be read: name the damaged blob
+            check_blobs(self.store, name, self.store.manifests.read(name))
+            raise
+        check_blobs(self.store, name, model.manifest)  # a clear error, not a failed load
+        return name, model
 
     def _local_model(self, name: ModelName) -> LocalModel:
         """`load_local_model`, remembered while the manifest file is unchanged: every
@@ -71,6 +77,8 @@ class ServerState:
         # as in Ollama, get one slot; other models embed with their last token's state.
         # The GGUF read is cached per blob (see `model_capabilities` to do it off-loop).
         embedding_model = model_gguf(model).pooling_type is not None
+        draft_n = options.get("draft_num_predict", LoadSpec.draft_num_predict)
+        draft = str(model.draft_path) if model.draft_path and draft_n > 0 else None
         return LoadSpec(
             model_path=str(model.model_path),
             num_ctx=num_ctx,
@@ -80,7 +88,8 @@ class ServerState:
             num_thread=options.get("num_thread") or self.settings.num_threads,
             use_mmap=options.get("use_mmap"),
             adapters=tuple(str(p) for p in model.adapters),
-            draft_model=str(model.draft_path) if model.draft_path else None,
+            draft_model=draft,
+            draft_num_predict=draft_n if draft else LoadSpec.draft_num_predict,
             kv_cache_type=self.settings.kv_cache_type,
             embedding=True,
             pooling=None if embedding_model else "last",

@@ -9,12 +9,14 @@ Temp files start with `.tmp-`, which no digest can, so they are never mistaken f
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +24,7 @@ from pasture.errors import (
     DigestMismatchError,
     InvalidDigestError,
     NotFoundError,
+    PastureError,
 )
 
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -30,6 +33,29 @@ TEMP_PREFIX = ".tmp-"
 CHUNK_SIZE = 1 << 20
 # Chunks from a stream are batched to this size before each hop to a worker thread.
 _FLUSH_SIZE = 1 << 20
+
+
+class StoreFullError(PastureError):
+    """No space left where the models are stored (507, as for a pull that fills the disk)."""
+
+    status = 507
+
+    def __init__(self) -> None:
+        super().__init__("no space left on device to store the model: free some space "
+                         "and try again")
+
+
+@contextlib.contextmanager
+def disk_full_is_507() -> Iterator[None]:
+    """Report a full disk or quota (ENOSPC, EDQUOT) as StoreFullError, without the path
+    that the OSError carries; any other OSError is left alone (a 500: a bug or a broken
+    disk, not something the user can fix by freeing space)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFullError() from None
+        raise
 
 
 def validate_digest(digest: str) -> str:
@@ -44,12 +70,15 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def hash_file(path: Path) -> str:
-    """The `sha256:<hex>` digest of a file, read in 1 MiB chunks (blocking: use a thread)."""
+def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    """The `sha256:<hex>` digest of a file, read in 1 MiB chunks (blocking: use a thread);
+    `progress` is told the size of each chunk as it is hashed."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_SIZE):
             h.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
     return "sha256:" + h.hexdigest()
 
 
@@ -65,6 +94,14 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _discard(temp: Path, f: BinaryIO) -> None:
+    """Close and delete a failed write's temp file. Closing flushes what is buffered,
+    which fails again on a full disk: that must not keep the file from being deleted."""
+    with contextlib.suppress(OSError):
+        f.close()
+    temp.unlink(missing_ok=True)
 
 
 class BlobStore:
@@ -101,17 +138,33 @@ class BlobStore:
         os.replace(temp, self.path(digest))
         fsync_dir(self.root)
 
+    def _check_space(self, size: int) -> None:
+        """StoreFullError now, rather than after `size` bytes that cannot all fit."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        space = os.statvfs(self.root)
+        if size > space.f_bavail * space.f_frsize:
+            raise StoreFullError()
+
     async def write_stream(
         self, digest: str, chunks: AsyncIterator[bytes], *, size: int | None = None
     ) -> bool:
         """Store a streamed body under `digest`, verifying it; False if already present.
 
-        When `size` is given, reading stops as soon as the body is longer than that, so a
-        lying peer cannot fill the disk. DigestMismatchError leaves nothing behind.
+        When `size` is given, a body that cannot fit in the free space is refused before
+        it is read, and reading stops as soon as the body is longer than `size`, so a
+        lying peer cannot fill the disk. Errors (a full disk: StoreFullError, 507) leave
+        nothing behind.
         """
         validate_digest(digest)
         if self.exists(digest):
             return False
+        with disk_full_is_507():
+            if size is not None:
+                await asyncio.to_thread(self._check_space, size)
+            return await self._write_stream(digest, chunks, size)
+
+    async def _write_stream(self, digest: str, chunks: AsyncIterator[bytes],
+                            size: int | None) -> bool:
         temp, f = await asyncio.to_thread(self._temp)
         h = hashlib.sha256()
         written = 0
@@ -147,8 +200,7 @@ class BlobStore:
                 )
             await asyncio.to_thread(self._commit, temp, f, digest)
         except BaseException:
-            f.close()
-            temp.unlink(missing_ok=True)
+            _discard(temp, f)
             raise
         return True
 
@@ -157,14 +209,14 @@ class BlobStore:
         digest = digest_of(data)
         if self.exists(digest):
             return digest
-        temp, f = self._temp()
-        try:
-            f.write(data)
-            self._commit(temp, f, digest)
-        except BaseException:
-            f.close()
-            temp.unlink(missing_ok=True)
-            raise
+        with disk_full_is_507():
+            temp, f = self._temp()
+            try:
+                f.write(data)
+                self._commit(temp, f, digest)
+            except BaseException:
+                _discard(temp, f)
+                raise
         return digest
 
     def verify(self, digest: str) -> bool:
@@ -193,18 +245,24 @@ class BlobStore:
 
     def clean_temp(self, older_than: float = 3600.0) -> int:
         """Remove temp files left by crashed writes that are older than `older_than` s."""
-        removed = 0
-        cutoff = time.time() - older_than
-        try:
-            entries = list(os.scandir(self.root))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            if entry.name.startswith(TEMP_PREFIX):
-                try:
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.unlink(entry.path)
-                        removed += 1
-                except FileNotFoundError:
-                    continue
-        return removed
+        return remove_stale_temps(self.root, older_than)
+
+
+def remove_stale_temps(directory: Path, older_than: float) -> int:
+    """Remove the `.tmp-` files in `directory` older than `older_than` seconds: what a
+    write killed before its rename leaves (blobs, and manifests in their own folders)."""
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(TEMP_PREFIX):
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    return removed

@@ -18,7 +18,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pasture.errors import BadRequestError, InvalidDigestError, ModelNotFoundError
-from pasture.store.blobs import TEMP_PREFIX, fsync_dir, validate_digest
+from pasture.store.blobs import TEMP_PREFIX, disk_full_is_507, fsync_dir, validate_digest
 from pasture.store.names import ModelName
 
 MEDIA_TYPE_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -150,17 +150,18 @@ class ModelConfig(BaseModel):
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temp file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-    try:
-        with open(temp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with disk_full_is_507():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(temp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
     fsync_dir(path.parent)
 
 

@@ -35,7 +35,7 @@ async def pull_model(store: Store, name: ModelName, *, insecure: bool = False,
     >>> async for status in pull_model(store, ModelName.parse("smollm2:135m")): ...
     """
     async with RegistryClient(name, insecure=insecure, options=options) as client:
-        raw, manifest = await _fetch_manifest(client, name.tag)
+        raw, manifest = await fetch_manifest(client, name.tag)
         yield ProgressResponse(status="pulling manifest")
 
         for layer in [*manifest.layers, manifest.config]:  # Ollama's order: config last
@@ -65,7 +65,9 @@ async def pull_model(store: Store, name: ModelName, *, insecure: bool = False,
         yield ProgressResponse(status="success")
 
 
-async def _fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manifest]:
+async def fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manifest]:
+    """The raw manifest for `tag` and its parsed form, refused if it does not match the
+    registry's digest or claims blobs too large to plan (also used by `verify --repair`)."""
     raw, claimed = await client.get_manifest(tag)
     manifest = Manifest.parse(raw)
     if claimed and claimed != "sha256:" + hashlib.sha256(raw).hexdigest():
