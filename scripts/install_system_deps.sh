@@ -32,3 +32,26 @@ if command -v systemctl > /dev/null && systemctl is-enabled docker-registry.serv
     $sudo systemctl disable docker-registry.service > /dev/null 2>&1 || true
 fi
 /usr/bin/docker-registry --version
+
+# `hey`, the HTTP load generator that bench/load_test.py and tests/integration/test_load.py
+# drive against the server's endpoints.
+if ! command -v hey > /dev/null; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends hey > /dev/null
+fi
+command -v hey
+
+# `chromium`, headless, for tests/integration/test_js_browser.py: the JavaScript client run
+# in a real browser page. Large (about 25 packages), but a one-time install of under a minute.
+if ! command -v chromium > /dev/null; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends chromium > /dev/null
+fi
+# (Debian's wrapper script warns on stderr about the memory size; only the version matters.)
+chromium --version 2> /dev/null
