@@ -79,6 +79,8 @@ export interface GenerateRequest {
   logprobs?: boolean
   top_logprobs?: number
   options?: Partial<Options>
+  /** Beyond Ollama: a GBNF grammar the answer must follow. */
+  grammar?: string
 }
 
 export interface ToolCall {
@@ -131,11 +133,20 @@ export interface ChatRequest {
   format?: Format
   keep_alive?: KeepAlive
   tools?: Tool[]
+  /**
+   * Beyond Ollama (which ignores it): `"auto"`, `"none"`, `"required"` or
+   * `{ type: 'function', function: { name } }`, enforced by the server with a grammar.
+   */
+  tool_choice?: ToolChoice
   think?: Think
   logprobs?: boolean
   top_logprobs?: number
   options?: Partial<Options>
+  /** Beyond Ollama: a GBNF grammar the answer must follow. */
+  grammar?: string
 }
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } }
 
 export interface PullRequest {
   model: string

@@ -1,13 +1,15 @@
 // Shared set-up for the tests that talk to a live Pasture server.
 //
 // The server is real (the real engine and model): `tests/integration/test_js_client.py`
-// starts one and runs `node --test` with PASTURE_TEST_URL and PASTURE_TEST_MODEL set. To
-// run by hand: `PASTURE_TEST_URL=http://127.0.0.1:11434 PASTURE_TEST_MODEL=smollm2:135m
-// node --test clients/js/test/`.
+// starts one and runs `node --test` with PASTURE_TEST_URL and PASTURE_TEST_MODEL set (and
+// PASTURE_TEST_REGISTRY, a registry's host:port, for registry.test.mjs). To run by hand:
+// `PASTURE_TEST_URL=http://127.0.0.1:11434 PASTURE_TEST_MODEL=smollm2:135m
+// node --test clients/js/test/` (see clients/js/README.md for the rest).
 
 import { Pasture } from 'pasture/node'
 
-function required(name, what) {
+/** An environment variable the tests cannot run without. */
+export function required(name, what) {
   const value = process.env[name]
   if (!value) {
     throw new Error(

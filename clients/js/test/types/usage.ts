@@ -48,6 +48,10 @@ async function usage(): Promise<void> {
     function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } },
   }
   await client.chat({ model: 'm', messages: history, tools: [tool] })
+  await client.chat({ model: 'm', messages: history, tools: [tool], tool_choice: 'required' })
+  await client.chat({ model: 'm', messages: history, tools: [tool],
+    tool_choice: { type: 'function', function: { name: 'f' } } })
+  await client.generate({ model: 'm', prompt: 'Yes?', grammar: 'root ::= "yes" | "no"' })
 
   const vectors: number[][] = (await client.embed({ model: 'm', input: ['a', 'b'] })).embeddings
   const vector: number[] = (await client.embeddings({ model: 'm', prompt: 'a' })).embedding
@@ -96,6 +100,8 @@ async function usage(): Promise<void> {
   for await (const part of whole) part
   // @ts-expect-error: options are typed
   await client.generate({ model: 'm', prompt: 'p', options: { num_predict: 'many' } })
+  // @ts-expect-error: tool_choice is auto, none, required or one function
+  await client.chat({ model: 'm', tools: [tool], tool_choice: 'always' })
   void [host, content, vectors, vector, names, running, family, status, version, created, pushed,
     fromFile, made, image]
 }
