@@ -33,7 +33,7 @@ async def _allocated(spec: LoadSpec) -> int:
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the log is read concurrently with the load
-            if any(kind == "compute" for _, kind in runner.buffers.buffers):
+            if any(kind == "compute" for _, _, kind in runner.buffers.buffers):
                 break
             await asyncio.sleep(0.05)
         return runner.buffers.total

@@ -133,6 +133,21 @@ def test_repeated_reservations_replace_and_weights_add_up() -> None:
     assert buffers.total == 70 * MiB
 
 
+def test_a_draft_models_buffers_add_to_the_main_ones() -> None:
+    """With a DRAFT, llama.cpp loads the main model and its context, then the draft's:
+    the draft's KV and compute lines are more memory, not re-reservations."""
+    buffers = BufferSizes()
+    for line in ("load_tensors:   CPU_Mapped model buffer size =    90.00 MiB",
+                 "llama_kv_cache:        CPU KV buffer size =    80.00 MiB",
+                 "sched_reserve:        CPU compute buffer size =    40.00 MiB",
+                 "sched_reserve:        CPU compute buffer size =    30.00 MiB",
+                 "load_tensors:   CPU_Mapped model buffer size =     9.00 MiB",
+                 "llama_kv_cache:        CPU KV buffer size =     8.00 MiB",
+                 "sched_reserve:        CPU compute buffer size =     4.00 MiB"):
+        buffers.feed(line)
+    assert buffers.total == (90 + 80 + 30 + 9 + 8 + 4) * MiB
+
+
 def test_cpu_extra_buffer_types_are_system_memory() -> None:
     """Seen on an H200 host with num_gpu 0: weights repacked into an AMX buffer."""
     buffers = BufferSizes()

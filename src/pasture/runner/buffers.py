@@ -28,15 +28,20 @@ _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 class BufferSizes:
     """Buffer sizes parsed from a runner's log, fed line by line."""
 
-    buffers: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (model, device, kind) → bytes; model 0 is the main one, 1 a DRAFT loaded after it.
+    buffers: dict[tuple[int, str, str], int] = field(default_factory=dict)
     gpu_layers: int | None = None  # layers llama.cpp says it offloaded
     total_layers: int | None = None
+    _model: int = 0
 
     def feed(self, line: str) -> None:
         match = _BUFFER.search(line)
         if match:
             device, kind, mib = match[1], match[2], float(match[3])
-            key = (device, kind)
+            if kind == "model" and any(m == self._model and k != "model"
+                                       for m, _, k in self.buffers):
+                self._model += 1  # weights after a context: the next model (a draft)
+            key = (self._model, device, kind)
             size = int(mib * _MIB)
             # Weights may come in several buffers on one device; the others are re-reserved.
             self.buffers[key] = self.buffers.get(key, 0) + size if kind == "model" else size
@@ -60,7 +65,7 @@ class BufferSizes:
         by design, and users (like Ollama's `ps`) read that placement as 100% GPU."""
         if self.gpu_layers and self.gpu_layers == self.total_layers:
             return self.total
-        return sum(size for (device, _), size in self.buffers.items() if is_gpu(device))
+        return sum(size for (_, device, _), size in self.buffers.items() if is_gpu(device))
 
 
 _GPU_DEVICE = re.compile(r"(CUDA|ROCm|HIP|Vulkan|SYCL|MUSA|CANN|OpenCL)\d+|Metal|MTL\d+")
