@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "smollm2:135m"
+GEMMA3 = "gemma3:270m"
 
 
 def _free_port() -> int:
@@ -57,18 +58,21 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(models_dir: Path, log_path: Path, **env: str) -> RunningServer:
-    """Start `pasture serve` and wait until it answers."""
+def start_server(models_dir: Path, log_path: Path, *, command: Sequence[str] = (),
+                 **env: str) -> RunningServer:
+    """Start `pasture serve` (or `command`, which must exec it) and wait until it answers."""
     port = _free_port()
     environ = {
         **os.environ,
         "PASTURE_HOST": f"127.0.0.1:{port}",
         "PASTURE_MODELS": str(models_dir),
+        # Only the engine installed with Pasture, whatever builds this machine has.
+        "PASTURE_ENGINES": str(models_dir.parent / "engines"),
         "PYTHONPATH": str(REPO / "src"),
         **env,
     }
     log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen([sys.executable, "-m", "pasture", "serve"], env=environ,
+    process = subprocess.Popen(command or [sys.executable, "-m", "pasture", "serve"], env=environ,
                                stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -108,16 +112,61 @@ def import_model(url: str, gguf: Path, name: str, **fields: object) -> None:
         assert response.status_code == 200, response.text
 
 
+_SHARED: list[RunningServer] = []  # the shared server, once started
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -> Iterator[RunningServer]:
     """The shared server, with SmolLM2 imported as `smollm2:135m`."""
     root = tmp_path_factory.mktemp("server")
     running = start_server(root / "models", root / "server.log")
+    _SHARED.append(running)
     try:
         import_model(running.url, smollm2_gguf, MODEL)
         yield running
     finally:
+        _SHARED.remove(running)
         stop_server(running)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def unload_other_models() -> Iterator[None]:
+    """After each module, the shared server keeps at most SmolLM2 loaded: later modules
+    count its runner processes and /api/ps entries."""
+    yield
+    for running in _SHARED:
+        loaded = httpx.get(running.url + "/api/ps", timeout=30).json()["models"]
+        for model in loaded:
+            if model["name"] != MODEL:
+                httpx.post(running.url + "/api/generate", timeout=120,
+                           json={"model": model["name"], "keep_alive": 0})
+
+
+@pytest.fixture(scope="session")
+def gemma3(server: RunningServer, gemma3_gguf: Path) -> str:
+    """Gemma 3 270M imported into the shared server from its GGUF alone (native mode)."""
+    import_model(server.url, gemma3_gguf, GEMMA3)
+    return GEMMA3
+
+
+@pytest.fixture(scope="session")
+def default_wheel() -> Path:
+    """The xllamacpp wheel Pasture depends on, downloaded from PyPI once into the cache
+    (a second engine build, or a CPU stand-in for the CUDA build in bench/gpu_engines.py)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from fetch_models import cache_dir
+
+    from pasture.engines.builds import EngineBuilds
+
+    version = EngineBuilds(Path("/nonexistent")).default().version
+    target = cache_dir() / "wheels"
+    wheels = list(target.glob(f"xllamacpp-{version}-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--only-binary=:all:", "--dest", str(target), f"xllamacpp=={version}"],
+                       check=True)
+        wheels = list(target.glob(f"xllamacpp-{version}-*.whl"))
+    return wheels[0]
 
 
 @pytest.fixture
