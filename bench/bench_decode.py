@@ -73,12 +73,14 @@ def bench_engine(gguf: Path, args: argparse.Namespace) -> object:
     return run, server
 
 
-def start_pasture(gguf: Path, models: Path, threads: int) -> tuple[subprocess.Popen, str]:
+def start_pasture(gguf: Path, models: Path, threads: int,
+                  **env: str) -> tuple[subprocess.Popen, str]:
+    """A `pasture serve` with `gguf` created as `bench`; `env` adds PASTURE_* settings."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "PASTURE_HOST": f"127.0.0.1:{port}", "PASTURE_MODELS": str(models),
-           "PASTURE_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO / "src")}
+           "PASTURE_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO / "src"), **env}
     server = subprocess.Popen([sys.executable, "-m", "pasture", "serve"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -18,7 +18,13 @@ the serve log line naming the engine build are printed and written to $OUT/gpu_c
 when OUT is set (with the server logs beside it). Exit status 1 if a placement is not
 what was expected.
 
-    PYTHONPATH=$PWD/.gpu/site:$PWD/src:$PWD python3 bench/gpu_check.py
+On the GPU machine the CUDA build is an engine build installed beside PyPI's CPU wheel,
+Pasture's default engine. With `.gpu/site` installed and `.gpu/cuda` carried (the two
+device calls in bench/gpu_engines.py; this can follow in the second call):
+
+    export PYTHONPATH=$PWD/.gpu/site:$PWD/src PASTURE_ENGINES=$(mktemp -d)
+    python3 -m pasture engine install .gpu/cuda/*.whl && python3 bench/gpu_check.py
+
     python bench/gpu_check.py --cpu-smoke     # a tiny model on a CPU machine: plumbing only
 """
 
@@ -129,6 +135,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def child_env(*first: Path, **env: str) -> dict[str, str]:
+    """The environment for a child Python: `first` (an engine build's site), then the
+    project's sources, ahead of whatever PYTHONPATH holds (`.gpu/site` on the GPU machine)."""
+    path = [*map(str, first), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path)), **env}
+
+
 class Server:
     """`python -m pasture serve` in a subprocess, logging to a file."""
 
@@ -136,11 +149,8 @@ class Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        environ = {**os.environ, "PASTURE_HOST": f"127.0.0.1:{port}",
-                   "PASTURE_MODELS": str(models), "PASTURE_NOPRUNE": "1",
-                   "PYTHONPATH": os.pathsep.join([str(REPO / "src"),
-                                                  os.environ.get("PYTHONPATH", "")]),
-                   **env}
+        environ = child_env(PASTURE_HOST=f"127.0.0.1:{port}", PASTURE_MODELS=str(models),
+                            PASTURE_NOPRUNE="1", **env)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([sys.executable, "-m", "pasture", "serve"],
                                         env=environ, stdout=self._log,

@@ -66,6 +66,12 @@ def _int(name: str, default: int, environ: dict[str, str] | None) -> int:
     return int(value) if value is not None else default
 
 
+def _seconds(name: str, default: float, environ: dict[str, str] | None) -> float:
+    """A duration setting: bare seconds (`30`) or Go syntax (`1m`, `500ms`)."""
+    value = env(name, environ)
+    return parse_keep_alive(value, bare_int_seconds=True) if value else default
+
+
 @dataclass(frozen=True)
 class Settings:
     """The server's configuration."""
@@ -88,12 +94,17 @@ class Settings:
     api_keys: frozenset[str] = frozenset()  # when set, requests need a Bearer key
     max_body: int = 64 << 20  # JSON request bodies (images come base64 inside them)
     max_blob: int = 1 << 40  # blob uploads
+    # Each image, decoded: OpenAI's per-image limit; a base64 one still fits in max_body.
+    max_image_bytes: int = 20 << 20
+    # Engine builds beside the installed wheel (`pasture engine`); PASTURE_ENGINES.
+    engines_dir: Path = Path.home() / ".pasture" / "engines"
+    header_timeout: float = 10.0  # seconds to send a request head; 0 = none (server/timeouts.py)
+    body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         models = env("MODELS", environ)
         keep_alive = env("KEEP_ALIVE", environ)
-        load_timeout = env("LOAD_TIMEOUT", environ)
         return cls(
             host=parse_host(env("HOST", environ)),
             models_dir=Path(models).expanduser() if models else Path.home() / ".pasture" / "models",
@@ -101,9 +112,7 @@ class Settings:
             num_parallel=max(1, _int("NUM_PARALLEL", 1, environ)),
             max_queue=max(1, _int("MAX_QUEUE", 512, environ)),
             max_loaded_models=max(1, _int("MAX_LOADED_MODELS", 3, environ)),
-            load_timeout=(
-                parse_keep_alive(load_timeout, bare_int_seconds=True) if load_timeout else 300.0
-            ),
+            load_timeout=_seconds("LOAD_TIMEOUT", 300.0, environ),
             context_length=_int("CONTEXT_LENGTH", 4096, environ),
             num_threads=_int("NUM_THREADS", 0, environ),
             debug=env("DEBUG", environ) not in (None, "0", "false", "False"),
@@ -116,6 +125,10 @@ class Settings:
             api_keys=_api_keys(env("API_KEYS", environ), env("API_KEYS_FILE", environ)),
             max_body=parse_bytes(env("MAX_BODY", environ) or str(64 << 20)),
             max_blob=parse_bytes(env("MAX_BLOB", environ) or str(1 << 40)),
+            max_image_bytes=parse_bytes(env("MAX_IMAGE_BYTES", environ) or str(20 << 20)),
+            engines_dir=engines_dir(environ),
+            header_timeout=_seconds("HEADER_TIMEOUT", 10.0, environ),
+            body_timeout=_seconds("BODY_TIMEOUT", 60.0, environ),
         )
 
 
@@ -150,3 +163,10 @@ def _api_keys(listed: str | None, file: str | None) -> frozenset[str]:
     if file:
         keys += Path(file).expanduser().read_text().splitlines()
     return frozenset(k.strip() for k in keys if k.strip() and not k.strip().startswith("#"))
+
+
+def engines_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where engine builds live: PASTURE_ENGINES, else ~/.pasture/engines (no Ollama
+    equivalent, so no OLLAMA_ fallback)."""
+    value = (os.environ if environ is None else environ).get("PASTURE_ENGINES")
+    return Path(value).expanduser() if value else Path.home() / ".pasture" / "engines"

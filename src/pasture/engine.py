@@ -10,7 +10,7 @@ asking it does not create a CUDA context in the server.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from importlib import metadata
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Device:
     memory_free: int
     bus_id: str = ""  # PCI bus id as the engine reports it, e.g. "0000:00:06.0"
     memory_source: str = "engine"  # "engine" or "nvml": where the memory figures come from
+    compute_capability: int = 0  # CUDA major*10+minor (90 for an H100) from NVML; 0 unknown
 
 
 @dataclass(frozen=True)
@@ -41,28 +42,43 @@ class EngineInfo:
         return "GPU (" + ", ".join(f"{d.name}: {d.description}" for d in self.gpus) + ")"
 
 
-def describe() -> EngineInfo:
-    """Ask the installed engine for its version and devices."""
-    import xllamacpp
+def describe(devices: list[dict[str, Any]] | None = None, version: str = "") -> EngineInfo:
+    """The engine's version and devices: the installed wheel's, asked in-process, or
+    those another build reported (`pasture.engines.probe`, same fields)."""
+    if devices is None:
+        import xllamacpp
 
-    devices = []
+        version = xllamacpp.__version__
+        devices = [_normalise(info) for info in xllamacpp.get_device_info()]
+    return EngineInfo(version, with_nvml([Device(**info) for info in devices]))
+
+
+def _normalise(info: dict[str, Any]) -> dict[str, Any]:
+    """Device fields from one entry of `xllamacpp.get_device_info()`."""
+    return {"name": info["name"], "description": info.get("description", ""),
+            "kind": info["type"].name.rsplit("_", 1)[-1].lower(),
+            "memory_total": int(info.get("memory_total", 0)),
+            "memory_free": int(info.get("memory_free", 0)),
+            "bus_id": str(info.get("device_id") or "")}
+
+
+def with_nvml(devices: list[Device]) -> list[Device]:
+    """NVIDIA GPUs' memory (and compute capability) as NVML reads it, where it can."""
     nvml = nvml_memory()
-    for info in xllamacpp.get_device_info():
-        kind = info["type"].name.rsplit("_", 1)[-1].lower()
-        bus_id = str(info.get("device_id") or "")
-        device = Device(info["name"], info.get("description", ""), kind,
-                        int(info.get("memory_total", 0)), int(info.get("memory_free", 0)),
-                        bus_id)
-        reading = nvml.get(_bus_key(bus_id)) if bus_id and kind == "gpu" else None
+    updated = []
+    for device in devices:
+        reading = nvml.get(_bus_key(device.bus_id)) if device.bus_id and \
+            device.kind == "gpu" else None
         if reading is not None:
             device = replace(device, memory_total=reading[0], memory_free=reading[1],
-                             memory_source="nvml")
-        devices.append(device)
-    return EngineInfo(metadata.version("xllamacpp"), devices)
+                             memory_source="nvml", compute_capability=reading[2])
+        updated.append(device)
+    return updated
 
 
-def nvml_memory() -> dict[str, tuple[int, int]]:
-    """(total, free) bytes per PCI bus id from NVML; empty where NVML is unavailable."""
+def nvml_memory() -> dict[str, tuple[int, int, int]]:
+    """(total, free bytes, compute capability) per PCI bus id from NVML; empty where NVML
+    is unavailable."""
     try:
         import pynvml
     except ImportError:
@@ -75,8 +91,10 @@ def nvml_memory() -> dict[str, tuple[int, int]]:
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
                 bus_id = pynvml.nvmlDeviceGetPciInfo(handle).busId
                 memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
                 bus = bus_id.decode() if isinstance(bus_id, bytes) else str(bus_id)
-                readings[_bus_key(bus)] = (int(memory.total), int(memory.free))
+                readings[_bus_key(bus)] = (int(memory.total), int(memory.free),
+                                           int(major) * 10 + int(minor))
             return readings
         finally:
             pynvml.nvmlShutdown()

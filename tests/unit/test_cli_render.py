@@ -58,10 +58,12 @@ def test_list_and_ps_tables_align_columns_without_borders() -> None:
     )
     running = [ProcessModel(name="smollm2:latest", model="smollm2:latest", size=200_000_000,
                             digest="a" * 64, details=details, size_vram=0, context_length=4096,
-                            expires_at=NOW + timedelta(minutes=4, seconds=30))]
+                            expires_at=NOW + timedelta(minutes=4, seconds=30), engine="native")]
     assert render.ps_table(running, now=NOW) == (
-        "NAME              ID              SIZE      PROCESSOR    CONTEXT    UNTIL\n"
-        "smollm2:latest    aaaaaaaaaaaa    200 MB    100% CPU     4096       4 minutes from now\n"
+        "NAME              ID              SIZE      PROCESSOR    CONTEXT    UNTIL"
+        "                 ENGINE\n"
+        "smollm2:latest    aaaaaaaaaaaa    200 MB    100% CPU     4096       4 minutes from now"
+        "    native\n"
     )
 
 

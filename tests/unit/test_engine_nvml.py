@@ -29,6 +29,7 @@ def fake_nvml(bus_id: bytes, total: int, free: int) -> types.ModuleType:
     module.nvmlDeviceGetHandleByIndex = lambda index: index
     module.nvmlDeviceGetPciInfo = lambda handle: types.SimpleNamespace(busId=bus_id)
     module.nvmlDeviceGetMemoryInfo = lambda handle: types.SimpleNamespace(total=total, free=free)
+    module.nvmlDeviceGetCudaComputeCapability = lambda handle: (9, 0)
     return module
 
 
@@ -55,7 +56,7 @@ def test_nvml_readings_replace_the_engines_for_the_same_bus_id(
                                                          120 << 30))
     (gpu,) = engine.describe().gpus
     assert (gpu.memory_total, gpu.memory_free) == (141 << 30, 120 << 30)
-    assert gpu.memory_source == "nvml"
+    assert gpu.memory_source == "nvml" and gpu.compute_capability == 90
 
 
 def test_a_gpu_nvml_does_not_know_keeps_the_engines_readings(

@@ -17,6 +17,8 @@ from pasture.scheduler import Scheduler
 class MemoryRunner:
     """Implements the Runner interface without an engine; records its life."""
 
+    engine = "default"
+
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
         self.closed = False

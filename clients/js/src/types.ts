@@ -297,6 +297,8 @@ export interface RunningModel {
   expires_at: string
   size_vram: number
   context_length: number
+  /** Beyond Ollama: the engine build running the model (`pasture engine list`). */
+  engine?: string
 }
 
 export interface ListResponse {

@@ -99,6 +99,7 @@ describe('model management', () => {
     assert.ok(running.size > 0)
     assert.ok(running.context_length > 0)
     assert.ok(Date.parse(running.expires_at) > Date.now())
+    assert.equal(running.engine, 'default') // the test server has no other engine build
   })
 })
 

@@ -17,7 +17,7 @@ import httpx
 import typer
 
 from pasture import __version__
-from pasture.cli import render, transfer
+from pasture.cli import engine, render, transfer
 from pasture.cli.chat import Session
 from pasture.client import Client, ResponseError
 from pasture.errors import PastureError
@@ -216,6 +216,21 @@ def create(
     transfer.create(client(), model, file, quantize)
 
 
+@command("verify")
+def verify(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Models to check (default: all)", show_default=False)
+    ] = None,
+    repair: Annotated[
+        bool, _flag("--repair", "Pull damaged files again from the model's registry")
+    ] = False,
+    insecure: Insecure = False,
+) -> None:
+    """Check that models' files are intact (beyond Ollama); exit status 1 if any is not."""
+    if not transfer.verify(client(), models or [], repair, insecure):
+        raise typer.Exit(1)
+
+
 @command("list", "ls")
 def list_models() -> None:
     """List models."""
@@ -279,3 +294,13 @@ def remove(models: Annotated[list[str], typer.Argument(help="Models to remove")]
                 raise
         api.delete(model)
         typer.echo(f"deleted '{model}'")
+
+
+# ----- engine builds ----------------------------------------------------------------------
+
+engine_app = typer.Typer(help="Manage engine builds (llama.cpp compiled for this machine)",
+                         no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                         context_settings={"help_option_names": ["-h", "--help"]})
+for _name, _func in engine.COMMANDS.items():
+    engine_app.command(_name)(reports_errors(_func))
+app.add_typer(engine_app, name="engine")

@@ -157,7 +157,7 @@ def list_table(models: Sequence[ListModel], now: datetime | None = None) -> str:
 
 def ps_table(models: Sequence[ProcessModel], now: datetime | None = None) -> str:
     return table(
-        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"],
+        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE"],
         [
             [
                 m.name,
@@ -166,6 +166,7 @@ def ps_table(models: Sequence[ProcessModel], now: datetime | None = None) -> str
                 processor(m.size, m.size_vram),
                 str(m.context_length),
                 until(m.expires_at, now),
+                m.engine or "",
             ]
             for m in models
         ],

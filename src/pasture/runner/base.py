@@ -71,6 +71,7 @@ class Runner(Protocol):
     between concurrent requests (the engine batches them across its slots)."""
 
     spec: LoadSpec
+    engine: str  # name of the engine build it runs on ("default": the installed wheel)
 
     @property
     def alive(self) -> bool:

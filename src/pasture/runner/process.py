@@ -7,9 +7,12 @@ import collections
 import contextlib
 import json
 import logging
+import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from pasture.errors import BadRequestError, RunnerError
@@ -31,8 +34,10 @@ class ProcessRunner:
     """A model loaded in its own child process, served by llama.cpp on a loopback port."""
 
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
-                 drain: asyncio.Task[None], buffers: BufferSizes | None = None) -> None:
+                 drain: asyncio.Task[None], buffers: BufferSizes | None = None,
+                 engine: str = "default") -> None:
         self.spec = spec
+        self.engine = engine  # the engine build it runs on (`pasture engine list`)
         self.process = process
         self.address = address
         self._drain = drain
@@ -40,12 +45,19 @@ class ProcessRunner:
         self._http = RunnerHTTP(address)
 
     @classmethod
-    async def start(cls, spec: LoadSpec, timeout: float | None = None) -> ProcessRunner:
-        """Spawn a runner for `spec` and return once the model is loaded and healthy."""
+    async def start(cls, spec: LoadSpec, timeout: float | None = None,
+                    engine: str = "default", site: Path | None = None) -> ProcessRunner:
+        """Spawn a runner for `spec` and return once the model is loaded and healthy;
+        `site` is an engine build's directory, put first on the child's import path."""
+        env = None
+        if site is not None:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site),
+                                                              env.get("PYTHONPATH")]))
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pasture.runner.main", json.dumps(spec.to_json()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env,
         )
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         buffers = BufferSizes()
@@ -57,15 +69,20 @@ class ProcessRunner:
             raise RunnerError("timed out waiting for the model to load") from None
         reply = _parse_hello(line)
         if "address" not in reply:
+            if not line:  # it closed stdout while exiting: learn how it ended
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), 5)
+            died = process.returncode
             await _kill(process, drain)
             log.error("runner failed to load %s: %s", spec.model_path, reply.get("error"))
             for text in tail:
                 log.debug("runner: %s", text)
             if any(_OUT_OF_MEMORY.search(text) for text in tail):
                 raise RunnerOutOfMemory("not enough memory to load this model")
-            raise RunnerError("the engine could not load this model: " + _last_error(tail))
+            raise RunnerError("the engine could not load this model: "
+                              + _exit_reason(died, tail))
         log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
-        return cls(spec, process, reply["address"], drain, buffers)
+        return cls(spec, process, reply["address"], drain, buffers, engine)
 
     @property
     def alive(self) -> bool:
@@ -144,6 +161,15 @@ def _parse_hello(line: bytes) -> dict[str, Any]:
     except ValueError:
         return {"error": "runner exited before loading the model"}
     return reply if isinstance(reply, dict) else {"error": "unexpected runner reply"}
+
+
+def _exit_reason(returncode: int | None, tail: collections.deque[str]) -> str:
+    """Why a runner died loading: its signal (an illegal instruction says the build does
+    not suit this CPU) or the engine's last error line."""
+    if returncode is not None and returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"the runner was killed by {signal.Signals(-returncode).name}"
+    return _last_error(tail)
 
 
 def _last_error(tail: collections.deque[str]) -> str:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pasture import engine
 from pasture.config import Settings
+from pasture.engines.builds import EngineBuild, EngineBuilds
+from pasture.engines.launch import EngineLauncher
 from pasture.errors import PastureError
+from pasture.runner.base import LoadSpec
 from pasture.runner.process import ProcessRunner
 from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Planner
@@ -32,6 +36,7 @@ from pasture.server.routes import (
     openai,
     registry,
     responses,
+    verify,
 )
 from pasture.server.security import (
     DEFAULT_ORIGINS,
@@ -51,19 +56,28 @@ log = logging.getLogger("pasture")
 def create_app(settings: Settings, start_runner: StartRunner | None = None,
                engine_info: engine.EngineInfo | None = None) -> FastAPI:
     """The server for `settings`; `start_runner` lets tests supply their own runners."""
+    refresh = engine.gpu_devices
+    launcher = None
     if start_runner is None:
-        start_runner = partial(ProcessRunner.start, timeout=settings.load_timeout or None)
-    info = engine_info or engine.describe()
+        launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
+                                  partial(start_on_build, timeout=settings.load_timeout or None))
+        start_runner, refresh = launcher.start, launcher.refresh_gpus
+        info = engine_info or launcher.machine()
+    else:
+        info = engine_info or engine.describe()
     state = ServerState(
         settings=settings,
         store=Store(settings.models_dir),
         scheduler=Scheduler(start_runner, max_loaded=settings.max_loaded_models,
-                            max_queue=settings.max_queue, planner=planner_for(settings, info)),
+                            max_queue=settings.max_queue,
+                            planner=planner_for(settings, info, refresh)),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("engine: xllamacpp %s, %s build", info.version, info.build)
+        if launcher is not None:
+            log.info("%s", launcher.summary())
         for gpu in info.gpus:
             log.info("gpu %s: %s, %d MiB total, %d MiB free (read by %s)", gpu.name,
                      gpu.description, gpu.memory_total >> 20, gpu.memory_free >> 20,
@@ -79,7 +93,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.state.pasture = state
     app.add_middleware(JSONBodies)
     app.add_middleware(EdgeGuard, policy=edge_policy(settings))  # outermost: runs first
-    for module in (meta, models, blobs, inference, registry):
+    for module in (meta, models, blobs, inference, registry, verify):
         app.include_router(module.router)
     for module in (embed, openai, responses, anthropic):
         app.include_router(module.router)
@@ -96,6 +110,12 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         message = describe_validation_error(exc)
         return JSONResponse(shaped_error(request.url.path, 400, message), status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        """The client went away, or was dropped for stalling, mid-body: not a server error,
+        and there is nobody to answer."""
+        return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -116,11 +136,17 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     return app
 
 
-def planner_for(settings: Settings, info: engine.EngineInfo) -> Planner:
-    """GPU placement from the engine's devices; fresh GPU readings on a GPU build only."""
-    refresh = engine.gpu_devices if info.gpus else None
+def planner_for(settings: Settings, info: engine.EngineInfo,
+                refresh: Callable[[], list[engine.Device]]) -> Planner:
+    """GPU placement from the engine's devices; fresh GPU readings when there are GPUs."""
     return Planner(info.devices, overhead=settings.gpu_overhead,
-                   gpu_limit=settings.gpu_memory_limit, refresh=refresh)
+                   gpu_limit=settings.gpu_memory_limit, refresh=refresh if info.gpus else None)
+
+
+async def start_on_build(spec: LoadSpec, build: EngineBuild,
+                         timeout: float | None) -> ProcessRunner:
+    """A runner process for `spec` importing the engine from `build`."""
+    return await ProcessRunner.start(spec, timeout, engine=build.name, site=build.site)
 
 
 class JSONBodies:
@@ -173,6 +199,8 @@ def serve(settings: Settings) -> None:
     """Run the server in the foreground until interrupted."""
     import uvicorn
 
+    from pasture.server.timeouts import protocol_with_timeouts
+
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -187,4 +215,5 @@ def serve(settings: Settings) -> None:
                         "can use, create and delete your models. Set PASTURE_API_KEYS, or "
                         "bind 127.0.0.1.", settings.host.url)
     uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="warning",
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5,
+                http=protocol_with_timeouts(settings.header_timeout, settings.body_timeout))

@@ -43,8 +43,8 @@ async def list_models(request: Request) -> Response:
     for name in await asyncio.to_thread(store.manifests.list):
         try:
             model = await asyncio.to_thread(load_local_model, store, name)
-        except PastureError as exc:  # one broken model must not hide the others
-            log.warning("skipping %s: %s", name.display, exc.message)
+        except (PastureError, OSError) as exc:  # one broken model must not hide the others
+            log.warning("skipping %s: %s", name.display, exc)
             continue
         models.append(ListModel(name=name.display, model=name.display,
                                 modified_at=model.modified_at, size=model.size,
@@ -105,6 +105,6 @@ async def ps(request: Request) -> Response:
         models.append(ProcessModel(
             name=loaded.key, model=loaded.key, size=loaded.size, digest=loaded.digest,
             details=details, expires_at=expires, size_vram=loaded.size_vram,
-            context_length=loaded.spec.num_ctx,
+            context_length=loaded.spec.num_ctx, engine=loaded.runner.engine,
         ))
     return json_response(ProcessResponse(models=models))

@@ -1,0 +1,149 @@
+"""`pasture engine`: list, build, install and remove engine builds.
+
+These work on the local engines directory (`PASTURE_ENGINES`), not through the server:
+building needs this machine's compilers, and a running server picks up a new build at
+its next model load.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from pasture.cli.render import table
+from pasture.config import engines_dir
+from pasture.engines.build import build_wheel, fetch_source, plan_build
+from pasture.engines.builds import EngineBuild, EngineBuilds
+from pasture.engines.choose import candidates
+from pasture.engines.launch import discover
+from pasture.engines.probe import host_cpu_flags, missing_instructions
+
+
+def builds() -> EngineBuilds:
+    return EngineBuilds(engines_dir())
+
+
+def list_builds() -> None:
+    """Show the installed builds, what each supports, and which this machine would use."""
+    store = builds()
+    flags = host_cpu_flags()
+    info, _ = discover(store, flags)
+    installed = store.all()
+    rows = [[b.name, b.kind, b.version, " ".join(b.cpu_features) or "-",
+             " ".join(f"sm{a}" for a in b.cuda_archs) or "-", status(b, flags)]
+            for b in installed]
+    typer.echo(table(["NAME", "KIND", "VERSION", "CPU INSTRUCTIONS", "CUDA", "STATUS"], rows),
+               nl=False)
+    cpu_choice = candidates(installed, flags, on_gpu=False)[0]
+    typer.echo(f"\nCPU placements use: {cpu_choice.name}")
+    if info.gpus:
+        gpu_choice = candidates(installed, flags, on_gpu=True, gpus=info.gpus)[0]
+        names = ", ".join(f"{g.name} ({g.description})" for g in info.gpus)
+        typer.echo(f"GPU placements use: {gpu_choice.name} (GPUs: {names})")
+    else:
+        typer.echo("GPU placements: no GPU found by any installed build")
+
+
+def status(build: EngineBuild, flags: set[str]) -> str:
+    if build.bad and not build.is_default:
+        return f"set aside: {build.bad}"
+    if lacking := missing_instructions(list(build.cpu_features), flags):
+        return "this CPU lacks " + " ".join(lacking)
+    return "ok" + (" (built for this CPU)" if build.native else "")
+
+
+def build(
+    native: Annotated[bool, typer.Option(
+        "--native", help="Compile for this CPU (every build does; the default)")] = True,
+    cuda: Annotated[bool, typer.Option("--cuda", help="Build for NVIDIA GPUs")] = False,
+    cuda_arch: Annotated[str | None, typer.Option(
+        "--cuda-arch", help="Compute capability, e.g. 90 (default: this machine's GPU)")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the build")] = None,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="xllamacpp source archive (default: download it from PyPI)")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel compile jobs")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild an existing build")] = False,
+) -> None:
+    """Compile the engine for this machine (takes a while) and install it as a build."""
+    del native  # every build targets this CPU; the flag only says so explicitly
+    store = builds()
+    plan = plan_build(cuda=cuda, cuda_arch=cuda_arch, name=name)
+    if (store.root / plan.name / "build.json").is_file() and not force:
+        typer.echo(f"engine build '{plan.name}' is already installed (--force rebuilds it)")
+        return
+    version = store.default().version
+    with BuildProgress() as progress:
+        archive = source or fetch_source(version, store.root / ".cache", progress.update)
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=_ensure(store.root)) as work:
+            wheel = build_wheel(plan, archive, Path(work), progress.update, jobs)
+            progress.update("installing and checking the new build", None)
+            installed = store.install(wheel, plan.name, plan.origin, native=True,
+                                      replace_existing=True)
+    typer.echo(f"installed engine build '{installed.name}': {installed.kind}, "
+               f"{' '.join(installed.cpu_features)}")
+
+
+def install(
+    wheel: Annotated[Path, typer.Argument(help="An xllamacpp wheel file", show_default=False)],
+    name: Annotated[str | None, typer.Option("--name", help="Name of the build")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a build of that name")]
+    = False,
+) -> None:
+    """Add a prebuilt engine, such as a CUDA wheel, after checking that it imports."""
+    installed = builds().install(wheel, name, f"installed from {wheel.name}",
+                                 replace_existing=force)
+    devices = f", CUDA compute {' '.join(map(str, installed.cuda_archs))}" \
+        if installed.cuda_archs else ""
+    typer.echo(f"installed engine build '{installed.name}': {installed.kind}{devices}")
+
+
+def remove(name: Annotated[str, typer.Argument(help="Build to remove", show_default=False)]
+           ) -> None:
+    """Delete an engine build (the default one cannot be removed)."""
+    builds().remove(name)
+    typer.echo(f"deleted engine build '{name}'")
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class BuildProgress:
+    """A live line on a terminal; elsewhere a line per step and per 25 files compiled."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.live = Progress(TextColumn("{task.description}"), TextColumn("{task.fields[files]}"),
+                             TimeElapsedColumn(), console=self.console) \
+            if self.console.is_terminal else None
+        self.task: TaskID | None = None
+        self.last = ("", 0)
+
+    def __enter__(self) -> BuildProgress:
+        if self.live:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.live:
+            self.live.stop()
+
+    def update(self, status: str, files: int | None) -> None:
+        count = f"{files} files" if files else ""
+        if self.live is not None:
+            if self.task is None:
+                self.task = self.live.add_task(status, total=None, files=count)
+            self.live.update(self.task, description=status, files=count)
+        elif status != self.last[0] or (files or 0) >= self.last[1] + 25:
+            self.console.print(f"{status} {count}".rstrip())
+            self.last = (status, files or 0)
+
+
+COMMANDS = {"list": list_builds, "build": build, "install": install, "remove": remove}
