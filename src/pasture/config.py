@@ -86,7 +86,7 @@ class Settings:
     context_length: int
     num_threads: int
     debug: bool
-    noprune: bool = False  # keep unused blobs at start-up (OLLAMA_NOPRUNE)
+    noprune: bool = False  # keep unused blobs at start-up and after a pull (OLLAMA_NOPRUNE)
     kv_cache_type: str = "f16"  # K/V element type: f16, q8_0, q4_0 (OLLAMA_KV_CACHE_TYPE)
     gpu_overhead: int = 0  # bytes kept free on each GPU (OLLAMA_GPU_OVERHEAD)
     gpu_memory_limit: int | None = None  # cap on the GPU memory Pasture uses, per GPU

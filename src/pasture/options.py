@@ -155,6 +155,8 @@ def parse_parameter(name: str, raw: str) -> Any:
             if lowered in ("0", "f", "false"):
                 return False
             raise ValueError(text)
+        if "_" in text or not text.isascii():  # Python reads 1_000 and other scripts'
+            raise ValueError(text)              # digits; Go's (Ollama's) parser does not
         if kind is int:
             return _in_range(key, int(text))
         value = float(text)

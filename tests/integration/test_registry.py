@@ -2,7 +2,7 @@
 
 A model pushed from one server and pulled into another keeps its ID and runs; errors
 before any output keep their HTTP status; a pull killed with SIGKILL resumes with byte
-ranges from where it stopped.
+ranges from where it stopped; a re-pulled tag loses its old blobs at once.
 """
 
 from __future__ import annotations
@@ -21,10 +21,23 @@ import httpx
 import pytest
 
 from pasture.store import ModelName, Store
-from pasture.store.manifests import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
+from pasture.store.manifests import (
+    MEDIA_TYPE_CONFIG,
+    MEDIA_TYPE_LICENSE,
+    MEDIA_TYPE_MODEL,
+    MEDIA_TYPE_SYSTEM,
+    Layer,
+    Manifest,
+)
 from pasture.store.registry import TransferOptions, pull_model, push_model
 from pasture.store.registry.download import partial_path
-from tests.integration.conftest import MODEL, REPO, start_server, stop_server
+from tests.integration.conftest import (
+    MODEL,
+    REPO,
+    RunningServer,
+    start_server,
+    stop_server,
+)
 from tests.integration.registry import (  # noqa: F401 - the fixture is used by name
     RecordingProxy,
     Registry,
@@ -233,3 +246,72 @@ def test_layer_from_another_repository_is_mounted_not_uploaded(registry: Registr
     # Only the 2-byte config, which has no source to mount from, was sent (one chunk).
     assert registry_requests(registry, "PATCH /v2/library/mount-b/") == 1
     assert httpx.head(f"{registry.url}/v2/library/mount-b/blobs/{digest}").status_code == 200
+
+
+def _version(source: Store, base: Manifest, system: str, license_: str) -> Manifest:
+    """`base` with a SYSTEM and a LICENSE layer of its own, written to `source`."""
+    layers = [layer for layer in base.layers if layer.mediaType != MEDIA_TYPE_SYSTEM]
+    for media_type, text in [(MEDIA_TYPE_SYSTEM, system), (MEDIA_TYPE_LICENSE, license_)]:
+        data = text.encode()
+        layers.append(Layer(mediaType=media_type, digest=source.blobs.write_bytes(data),
+                            size=len(data)))
+    return Manifest(config=base.config, layers=layers)
+
+
+def test_a_repulled_tag_removes_its_old_blobs_at_once_unless_noprune(
+        api: httpx.Client, server: RunningServer, registry: Registry, tmp_path: Path) -> None:
+    """As Ollama's PullModel: blobs only the replaced manifest used go when the new one is
+    written, not at the next start; shared blobs stay; PASTURE_NOPRUNE keeps them all."""
+    served = Store(server.models_dir)
+    base = served.manifests.read(ModelName.parse(MODEL))
+    source = Store(tmp_path / "source")
+    source.blobs.root.mkdir(parents=True)
+    for layer in [base.config, *base.layers]:  # SmolLM2's blobs, without copying them
+        os.link(served.blobs.path(layer.digest), source.blobs.path(layer.digest))
+    # The second server starts with SmolLM2's blobs too, so only the small layers move.
+    kept = tmp_path / "noprune" / "models"
+    (kept / "blobs").mkdir(parents=True)
+    for layer in [base.config, *base.layers]:
+        os.link(served.blobs.path(layer.digest), kept / "blobs" / layer.digest.replace(":", "-"))
+    remote = f"{registry.host}/library/repull:latest"
+    name = ModelName.parse(remote)
+    v1 = _version(source, base, "You are version one.", f"shared license {tmp_path.name}")
+    v2 = _version(source, base, "You are version two.", f"shared license {tmp_path.name}")
+    (v1_only,) = v1.digests() - v2.digests()
+    shared = v1.digests() & v2.digests()
+
+    async def publish(manifest: Manifest) -> None:
+        source.write_manifest(name, manifest)
+        statuses = [p.status async for p in push_model(source, name, insecure=True)]
+        assert statuses[-1] == "success"
+
+    def pull(client: httpx.Client) -> list[str]:
+        return [line["status"] for line in stream(client, "/api/pull",
+                                                  {"model": remote, "insecure": True})]
+
+    noprune = start_server(kept, tmp_path / "noprune.log", PASTURE_NOPRUNE="1")
+    try:
+        with httpx.Client(base_url=noprune.url, timeout=120) as other:
+            asyncio.run(publish(v1))
+            assert "removing unused layers" not in pull(api)  # nothing to replace yet
+            pull(other)
+            assert served.blobs.exists(v1_only)
+
+            asyncio.run(publish(v2))
+            assert pull(api)[-3:] == ["writing manifest", "removing unused layers", "success"]
+            assert not served.blobs.exists(v1_only)
+            assert all(served.blobs.exists(digest) for digest in shared)
+            assert served.manifests.digest(name) == source.manifests.digest(name)
+            assert api.post("/api/show", json={"model": remote}).json()["system"] == \
+                "You are version two."
+            answer = api.post("/api/generate", json={
+                "model": remote, "prompt": "Hi.", "stream": False,
+                "options": {"num_predict": 2}}).json()
+            assert answer["done"] is True and answer["eval_count"] == 2
+
+            assert pull(other)[-2:] == ["writing manifest", "success"]
+            assert Store(kept).blobs.exists(v1_only)
+            assert Store(kept).manifests.read(name) == v2
+    finally:
+        stop_server(noprune)
+        api.request("DELETE", "/api/delete", json={"model": remote})

@@ -21,9 +21,11 @@ export interface CreateFromModelfileOptions {
 }
 /** What a Modelfile asks the server to build, with local files still as paths. */
 export interface CreatePlan {
-    request: Omit<CreateRequest, 'model' | 'files' | 'adapters' | 'stream'>;
+    request: Omit<CreateRequest, 'model' | 'files' | 'adapters' | 'draft_files' | 'stream'>;
     files: [name: string, path: string][];
     adapters: [name: string, path: string][];
+    /** The DRAFT model's files (the last DRAFT wins). */
+    draftFiles: [name: string, path: string][];
 }
 /** SHA-256 of a file, read as a stream so a model of many gigabytes is never in memory. */
 export declare function hashFile(path: string): Promise<string>;
@@ -39,8 +41,9 @@ export declare class Pasture extends BrowserPasture {
      */
     createBlob(source: string | BlobData): Promise<string>;
     /**
-     * Create `model` from the Modelfile at `modelfilePath`: FROM and ADAPTER paths (relative
-     * to the Modelfile's folder) are uploaded as blobs first; a FROM naming no file is a model.
+     * Create `model` from the Modelfile at `modelfilePath`: FROM, ADAPTER and DRAFT paths
+     * (relative to the Modelfile's folder) are uploaded as blobs first; a FROM naming no file
+     * is a model.
      */
     createFromModelfile(model: string, modelfilePath: string, options: CreateFromModelfileOptions & {
         stream: true;

@@ -21,7 +21,10 @@ import { ModelfileError, parametersOf, parseModelfile, } from './modelfile.js';
 const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\'];
 const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors'];
 // Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
-const UNSUPPORTED = new Set(['draft', 'renderer', 'parser']);
+const UNSUPPORTED = new Set(['renderer', 'parser']);
+// Semver with an optional `v`, pre-release and build, short forms allowed, as the server
+// reads REQUIRES (`pasture/store/requires.py`); checked here to report the line.
+const SEMVER = /^v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?(\.(0|[1-9]\d*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 /** SHA-256 of a file, read as a stream so a model of many gigabytes is never in memory. */
 export async function hashFile(path) {
     const hash = createHash('sha256');
@@ -67,7 +70,7 @@ const looksLikePath = (value) => PATH_PREFIXES.some((prefix) => value.startsWith
     MODEL_SUFFIXES.some((suffix) => value.toLowerCase().endsWith(suffix));
 /** Read parsed Modelfile commands into a create request; paths relative to `baseDir`. */
 export async function planCreate(commands, baseDir) {
-    const plan = { request: {}, files: [], adapters: [] };
+    const plan = { request: {}, files: [], adapters: [], draftFiles: [] };
     const messages = [];
     const licenses = [];
     for (const { name, args, line, key } of commands) {
@@ -98,10 +101,25 @@ export async function planCreate(commands, baseDir) {
             plan.request.system = args;
         else if (name === 'template')
             plan.request.template = args;
+        else if (name === 'draft') {
+            // As in Ollama, a local GGUF file (or a directory of one), never a model name.
+            const path = expand(args, baseDir);
+            if (!(await kindOf(path))) {
+                const hint = looksLikePath(args) ? '' : ' (DRAFT takes a file, not a model name)';
+                throw new ModelfileError(`(line ${line}): no such draft model file: ${path}${hint}`);
+            }
+            plan.draftFiles = [];
+            addFiles(plan.draftFiles, await modelFiles(path, line), line);
+        }
+        else if (name === 'requires') {
+            if (!SEMVER.test(args.trim())) {
+                throw new ModelfileError(`(line ${line}): invalid version '${args}' in 'requires': expected a semver such as 0.5.0`);
+            }
+            plan.request.requires = args.trim();
+        }
         else if (UNSUPPORTED.has(name)) {
             throw new ModelfileError(`(line ${line}): ${name.toUpperCase()} is not supported by Pasture yet`);
         }
-        // REQUIRES names a minimum Ollama version; Pasture implements the API it targets.
     }
     if (plan.request.from !== undefined && plan.files.length > 0) {
         throw new ModelfileError('FROM cannot name both a model and files');
@@ -142,7 +160,7 @@ export class Pasture extends BrowserPasture {
         const commands = parseModelfile(await readFile(modelfilePath, 'utf8'));
         const plan = await planCreate(commands, dirname(resolve(modelfilePath)));
         const digests = new Map();
-        for (const [, path] of [...plan.files, ...plan.adapters]) {
+        for (const [, path] of [...plan.files, ...plan.adapters, ...plan.draftFiles]) {
             if (!digests.has(path))
                 digests.set(path, await this.createBlob(path));
         }
@@ -154,6 +172,7 @@ export class Pasture extends BrowserPasture {
             ...plan.request,
             files: named(plan.files),
             adapters: named(plan.adapters),
+            draft_files: named(plan.draftFiles),
             quantize: options.quantize,
             stream: options.stream ?? false,
         });

@@ -22,6 +22,8 @@ export interface Options {
     main_gpu: number;
     use_mmap: boolean;
     num_thread: number;
+    /** Tokens a DRAFT model proposes per step (0 turns speculative decoding off). */
+    draft_num_predict: number;
     num_keep: number;
     seed: number;
     num_predict: number;
@@ -165,6 +167,10 @@ export interface CreateRequest {
     system?: string;
     parameters?: Partial<Options> & Record<string, unknown>;
     messages?: Message[];
+    /** The minimum server version the model needs, a semver (a Modelfile's REQUIRES). */
+    requires?: string;
+    /** File name → blob digest of a speculative-decoding draft model (a Modelfile's DRAFT). */
+    draft_files?: Record<string, string>;
 }
 export interface DeleteRequest {
     model: string;

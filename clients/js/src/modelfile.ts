@@ -3,6 +3,12 @@
  * Python parser does: `INSTRUCTION value` per line, instructions case-insensitive, `#`
  * comments, values bare or wrapped in `"…"` / `"""…"""` to span lines, no escapes.
  * Pure string work, so it runs in browsers too; reading files is `pasture/node`'s job.
+ *
+ * Pasture's one addition, for values Ollama's grammar cannot carry (a line ending in
+ * `"""` inside a multi-line value, unprintable characters): a value written as `<<TAG`
+ * (`TAG` upper-case letters, digits and `_`) alone on its line is every character of the
+ * following lines, verbatim, up to a line that is exactly `TAG`. `show --modelfile`
+ * writes it only for such values.
  */
 
 export const COMMANDS = [
@@ -44,9 +50,11 @@ const enum State {
 const isSpace = (ch: string) => ch === ' ' || ch === '\t'
 const isNewline = (ch: string) => ch === '\r' || ch === '\n'
 const isAlpha = (ch: string) => /^[A-Za-z]$/.test(ch)
-// Characters Go's strconv.IsPrint rejects, tab aside (line breaks never reach here).
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u2028\u2029\ufeff]/g
+// Characters Go's strconv.IsPrint rejects (controls, format characters, separators other
+// than the space), tab aside; line breaks never reach here.
+const UNPRINTABLE = /(?![ \t])[\p{C}\p{Z}]/gu
+const HEREDOC = /^<<([A-Z][A-Z0-9_]*)$/
+const LINE_BREAK = /\r\n|\r|\n/g
 
 /** Ollama's `unquote` succeeds on the value read so far: no quote open, or it is closed. */
 function closed(raw: string): boolean {
@@ -66,6 +74,31 @@ function unquote(raw: string): string {
 
 const lineError = (line: number, message: string) =>
   new ModelfileError(`(line ${line}): ${message}`)
+
+const unterminated = (tag: string, line: number) =>
+  lineError(line, `unexpected EOF: no line ${tag} ends the <<${tag} value`)
+
+/** `TAG` when the value read so far is a heredoc opener `<<TAG` on the command's line. */
+function heredocTag(value: string): string | undefined {
+  return /[\r\n]/.test(value) ? undefined : HEREDOC.exec(value.trim())?.[1]
+}
+
+/**
+ * The `<<TAG` value whose opening line ends at `start` (a line break), and where its
+ * closing `TAG` ends. The line breaks after the opener and before `TAG` are not part of it.
+ */
+function heredoc(text: string, start: number, tag: string, line: number): [string, number] {
+  const begin = start + (text.startsWith('\r\n', start) ? 2 : 1)
+  const endsLine = (at: number) => at === text.length || isNewline(text[at] as string)
+  if (text.startsWith(tag, begin) && endsLine(begin + tag.length)) return ['', begin + tag.length]
+  const closing = new RegExp(`(?:\\r\\n|\\r|\\n)${tag}(?=[\\r\\n]|$)`, 'g')
+  closing.lastIndex = begin
+  const found = closing.exec(text)
+  if (!found) throw unterminated(tag, line)
+  return [text.slice(begin, found.index), found.index + found[0].length]
+}
+
+const lineBreaks = (text: string) => text.match(LINE_BREAK)?.length ?? 0
 
 /** The commands of Modelfile `text`, in order; `ModelfileError` naming the line if bad. */
 export function parseModelfile(text: string): ModelfileCommand[] {
@@ -97,7 +130,7 @@ export function parseModelfile(text: string): ModelfileCommand[] {
         if (ch === '#') state = State.Comment
         else if (!isSpace(ch) && !isNewline(ch)) {
           state = State.Name
-          word = ch
+          word = ch.replace(UNPRINTABLE, '')
           commandLine = line
         }
         break
@@ -133,13 +166,24 @@ export function parseModelfile(text: string): ModelfileCommand[] {
           word = ''
         }
         break
-      case State.Value: // ch is a line break
+      case State.Value: {
+        // ch is a line break
+        const tag = heredocTag(value)
+        if (tag !== undefined) {
+          const [body, end] = heredoc(text, i - 1, tag, commandLine)
+          commands.push({ name: name as ModelfileCommand['name'], args: body, line: commandLine, key })
+          line += lineBreaks(text.slice(i - 1, end))
+          i = end
+          state = State.Nil
+          continue
+        }
         if (!closed(value)) value += ch
         else {
           push()
           state = State.Nil
         }
         break
+      }
       case State.Comment:
         state = State.Nil
         break
@@ -147,6 +191,8 @@ export function parseModelfile(text: string): ModelfileCommand[] {
     if (newline) line++
   }
   if (state === State.Value) {
+    const tag = heredocTag(value)
+    if (tag !== undefined) throw unterminated(tag, commandLine)
     if (!closed(value)) throw lineError(commandLine, 'unexpected EOF: unterminated quoted value')
     push()
   } else if (state !== State.Nil && state !== State.Comment) {
@@ -160,13 +206,39 @@ export function parseModelfile(text: string): ModelfileCommand[] {
 
 type OptionType = 'int' | 'float' | 'bool' | 'list'
 
-/** Each option's JSON type; the server checks types strictly, so values are typed here. */
-const OPTION_TYPES: Record<string, OptionType> = {
-  num_keep: 'int', seed: 'int', num_predict: 'int', top_k: 'int', repeat_last_n: 'int',
-  num_ctx: 'int', num_batch: 'int', num_gpu: 'int', main_gpu: 'int', num_thread: 'int',
-  top_p: 'float', min_p: 'float', typical_p: 'float', temperature: 'float',
-  repeat_penalty: 'float', presence_penalty: 'float', frequency_penalty: 'float',
-  use_mmap: 'bool', stop: 'list',
+/** An option's JSON type and, if bounded, its smallest and largest values. */
+interface OptionSpec {
+  type: OptionType
+  low?: number
+  high?: number
+}
+
+/**
+ * Each option's type and bounds, as the server checks them (`pasture/options.py`), so a
+ * bad value is reported with its line before anything is uploaded.
+ */
+const OPTIONS: Record<string, OptionSpec> = {
+  num_keep: { type: 'int', low: -1 },
+  seed: { type: 'int' },
+  num_predict: { type: 'int', low: -2 },
+  top_k: { type: 'int', low: 0 },
+  top_p: { type: 'float', low: 0, high: 1 },
+  min_p: { type: 'float', low: 0, high: 1 },
+  typical_p: { type: 'float', low: 0, high: 1 },
+  repeat_last_n: { type: 'int', low: -1 },
+  temperature: { type: 'float', low: 0 },
+  repeat_penalty: { type: 'float', low: 0 },
+  presence_penalty: { type: 'float' },
+  frequency_penalty: { type: 'float' },
+  stop: { type: 'list' },
+  num_ctx: { type: 'int', low: 1, high: 1 << 22 },
+  num_batch: { type: 'int', low: 1, high: 1 << 16 },
+  num_gpu: { type: 'int', low: -1 },
+  main_gpu: { type: 'int', low: 0 },
+  use_mmap: { type: 'bool' },
+  num_thread: { type: 'int', low: 0, high: 1024 },
+  // Tokens a DRAFT model proposes per step; 0 turns speculative decoding off.
+  draft_num_predict: { type: 'int', low: 0, high: 256 },
 }
 /** Options Ollama dropped: a Modelfile may still name them; they are accepted and ignored. */
 const RETIRED = new Set([
@@ -177,23 +249,35 @@ const TYPE_NAMES: Record<OptionType, string> = {
   int: 'integer', float: 'float', bool: 'boolean', list: 'array of strings',
 }
 
-/** The typed value of `PARAMETER name raw`; undefined for a retired option. */
+/** The value if within the option's bounds, else the server's message naming them. */
+function inRange(key: string, value: number, line: number): number {
+  const { low, high } = OPTIONS[key] as OptionSpec
+  if ((low === undefined || value >= low) && (high === undefined || value <= high)) return value
+  const bounds =
+    high === undefined ? `at least ${low}` : low === undefined ? `at most ${high}` : `between ${low} and ${high}`
+  throw lineError(line, `option "${key}" must be ${bounds}`)
+}
+
+/**
+ * The typed value of `PARAMETER name raw`; undefined for a retired option. A `stop` is
+ * kept as written, as Ollama keeps it: it may be " User:" or a lone line break.
+ */
 export function parseParameter(name: string, raw: string, line = 0): unknown {
   const key = name.toLowerCase()
   if (RETIRED.has(key)) return undefined
-  const kind = OPTION_TYPES[key]
+  const kind = OPTIONS[key]?.type
   if (!kind) throw lineError(line, `unknown parameter "${name}"`)
   const text = raw.trim()
-  if (kind === 'list') return text
+  if (kind === 'list') return raw
   if (kind === 'bool') {
     const lowered = text.toLowerCase()
     if (['1', 't', 'true'].includes(lowered)) return true
     if (['0', 'f', 'false'].includes(lowered)) return false
   } else if (kind === 'int' && /^[+-]?\d+$/.test(text)) {
-    return Number.parseInt(text, 10)
+    return inRange(key, Number.parseInt(text, 10), line)
   } else if (kind === 'float' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
     const value = Number(text)
-    if (Number.isFinite(value)) return value
+    if (Number.isFinite(value)) return inRange(key, value, line)
   }
   throw lineError(
     line,
@@ -209,7 +293,7 @@ export function parametersOf(commands: ModelfileCommand[]): Record<string, unkno
     const value = parseParameter(command.key, command.args, command.line)
     if (value === undefined) continue
     const key = command.key.toLowerCase()
-    if (OPTION_TYPES[key] === 'list') {
+    if (OPTIONS[key]?.type === 'list') {
       parameters[key] = [...((parameters[key] as string[] | undefined) ?? []), value as string]
     } else parameters[key] = value
   }

@@ -31,7 +31,11 @@ import type { CreateRequest, Message, ProgressResponse } from './types.js'
 const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\']
 const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors']
 // Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
-const UNSUPPORTED = new Set(['draft', 'renderer', 'parser'])
+const UNSUPPORTED = new Set(['renderer', 'parser'])
+// Semver with an optional `v`, pre-release and build, short forms allowed, as the server
+// reads REQUIRES (`pasture/store/requires.py`); checked here to report the line.
+const SEMVER =
+  /^v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?(\.(0|[1-9]\d*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/
 
 /** Options of `createFromModelfile`. */
 export interface CreateFromModelfileOptions {
@@ -41,9 +45,11 @@ export interface CreateFromModelfileOptions {
 
 /** What a Modelfile asks the server to build, with local files still as paths. */
 export interface CreatePlan {
-  request: Omit<CreateRequest, 'model' | 'files' | 'adapters' | 'stream'>
+  request: Omit<CreateRequest, 'model' | 'files' | 'adapters' | 'draft_files' | 'stream'>
   files: [name: string, path: string][]
   adapters: [name: string, path: string][]
+  /** The DRAFT model's files (the last DRAFT wins). */
+  draftFiles: [name: string, path: string][]
 }
 
 /** SHA-256 of a file, read as a stream so a model of many gigabytes is never in memory. */
@@ -93,7 +99,7 @@ const looksLikePath = (value: string) =>
 
 /** Read parsed Modelfile commands into a create request; paths relative to `baseDir`. */
 export async function planCreate(commands: ModelfileCommand[], baseDir: string): Promise<CreatePlan> {
-  const plan: CreatePlan = { request: {}, files: [], adapters: [] }
+  const plan: CreatePlan = { request: {}, files: [], adapters: [], draftFiles: [] }
   const messages: Message[] = []
   const licenses: string[] = []
   for (const { name, args, line, key } of commands) {
@@ -114,10 +120,25 @@ export async function planCreate(commands: ModelfileCommand[], baseDir: string):
     else if (name === 'license') licenses.push(args)
     else if (name === 'system') plan.request.system = args
     else if (name === 'template') plan.request.template = args
-    else if (UNSUPPORTED.has(name)) {
+    else if (name === 'draft') {
+      // As in Ollama, a local GGUF file (or a directory of one), never a model name.
+      const path = expand(args, baseDir)
+      if (!(await kindOf(path))) {
+        const hint = looksLikePath(args) ? '' : ' (DRAFT takes a file, not a model name)'
+        throw new ModelfileError(`(line ${line}): no such draft model file: ${path}${hint}`)
+      }
+      plan.draftFiles = []
+      addFiles(plan.draftFiles, await modelFiles(path, line), line)
+    } else if (name === 'requires') {
+      if (!SEMVER.test(args.trim())) {
+        throw new ModelfileError(
+          `(line ${line}): invalid version '${args}' in 'requires': expected a semver such as 0.5.0`,
+        )
+      }
+      plan.request.requires = args.trim()
+    } else if (UNSUPPORTED.has(name)) {
       throw new ModelfileError(`(line ${line}): ${name.toUpperCase()} is not supported by Pasture yet`)
     }
-    // REQUIRES names a minimum Ollama version; Pasture implements the API it targets.
   }
   if (plan.request.from !== undefined && plan.files.length > 0) {
     throw new ModelfileError('FROM cannot name both a model and files')
@@ -152,8 +173,9 @@ export class Pasture extends BrowserPasture {
   }
 
   /**
-   * Create `model` from the Modelfile at `modelfilePath`: FROM and ADAPTER paths (relative
-   * to the Modelfile's folder) are uploaded as blobs first; a FROM naming no file is a model.
+   * Create `model` from the Modelfile at `modelfilePath`: FROM, ADAPTER and DRAFT paths
+   * (relative to the Modelfile's folder) are uploaded as blobs first; a FROM naming no file
+   * is a model.
    */
   createFromModelfile(
     model: string,
@@ -173,7 +195,7 @@ export class Pasture extends BrowserPasture {
     const commands = parseModelfile(await readFile(modelfilePath, 'utf8'))
     const plan = await planCreate(commands, dirname(resolve(modelfilePath)))
     const digests = new Map<string, string>()
-    for (const [, path] of [...plan.files, ...plan.adapters]) {
+    for (const [, path] of [...plan.files, ...plan.adapters, ...plan.draftFiles]) {
       if (!digests.has(path)) digests.set(path, await this.createBlob(path))
     }
     const named = (files: [string, string][]) =>
@@ -185,6 +207,7 @@ export class Pasture extends BrowserPasture {
       ...plan.request,
       files: named(plan.files),
       adapters: named(plan.adapters),
+      draft_files: named(plan.draftFiles),
       quantize: options.quantize,
       stream: options.stream ?? false,
     })

@@ -26,6 +26,8 @@ export interface Options {
   main_gpu: number
   use_mmap: boolean
   num_thread: number
+  /** Tokens a DRAFT model proposes per step (0 turns speculative decoding off). */
+  draft_num_predict: number
   // per request
   num_keep: number
   seed: number
@@ -176,6 +178,10 @@ export interface CreateRequest {
   system?: string
   parameters?: Partial<Options> & Record<string, unknown>
   messages?: Message[]
+  /** The minimum server version the model needs, a semver (a Modelfile's REQUIRES). */
+  requires?: string
+  /** File name → blob digest of a speculative-decoding draft model (a Modelfile's DRAFT). */
+  draft_files?: Record<string, string>
 }
 
 export interface DeleteRequest {

@@ -1,10 +1,19 @@
 // The Modelfile parser reads what Ollama's (and Pasture's Python parser) reads, types
 // PARAMETER values as the server expects, and reports errors by line (no server needed).
+// tests/unit/modelfile_cases.json holds texts both parsers must read alike; the Python
+// unit test tests/unit/test_modelfile_cases.py checks the same file.
 
 import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
 import { test } from 'node:test'
 
-import { ModelfileError, parseModelfile, parseParameter } from 'pasture/node'
+import { ModelfileError, parseModelfile, parseParameter, planCreate } from 'pasture/node'
+
+const SHARED = JSON.parse(
+  await readFile(new URL('../../../tests/unit/modelfile_cases.json', import.meta.url), 'utf8'),
+)
 
 const FULL = `# a comment
 FROM llama3.2
@@ -99,7 +108,7 @@ test('PARAMETER values are typed as the server checks them', () => {
   assert.equal(parseParameter('top_p', '1e-1'), 0.1)
   assert.equal(parseParameter('use_mmap', 'false'), false)
   assert.equal(parseParameter('use_mmap', 'T'), true)
-  assert.equal(parseParameter('stop', ' <|im_end|> '), '<|im_end|>')
+  assert.equal(parseParameter('stop', ' <|im_end|> '), ' <|im_end|> ') // kept as written, as Ollama keeps it
   assert.equal(parseParameter('mirostat', '2'), undefined) // retired: accepted, ignored
   for (const [name, raw] of [['num_ctx', '4k'], ['num_ctx', '1.5'], ['temperature', 'hot'],
     ['temperature', 'Infinity'], ['use_mmap', 'yes'], ['top_k', '0x10']]) {
@@ -108,4 +117,67 @@ test('PARAMETER values are typed as the server checks them', () => {
     })
   }
   assert.throws(() => parseParameter('warmth', '1', 3), { message: '(line 3): unknown parameter "warmth"' })
+})
+
+test("every option the server knows is typed and bounded as the server's", () => {
+  const TYPE_NAMES = { int: 'integer', float: 'float', bool: 'boolean', list: 'array of strings' }
+  const SAMPLES = { int: ['7', 7], float: ['0.5', 0.5], bool: ['true', true], list: [' \n ', ' \n '] }
+  const options = Object.entries(SHARED.options)
+  assert.ok(options.some(([name]) => name === 'draft_num_predict'))
+  for (const [name, { type, low, high }] of options) {
+    const [raw, value] = SAMPLES[type]
+    if ((low === undefined || value >= low) && (high === undefined || value <= high)) {
+      assert.equal(parseParameter(name, raw), value, name)
+    }
+    const bounds =
+      high === undefined ? `at least ${low}` : low === undefined ? `at most ${high}` : `between ${low} and ${high}`
+    for (const outside of [low === undefined ? [] : [low - 1], high === undefined ? [] : [high + 1]].flat()) {
+      assert.throws(() => parseParameter(name, String(outside), 4), {
+        name: 'ModelfileError', message: `(line 4): option "${name}" must be ${bounds}`,
+      })
+    }
+    if (type !== 'list') {
+      assert.throws(() => parseParameter(name, 'x', 2), {
+        message: `(line 2): invalid value "x" for parameter "${name}": must be of type ${TYPE_NAMES[type]}`,
+      })
+    }
+  }
+  for (const name of SHARED.retired) assert.equal(parseParameter(name, '1'), undefined, name)
+})
+
+/** A create plan as the JSON the shared cases hold: paths relative to `base`. */
+function planJson(plan, base) {
+  const files = (pairs) => pairs.map(([name, path]) => [name, relative(base, path)])
+  const { from, template, system, license, parameters, messages, requires } = plan.request
+  const fields = {
+    from, files: files(plan.files), adapters: files(plan.adapters),
+    draft_files: files(plan.draftFiles), template, system, license, parameters, messages, requires,
+  }
+  return Object.fromEntries(
+    Object.entries(fields).filter(([, value]) => value !== undefined && !(Array.isArray(value) && !value.length)),
+  )
+}
+
+test('the cases shared with the Python parser read exactly as there', async (t) => {
+  assert.ok(SHARED.cases.length >= 30)
+  for (const { name, text, files = [], commands, plan, error } of SHARED.cases) {
+    await t.test(name, async () => {
+      const base = await mkdtemp(join(tmpdir(), 'pasture-modelfile-'))
+      try {
+        for (const file of files) await writeFile(join(base, file), '')
+        if (commands) assert.deepEqual(simple(parseModelfile(text)), commands)
+        const planned = async () => planCreate(parseModelfile(text), base)
+        if (error === undefined) assert.deepEqual(planJson(await planned(), base), plan)
+        else {
+          await assert.rejects(planned, (caught) => {
+            assert.ok(caught instanceof ModelfileError)
+            assert.equal(caught.message.replaceAll(base, '{base}'), error)
+            return true
+          })
+        }
+      } finally {
+        await rm(base, { recursive: true, force: true })
+      }
+    })
+  }
 })

@@ -67,7 +67,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
         info = engine_info or engine.describe()
     state = ServerState(
         settings=settings,
-        store=Store(settings.models_dir),
+        store=Store(settings.models_dir, noprune=settings.noprune),
         scheduler=Scheduler(start_runner, max_loaded=settings.max_loaded_models,
                             max_queue=settings.max_queue,
                             planner=planner_for(settings, info, refresh)),

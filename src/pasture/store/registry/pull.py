@@ -3,7 +3,8 @@
 The manifest is fetched and validated (size cap, digest grammar, layer count) before any
 status is reported, so an unknown model or a hostile manifest is an ordinary HTTP error;
 blobs are verified as they land; the manifest is written last, byte for byte, so the
-model's ID (the manifest's sha256) is the registry's.
+model's ID (the manifest's sha256) is the registry's. As in Ollama, a pull that replaces a
+tag's manifest then removes the old blobs nothing else uses, unless `OLLAMA_NOPRUNE` is set.
 """
 
 from __future__ import annotations
@@ -30,39 +31,43 @@ async def pull_model(store: Store, name: ModelName, *, insecure: bool = False,
                      options: TransferOptions | None = None,
                      ) -> AsyncIterator[ProgressResponse]:
     """Pull `name`, yielding Ollama's statuses: `pulling manifest`, `pulling <digest12>`
-    (with digest/total/completed), `verifying sha256 digest`, `writing manifest`, `success`.
+    (with digest/total/completed), `verifying sha256 digest`, `writing manifest`,
+    `removing unused layers` (if an older manifest of the tag had other blobs), `success`.
 
     >>> async for status in pull_model(store, ModelName.parse("smollm2:135m")): ...
     """
     async with RegistryClient(name, insecure=insecure, options=options) as client:
         raw, manifest = await fetch_manifest(client, name.tag)
         yield ProgressResponse(status="pulling manifest")
+        # Held from before the first presence check, so that no other pull collects
+        # them while this one counts on them.
+        with store.in_use(manifest.digests()):
+            for layer in [*manifest.layers, manifest.config]:  # Ollama's order: config last
+                blob = store.blobs.path(layer.digest)
+                if await asyncio.to_thread(_present, blob, layer.size):
+                    yield ProgressResponse(status=f"pulling {layer.digest[7:19]}",
+                                           digest=layer.digest, total=layer.size,
+                                           completed=layer.size)
+                    continue
+                # aclosing: a pull that stops early releases its share of the download now.
+                async with aclosing(download_blob(client, blob, layer.digest,
+                                                  layer.size)) as progress:
+                    async for status in progress:
+                        yield status
 
-        for layer in [*manifest.layers, manifest.config]:  # Ollama's order: config last
-            blob = store.blobs.path(layer.digest)
-            if await asyncio.to_thread(_present, blob, layer.size):
-                yield ProgressResponse(status=f"pulling {layer.digest[7:19]}",
-                                       digest=layer.digest, total=layer.size,
-                                       completed=layer.size)
-                continue
-            # aclosing: a pull that stops early releases its share of the download now.
-            async with aclosing(download_blob(client, blob, layer.digest,
-                                              layer.size)) as progress:
-                async for status in progress:
-                    yield status
+            # Downloads were hashed before they got their names; blobs already here are
+            # checked for the size the manifest gives.
+            yield ProgressResponse(status="verifying sha256 digest")
+            for layer in [*manifest.layers, manifest.config]:
+                if not await asyncio.to_thread(_present, store.blobs.path(layer.digest),
+                                               layer.size):
+                    raise InvalidManifestError(
+                        f"blob {layer.digest[7:19]} is missing or has the wrong size")
 
-        # Downloads were hashed before they got their names; blobs already here are
-        # checked for the size the manifest gives.
-        yield ProgressResponse(status="verifying sha256 digest")
-        for layer in [*manifest.layers, manifest.config]:
-            if not await asyncio.to_thread(_present, store.blobs.path(layer.digest),
-                                           layer.size):
-                raise InvalidManifestError(
-                    f"blob {layer.digest[7:19]} is missing or has the wrong size")
-
-        yield ProgressResponse(status="writing manifest")
-        await asyncio.to_thread(store.manifests.write_raw, name, raw)
-        yield ProgressResponse(status="success")
+            yield ProgressResponse(status="writing manifest")
+            if await asyncio.to_thread(store.replace_manifest, name, raw):
+                yield ProgressResponse(status="removing unused layers")
+            yield ProgressResponse(status="success")
 
 
 async def fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manifest]:
