@@ -66,6 +66,8 @@ export class AbortableAsyncIterator {
         const signal = this.abortController.signal;
         try {
             for await (const message of this.itr) {
+                // Lines read before the abort may still be buffered: none is handed out after it.
+                signal.throwIfAborted();
                 if (message === null || typeof message !== 'object') {
                     throw new ResponseError(`unexpected line in server stream: ${JSON.stringify(message)}`);
                 }
