@@ -2,7 +2,8 @@
 
 `write_tiny_llama` makes a complete llama-architecture model (weights, hyperparameters
 and a tokenizer) that llama.cpp loads and runs in milliseconds; its output is noise,
-which is all a test of plumbing needs. `write_gguf` writes any small metadata/tensor mix.
+which is all a test of plumbing needs. `write_projector` makes a vision projector (an
+mmproj file) for such a model, `write_gguf` any small metadata/tensor mix.
 
     from tests.ggufs import write_tiny_llama
     path = write_tiny_llama(tmp_path / "tiny.gguf", chat_template="{{ messages }}")
@@ -231,6 +232,73 @@ def write_lora(
         b = rng.standard_normal((n_out, rank)) * std
         writer.add_tensor(f"{tensor.name}.lora_a", a.astype(np.float32))
         writer.add_tensor(f"{tensor.name}.lora_b", b.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_projector(
+    path: Path,
+    text_embd: int,
+    *,
+    image_size: int = 32,
+    patch_size: int = 8,
+    n_embd: int = 32,
+    n_ff: int = 48,
+    n_head: int = 4,
+    hidden: int = 64,
+    seed: int = 0,
+) -> Path:
+    """Write a random LLaVA-style vision projector (llama.cpp's mmproj GGUF, projector type
+    `mlp`) for a text model whose embeddings have `text_embd` values.
+
+    A one-block CLIP vision encoder (llava skips its last block, so no block runs) feeds a
+    two-layer MLP (`mm.0`, GELU, `mm.2`) that outputs `text_embd` values per patch: an
+    image becomes `(image_size // patch_size) ** 2` tokens of the text model (16 here).
+    Tensor shapes are as clip.cpp loads them (numpy shapes are ggml's reversed).
+    """
+    rng = np.random.default_rng(seed)
+
+    def weight(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+
+    def zeros(n: int) -> np.ndarray:
+        return np.zeros(n, dtype=np.float32)
+
+    writer = gguf.GGUFWriter(str(path), "clip")
+    for key, value in {
+        "clip.has_vision_encoder": True,
+        "clip.projector_type": "mlp",
+        "clip.vision.image_size": image_size,
+        "clip.vision.patch_size": patch_size,
+        "clip.vision.embedding_length": n_embd,
+        "clip.vision.feed_forward_length": n_ff,
+        "clip.vision.block_count": 1,
+        "clip.vision.projection_dim": text_embd,
+        "clip.vision.attention.head_count": n_head,
+        "clip.vision.attention.layer_norm_epsilon": 1e-5,
+        "clip.vision.image_mean": [0.5, 0.5, 0.5],
+        "clip.vision.image_std": [0.5, 0.5, 0.5],
+    }.items():
+        _add_value(writer, key, value)
+    writer.add_tensor("v.patch_embd.weight", weight(n_embd, 3, patch_size, patch_size))
+    writer.add_tensor("v.position_embd.weight", weight((image_size // patch_size) ** 2, n_embd))
+    for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
+        writer.add_tensor(f"v.blk.0.{name}.weight", weight(n_embd, n_embd))
+        writer.add_tensor(f"v.blk.0.{name}.bias", zeros(n_embd))
+    for name in ("ln1", "ln2"):
+        writer.add_tensor(f"v.blk.0.{name}.weight", np.ones(n_embd, dtype=np.float32))
+        writer.add_tensor(f"v.blk.0.{name}.bias", zeros(n_embd))
+    writer.add_tensor("v.blk.0.ffn_up.weight", weight(n_ff, n_embd))
+    writer.add_tensor("v.blk.0.ffn_up.bias", zeros(n_ff))
+    writer.add_tensor("v.blk.0.ffn_down.weight", weight(n_embd, n_ff))
+    writer.add_tensor("v.blk.0.ffn_down.bias", zeros(n_embd))
+    writer.add_tensor("mm.0.weight", weight(hidden, n_embd))
+    writer.add_tensor("mm.0.bias", zeros(hidden))
+    writer.add_tensor("mm.2.weight", weight(text_embd, hidden))
+    writer.add_tensor("mm.2.bias", zeros(text_embd))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -12,6 +12,7 @@ from tests.integration.conftest import (  # noqa: F401
     api,
     server,
     unload_other_models,
+    vision,
 )
 
 

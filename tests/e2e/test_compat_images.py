@@ -3,12 +3,15 @@
 SmolLM2 has no vision, so an image that reaches it gets Ollama's 400 `"<model>" does
 not support vision`, in each API's error shape, from the official SDKs; web URLs are
 refused (Pasture works offline), malformed base64 is a 400 and an image over
-PASTURE_MAX_IMAGE_BYTES (decoded) a 413 naming the limit, before any model runs.
+PASTURE_MAX_IMAGE_BYTES (decoded) a 413 naming the limit, before any model runs. With a
+vision projector (the `vision` fixture) the SDKs' images reach the engine: the prompt
+costs the image's tokens, as the same native chat does.
 """
 
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import anthropic
 import httpx
@@ -16,25 +19,40 @@ import openai
 import pytest
 
 from pasture.config import Settings
-from tests.integration.conftest import MODEL
+from tests.integration.conftest import MODEL, VISION_IMAGE_TOKENS
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
        "RU5ErkJggg==")  # one pixel
 NO_VISION = f'"{MODEL}" does not support vision'
 
 
+def openai_chat(oai: openai.OpenAI, url: str, model: str = MODEL) -> Any:
+    return oai.chat.completions.create(model=model, max_tokens=1, messages=[
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                     {"type": "image_url", "image_url": {"url": url}}]}])
 
 
-def openai_chat(oai: openai.OpenAI, url: str) -> None:
-    oai.chat.completions.create(model=MODEL, max_tokens=1, messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What is this?"},
-        {"type": "image_url", "image_url": {"url": url}}]}])
-
-
-def anthropic_message(claude: anthropic.Anthropic, data: str) -> None:
-    claude.messages.create(model=MODEL, max_tokens=1, messages=[{"role": "user", "content": [
+def anthropic_message(claude: anthropic.Anthropic, data: str, model: str = MODEL) -> Any:
+    return claude.messages.create(model=model, max_tokens=1, messages=[{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
         {"type": "text", "text": "What is this?"}]}])
+
+
+def test_sdk_images_reach_a_vision_model(
+        oai: openai.OpenAI, claude: anthropic.Anthropic, api: httpx.Client, vision: str) -> None:
+    def native(images: list[str]) -> int:
+        reply = api.post("/api/chat", json={"model": vision, "stream": False, "options": {
+            "num_predict": 1}, "messages": [{"role": "user", "content": "What is this?",
+                                             "images": images}]})
+        assert reply.status_code == 200, reply.text
+        return reply.json()["prompt_eval_count"]
+
+    with_image = native([PNG])
+    assert with_image == native([]) + VISION_IMAGE_TOKENS
+    chat = openai_chat(oai, f"data:image/png;base64,{PNG}", vision)
+    assert chat.usage.prompt_tokens == with_image
+    message = anthropic_message(claude, PNG, vision)
+    assert message.usage.input_tokens == with_image
 
 
 def test_an_image_reaches_a_model_without_vision_in_every_api(

@@ -24,6 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "smollm2:135m"
 GEMMA3 = "gemma3:270m"
+VISION = "smollm2-vision"
+VISION_IMAGE_TOKENS = 16  # write_projector's default: a 32-pixel image in 8-pixel patches
 
 
 def _free_port() -> int:
@@ -112,6 +114,14 @@ def import_model(url: str, gguf: Path, name: str, **fields: object) -> None:
         assert response.status_code == 200, response.text
 
 
+def create_variant(api: httpx.Client, name: str, template: str, base: str = MODEL) -> str:
+    """Create `name` as `base` with another TEMPLATE (a model family's prompt format)."""
+    reply = api.post("/api/create", json={"model": name, "from": base, "template": template,
+                                          "stream": False})
+    assert reply.status_code == 200, reply.text
+    return name
+
+
 _SHARED: list[RunningServer] = []  # the shared server, once started
 
 
@@ -147,6 +157,23 @@ def gemma3(server: RunningServer, gemma3_gguf: Path) -> str:
     """Gemma 3 270M imported into the shared server from its GGUF alone (native mode)."""
     import_model(server.url, gemma3_gguf, GEMMA3)
     return GEMMA3
+
+
+@pytest.fixture(scope="session")
+def vision(server: RunningServer, smollm2_gguf: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SmolLM2 with a random vision projector (`tests.ggufs.write_projector`), created as
+    Ollama's vision models are: a Modelfile with the text model and the projector as two
+    FROM files. Each image costs `VISION_IMAGE_TOKENS` prompt tokens."""
+    from pasture.client import Client
+    from tests.ggufs import write_projector
+
+    folder = tmp_path_factory.mktemp("vision")
+    (folder / "smollm2.gguf").symlink_to(smollm2_gguf)
+    write_projector(folder / "mmproj.gguf", text_embd=576)
+    Client(server.url).create_from_modelfile(
+        VISION, "FROM ./smollm2.gguf\nFROM ./mmproj.gguf\n", folder)
+    return VISION
 
 
 @pytest.fixture(scope="session")

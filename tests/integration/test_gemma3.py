@@ -20,7 +20,7 @@ import ollama
 import pytest
 from pydantic import BaseModel, Field
 
-from tests.integration.conftest import RunningServer
+from tests.integration.conftest import RunningServer, create_variant
 
 # Ollama's template for Gemma 3 (template/gemma3-instruct.gotmpl), as a Modelfile's
 # TEMPLATE """…""" carries it: without the file's final newline.
@@ -93,21 +93,14 @@ def api(server: RunningServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def create(api: httpx.Client, name: str, base: str, template: str) -> str:
-    reply = api.post("/api/create", json={"model": name, "from": base, "template": template,
-                                          "stream": False})
-    assert reply.status_code == 200, reply.text
-    return name
-
-
 @pytest.fixture(scope="module")
 def rendered(api: httpx.Client, gemma3: str) -> str:
-    return create(api, "gemma3-rendered", gemma3, GEMMA3_TEMPLATE)
+    return create_variant(api, "gemma3-rendered", GEMMA3_TEMPLATE, gemma3)
 
 
 @pytest.fixture(scope="module")
 def with_tools(api: httpx.Client, gemma3: str) -> str:
-    return create(api, "gemma3-tools", gemma3, GEMMA3_TOOLS_TEMPLATE)
+    return create_variant(api, "gemma3-tools", GEMMA3_TOOLS_TEMPLATE, gemma3)
 
 
 def rendered_prompt(api: httpx.Client, model: str, messages: list[dict[str, Any]]) -> str:

@@ -17,7 +17,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.integration.conftest import MODEL, RunningServer
+from tests.integration.conftest import RunningServer, create_variant
 from tests.integration.test_tool_calling import THINKING, WEATHER
 
 # ChatML with tools, thoughts written as Qwen 3 writes them; when thinking is on, the
@@ -79,9 +79,7 @@ def api(server: RunningServer) -> Iterator[httpx.Client]:
 
 
 def create(api: httpx.Client, name: str, template: str) -> str:
-    reply = api.post("/api/create", json={"model": name, "from": MODEL, "template": template,
-                                          "stream": False})
-    assert reply.status_code == 200, reply.text
+    create_variant(api, name, template)
     assert "thinking" in api.post("/api/show", json={"model": name}).json()["capabilities"]
     return name
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import MODEL, RunningServer, import_model
+from tests.integration.conftest import MODEL, RunningServer, create_variant, import_model
 
 TEMPLATES = Path(__file__).parents[1] / "unit" / "templates"
 QWEN_TOOLS = (TEMPLATES / "qwen2.5-tools.gotmpl").read_text()
@@ -68,16 +68,9 @@ def api(server: RunningServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def create(api: httpx.Client, name: str, template: str) -> str:
-    reply = api.post("/api/create", json={"model": name, "from": MODEL, "template": template,
-                                          "stream": False})
-    assert reply.status_code == 200, reply.text
-    return name
-
-
 @pytest.fixture(scope="module")
 def qwen(api: httpx.Client) -> str:
-    return create(api, "smollm2-qwen-tools", QWEN_TOOLS)
+    return create_variant(api, "smollm2-qwen-tools", QWEN_TOOLS)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +173,7 @@ def test_native_mode_forced_call_is_parsed_from_the_jinja_format(api: httpx.Clie
 
 
 def test_thinking_is_split_from_the_answer(api: httpx.Client) -> None:
-    name = create(api, "smollm2-thinking", THINKING)
+    name = create_variant(api, "smollm2-thinking", THINKING)
     assert "thinking" in api.post("/api/show", json={"model": name}).json()["capabilities"]
     # The grammar makes the 135M model write a thought, deterministically.
     grammar = 'root ::= "<think>" [a-z ]{3,30} "</think>" "\\n" [A-Za-z ]{3,30}'

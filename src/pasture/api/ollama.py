@@ -217,6 +217,7 @@ class ShowResponse(WireModel):
     details: ModelDetails
     messages: list[Message] | None = None
     model_info: dict[str, Any] = Field(default_factory=dict)
+    projector_info: dict[str, Any] | None = None
     capabilities: list[str] = Field(default_factory=list)
     modified_at: datetime | None = None
     requires: str | None = None

@@ -43,6 +43,8 @@ class LoadSpec:
     draft_model: str | None = None
     # Tokens the draft proposes per step (Ollama's `draft_num_predict`, 4 with a draft).
     draft_num_predict: int = 4
+    # Vision PROJECTOR (llama.cpp's mmproj GGUF); None: the model takes text only.
+    projector: str | None = None
     flash_attention: bool = True
     # KV cache element type for K and V (`PASTURE_KV_CACHE_TYPE`): f16, q8_0 or q4_0.
     kv_cache_type: str = "f16"
@@ -72,6 +74,9 @@ class Runner(Protocol):
 
     spec: LoadSpec
     engine: str  # name of the engine build it runs on ("default": the installed wheel)
+    # The engine's image placeholder in a prompt (random per runner, so user text cannot
+    # forge one); None unless a projector is loaded.
+    media_marker: str | None
 
     @property
     def alive(self) -> bool:

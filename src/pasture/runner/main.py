@@ -1,8 +1,9 @@
 """Child-process entry point: load one model into llama.cpp's server and serve it.
 
 Run as `python -m pasture.runner.main '<LoadSpec JSON>'`. Prints one JSON line on
-stdout — `{"address": "http://127.0.0.1:PORT"}` or `{"error": "..."}` — then serves
-until its stdin closes, which happens when the parent exits or unloads the model.
+stdout — `{"address": "http://127.0.0.1:PORT", "media_marker": ...}` (the marker only
+with a projector) or `{"error": "..."}` — then serves until its stdin closes, which
+happens when the parent exits or unloads the model.
 The process ends with `os._exit`, never by deleting the engine (that can hang).
 """
 
@@ -63,7 +64,24 @@ def engine_params(spec: dict[str, Any]) -> Any:
         params.lora_adapters = adapters
     if spec.get("draft_model"):
         _speculative_draft(xllamacpp, params, spec)
+    if spec.get("projector"):
+        params.mmproj.path = spec["projector"]
     return params
+
+
+def media_marker(address: str) -> str:
+    """The text the engine swaps for an image in a prompt: llama-server picks a random one
+    per process and reports it in `/props`; older builds use mtmd's fixed default."""
+    import http.client
+
+    host, _, port = address.removeprefix("http://").rpartition(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", "/props")
+        props = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    return props.get("media_marker") or "<__media__>"
 
 
 def _speculative_draft(xllamacpp: Any, params: Any, spec: dict[str, Any]) -> None:
@@ -93,10 +111,11 @@ def main() -> None:
 
         server = xllamacpp.Server(engine_params(spec))
         address = server.listening_address
+        marker = media_marker(address) if spec.get("projector") else None
     except Exception as exc:  # the engine reports load failures as plain exceptions
         print(json.dumps({"error": str(exc) or type(exc).__name__}), flush=True)
         os._exit(1)
-    print(json.dumps({"address": address}), flush=True)
+    print(json.dumps({"address": address, "media_marker": marker}), flush=True)
     sys.stdin.read()  # returns at EOF: the parent is gone or wants us to stop
     os._exit(0)
 

@@ -35,9 +35,10 @@ class ProcessRunner:
 
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
                  drain: asyncio.Task[None], buffers: BufferSizes | None = None,
-                 engine: str = "default") -> None:
+                 engine: str = "default", media_marker: str | None = None) -> None:
         self.spec = spec
         self.engine = engine  # the engine build it runs on (`pasture engine list`)
+        self.media_marker = media_marker  # the engine's image placeholder, with a projector
         self.process = process
         self.address = address
         self._drain = drain
@@ -82,7 +83,8 @@ class ProcessRunner:
             raise RunnerError("the engine could not load this model: "
                               + _exit_reason(died, tail))
         log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
-        return cls(spec, process, reply["address"], drain, buffers, engine)
+        return cls(spec, process, reply["address"], drain, buffers, engine,
+                   reply.get("media_marker"))
 
     @property
     def alive(self) -> bool:

@@ -111,12 +111,13 @@ class Generation:
                                               self.keep_alive, self.model.size) as lease:
             prompt = await prompting.chat_prompt(lease.runner, self.model, messages,
                                                  offered_tools(tools, choice), thinking)
-            plan = await plan_reply(self.model, prompt, capabilities=capabilities,
+            plan = await plan_reply(self.model, prompt.text, capabilities=capabilities,
                                     think=thinking, tools=tools, choice=choice, grammar=grammar,
                                     fmt=fmt)
             async with contextlib.aclosing(completion.generate(
-                        lease.runner, prompt, self.options, plan.fmt, grammar=plan.grammar,
-                        reply=plan.parser, top_logprobs=top_logprobs)) as events:
+                        lease.runner, prompt.text, self.options, plan.fmt, grammar=plan.grammar,
+                        reply=plan.parser, top_logprobs=top_logprobs,
+                        images=prompt.images)) as events:
                 async for event in events:
                     yield event
 

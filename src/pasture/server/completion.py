@@ -7,7 +7,8 @@ that options, formats and metrics mean the same thing everywhere.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from pasture.prompt.reply import ReplyParser, Split
 from pasture.runner.base import Runner
 
 _DONE_REASONS = {"limit": "length"}  # llama-server stop_type → Ollama done_reason
+_IMAGE_TAG = re.compile(r"\[img-(\d+)\]")  # where an image goes (`prompt.render.tag_images`)
 MAX_TOP_LOGPROBS = 20
 
 
@@ -84,17 +86,46 @@ def token_logprobs(chunk: dict[str, Any], top: int) -> list[dict[str, Any]]:
             for item in chunk.get("completion_probabilities") or []]
 
 
+def engine_prompt(prompt: str | list[int], images: Sequence[str], marker: str | None
+                  ) -> str | list[int] | dict[str, Any]:
+    """llama-server's `prompt` for a prompt whose `[img-N]` tags stand for `images[N]`.
+
+    With a projector loaded (`marker` set), each tag of a given image becomes the engine's
+    media marker and the image joins `multimodal_data`, in the order the tags appear: the
+    engine pairs markers and images by position. Tags of no given image stay text. An
+    image may not end the prompt: the engine samples from the last text token and aborts
+    without one.
+    """
+    if marker is None or not images or not isinstance(prompt, str):
+        return prompt
+    data: list[str] = []
+
+    def swap(tag: re.Match[str]) -> str:
+        index = int(tag.group(1))
+        if index >= len(images):
+            return tag.group(0)
+        # Go's decoder (Ollama's) skips line breaks; llama-server's stops at them.
+        data.append(images[index].replace("\r", "").replace("\n", ""))
+        return marker
+
+    text = _IMAGE_TAG.sub(swap, prompt)
+    if text.endswith(marker):
+        raise BadRequestError("an image cannot end the prompt: put text after it")
+    return {"prompt_string": text, "multimodal_data": data} if data else prompt
+
+
 async def generate(runner: Runner, prompt: str | list[int], options: dict[str, Any],
                    fmt: str | dict[str, Any] | None = None, *, grammar: str | None = None,
-                   reply: ReplyParser | None = None, top_logprobs: int | None = None
-                   ) -> AsyncIterator[Piece | Finish]:
+                   reply: ReplyParser | None = None, top_logprobs: int | None = None,
+                   images: Sequence[str] = ()) -> AsyncIterator[Piece | Finish]:
     """Run one completion, yielding `Piece`s and then exactly one `Finish`.
 
     `grammar` constrains decoding (instead of `fmt`); `reply` splits the output into
-    thinking, content and tool calls; `top_logprobs` (0–20) asks for per-token logprobs.
+    thinking, content and tool calls; `top_logprobs` (0–20) asks for per-token logprobs;
+    `images` (base64) are what the prompt's `[img-N]` tags show the model.
     """
     payload: dict[str, Any] = {
-        "prompt": prompt,
+        "prompt": engine_prompt(prompt, images, runner.media_marker),
         "stream": True,
         "cache_prompt": True,
         "return_tokens": True,

@@ -13,7 +13,7 @@ from typing import Any
 
 from pasture.prompt.render import Think
 from pasture.runner.base import Runner
-from pasture.server.rendering import build_chat_prompt
+from pasture.server.rendering import Prompt, build_chat_prompt
 from pasture.store.model import LocalModel
 
 
@@ -33,8 +33,7 @@ def conversation(model: LocalModel, messages: list[dict[str, Any]],
 
 
 async def chat_prompt(runner: Runner, model: LocalModel, messages: list[dict[str, Any]],
-                      tools: list[dict[str, Any]] | None, think: Think) -> str:
-    """The prompt for a chat turn, history truncated to the context as `/api/chat` does."""
-    prompt = await build_chat_prompt(model, conversation(model, messages), tools, think,
-                                     runner)
-    return prompt.text
+                      tools: list[dict[str, Any]] | None, think: Think) -> Prompt:
+    """The prompt for a chat turn, history truncated to the context as `/api/chat` does,
+    with the images its tags refer to."""
+    return await build_chat_prompt(model, conversation(model, messages), tools, think, runner)

@@ -10,7 +10,7 @@ same way (`prompt.render.truncate_history`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pasture.errors import BadRequestError
@@ -24,15 +24,21 @@ from pasture.prompt.render import (
     truncate_history,
 )
 from pasture.runner.base import Runner
+from pasture.server import images
 from pasture.store.model import LocalModel
 
 
 @dataclass
 class Prompt:
-    """A prompt ready for the engine, and how many images it refers to."""
+    """A prompt ready for the engine, and the images (base64) its `[img-N]` tags refer
+    to: tag N is `images[N]`."""
 
     text: str
-    image_count: int = 0
+    images: list[str] = field(default_factory=list)
+
+    @property
+    def image_count(self) -> int:
+        return len(self.images)
 
 
 def model_template(model: LocalModel) -> PromptTemplate | None:
@@ -79,7 +85,7 @@ async def build_chat_prompt(model: LocalModel, messages: list[dict[str, Any]],
         rendered = await chat_prompt(
             template, messages, tools, think, num_ctx if truncate else None,
             count if runner is not None else None, IMAGE_TOKENS)
-        return Prompt(rendered.prompt, rendered.image_count)
+        return Prompt(rendered.prompt, _last_images(messages, rendered.image_count))
     if runner is None:
         raise BadRequestError("native prompt rendering needs the model loaded")
 
@@ -98,7 +104,13 @@ async def build_chat_prompt(model: LocalModel, messages: list[dict[str, Any]],
     if messages and prompt is not None and not image_count:  # already rendered, no images
         return Prompt(prompt)
     system = kept[:len(kept) - (len(messages) - start)]
-    return Prompt(await apply(system + tagged[start:]), image_count)
+    return Prompt(await apply(system + tagged[start:]), _last_images(messages, image_count))
+
+
+def _last_images(messages: list[dict[str, Any]], count: int) -> list[str]:
+    """The images the prompt tagged: those of the messages kept after truncation, which
+    are the conversation's last `count` images."""
+    return images.of_messages(messages)[-count:] if count else []
 
 
 def native_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -90,6 +90,7 @@ class ServerState:
             adapters=tuple(str(p) for p in model.adapters),
             draft_model=draft,
             draft_num_predict=draft_n if draft else LoadSpec.draft_num_predict,
+            projector=str(model.projector_path) if model.projector_path else None,
             kv_cache_type=self.settings.kv_cache_type,
             embedding=True,
             pooling=None if embedding_model else "last",

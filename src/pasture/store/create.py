@@ -227,13 +227,17 @@ async def _draft_layer(store: Any, files: dict[str, str]) -> mf.Layer:
 
 
 async def _from_files(store: Any, files: dict[str, str]) -> _Draft:
-    """Layers for uploaded files: the GGUF model (checked) and nothing else yet."""
+    """Layers for uploaded files: the GGUF model (checked), then any vision projectors
+    (a text model and its mmproj GGUF come as two FROM files, as in Ollama)."""
     ggufs = [(n, d) for n, d in files.items() if n.lower().endswith(".gguf")] or list(files.items())
-    if len(ggufs) != 1:
-        raise BadRequestError("expected exactly one GGUF model file")
-    _, digest = ggufs[0]
-    path = store.blobs.path(digest)
-    info = await asyncio.to_thread(gguf.read_gguf, path)
+    read = [(d, await asyncio.to_thread(gguf.read_gguf, store.blobs.path(d))) for _, d in ggufs]
+    projectors = [mf.Layer(mediaType=mf.MEDIA_TYPE_PROJECTOR, digest=digest, size=info.file_size)
+                  for digest, info in read if _is_projector(info)]
+    models = [(digest, info) for digest, info in read if not _is_projector(info)]
+    if len(models) != 1:
+        raise BadRequestError("expected exactly one GGUF model file"
+                              + (" besides the vision projector" if projectors else ""))
+    digest, info = models[0]
     if info.pooling_type is None and info.block_count is None:
         raise BadRequestError("the GGUF file does not describe a language model")
     config = mf.ModelConfig(
@@ -245,4 +249,12 @@ async def _from_files(store: Any, files: dict[str, str]) -> _Draft:
         embedding_length=info.embedding_length,
     )
     layer = mf.Layer(mediaType=mf.MEDIA_TYPE_MODEL, digest=digest, size=info.file_size)
-    return _Draft(layers=[layer], config=config, params={})
+    return _Draft(layers=[layer, *projectors], config=config, params={})
+
+
+def _is_projector(info: gguf.GGUFInfo) -> bool:
+    """Ollama's test for a standalone vision model (llama.cpp's mmproj GGUF): vision
+    blocks and no text blocks, or `general.type` "projector"."""
+    vision_blocks = info.metadata.get(f"{info.architecture}.vision.block_count")
+    return (not info.block_count and bool(vision_blocks)) or (
+        info.metadata.get("general.type") == "projector")

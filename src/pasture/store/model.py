@@ -29,6 +29,7 @@ class LocalModel:
     model_path: Path
     adapters: list[Path] = field(default_factory=list)
     draft_path: Path | None = None  # DRAFT model for speculative decoding
+    projector_path: Path | None = None  # vision projector (llama.cpp loads one, the first)
     template: str | None = None
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +81,8 @@ def load_local_model(store: Store, name: ModelName) -> LocalModel:
         adapters=[store.blobs.path(a.digest) for a in manifest.layers_of(mf.MEDIA_TYPE_ADAPTER)],
         draft_path=(store.blobs.path(draft.digest)
                     if (draft := manifest.layer(mf.MEDIA_TYPE_DRAFT)) else None),
+        projector_path=next((store.blobs.path(layer.digest)
+                             for layer in manifest.layers_of(mf.MEDIA_TYPE_PROJECTOR)), None),
         template=text(mf.MEDIA_TYPE_TEMPLATE) or text(mf.MEDIA_TYPE_PROMPT),
         system=text(mf.MEDIA_TYPE_SYSTEM),
         params=json_layer(mf.MEDIA_TYPE_PARAMS, {}),

@@ -39,8 +39,7 @@ def capabilities(model: LocalModel, info: gguf.GGUFInfo) -> list[str]:
         found.extend(_go_template_capabilities(model.template))
     else:
         found.extend(_chat_template_capabilities(info.chat_template or ""))
-    if any(key.endswith(".vision.block_count") or key.startswith("clip.")
-           for key in info.metadata):
+    if model.projector_path is not None:  # llama.cpp sees images only through a projector
         found.append("vision")
     return found
 
@@ -139,6 +138,8 @@ def show_model(model: LocalModel, verbose: bool = False) -> ShowResponse:
         details=model.details,
         messages=[Message(**m) for m in model.messages] or None,
         model_info=model_info(info, verbose),
+        projector_info=(model_info(_gguf_info(str(path), path.stat().st_size), verbose)
+                        if (path := model.projector_path) is not None else None),
         capabilities=capabilities(model, info),
         modified_at=model.modified_at,
         requires=model.config.requires,

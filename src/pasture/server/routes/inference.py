@@ -23,7 +23,7 @@ from pasture.api.ollama import (
     ToolCall,
 )
 from pasture.errors import BadRequestError
-from pasture.prompt.render import PromptTemplate, Think, parse_template
+from pasture.prompt.render import PromptTemplate, Think, parse_template, tag_images
 from pasture.prompt.tools import ToolChoice
 from pasture.runner.base import Runner
 from pasture.server import completion, images
@@ -116,7 +116,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
             return
         async with turn.lease() as lease:
             runner = lease.runner
-            prompt = (await _generate_prompt(runner, turn.model, body, template, think)).text
+            built = await _generate_prompt(runner, turn.model, body, template, think)
+            prompt = built.text
             if body.context:  # deprecated, but still sent by some clients: prepend as text
                 prompt = await runner.detokenize(body.context) + prompt
             # `context` (prompt + answer tokens) is returned unless raw; only then is the
@@ -127,8 +128,9 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
                                     fmt=body.format, template=template)
             produced: list[int] = []
             async with contextlib.aclosing(completion.generate(
-                        runner, tokens or prompt, turn.options, plan.fmt, grammar=plan.grammar,
-                        reply=plan.parser, top_logprobs=turn.top_logprobs)) as events:
+                        runner, prompt if built.images else tokens or prompt, turn.options,
+                        plan.fmt, grammar=plan.grammar, reply=plan.parser,
+                        top_logprobs=turn.top_logprobs, images=built.images)) as events:
                 async for event in events:
                     if isinstance(event, completion.Piece):
                         produced.extend(event.tokens)
@@ -162,17 +164,18 @@ async def _generate_prompt(runner: Runner | None, model: LocalModel, body: Gener
                            template: PromptTemplate | None, think: Think) -> Prompt:
     """The prompt: as given when raw, fill-in-the-middle with a suffix, a template the
     request passed run directly, else a one-turn chat through the chat path."""
-    images = len(body.images or [])
-    if body.raw:
-        return Prompt(body.prompt, images)
+    pictures = list(body.images or [])
+    if body.raw:  # the prompt's own `[img-N]` tags place the images
+        return Prompt(body.prompt, pictures)
     if body.suffix:  # the insert capability was checked: the model has a Go template
         insert_template = template or model_template(model)
         assert insert_template is not None
-        return Prompt(insert_template.render_insert(body.prompt, body.suffix, think), images)
+        return Prompt(insert_template.render_insert(body.prompt, body.suffix, think), pictures)
     user = Message(role="user", content=body.prompt, images=body.images).wire()
     messages = conversation(model, [user], body.system or None)
     if template is not None:
-        return Prompt(template.render(messages, [], think), images)
+        tagged, _ = tag_images(messages)
+        return Prompt(template.render(tagged, [], think), images.of_messages(messages))
     return await build_chat_prompt(model, messages, [], think, runner,
                                    truncate=body.truncate is not False)
 
@@ -222,14 +225,15 @@ async def chat(body: ChatRequest, request: Request) -> Response:
                                message=Message(role="assistant"), debug_info=debug)
             return
         async with turn.lease() as lease:
-            prompt = (await build_chat_prompt(turn.model, messages, prompt_tools, think,
-                                              lease.runner, truncate)).text
-            plan = await plan_reply(turn.model, prompt, capabilities=capabilities, think=think,
-                                    tools=tools, choice=choice, grammar=body.grammar,
-                                    fmt=body.format)
+            prompt = await build_chat_prompt(turn.model, messages, prompt_tools, think,
+                                             lease.runner, truncate)
+            plan = await plan_reply(turn.model, prompt.text, capabilities=capabilities,
+                                    think=think, tools=tools, choice=choice,
+                                    grammar=body.grammar, fmt=body.format)
             async with contextlib.aclosing(completion.generate(
-                        lease.runner, prompt, turn.options, plan.fmt, grammar=plan.grammar,
-                        reply=plan.parser, top_logprobs=turn.top_logprobs)) as events:
+                        lease.runner, prompt.text, turn.options, plan.fmt, grammar=plan.grammar,
+                        reply=plan.parser, top_logprobs=turn.top_logprobs,
+                        images=prompt.images)) as events:
                 async for event in events:
                     if isinstance(event, completion.Piece):
                         if event.text or event.thinking or event.tool_calls or event.logprobs:
