@@ -167,3 +167,18 @@ def test_every_layer_offloaded_reads_as_all_on_the_gpu() -> None:
                  "sched_reserve:  CUDA_Host compute buffer size =    20.02 MiB"):
         buffers.feed(line)
     assert buffers.on_gpu == buffers.total
+
+
+def test_a_vision_projector_adds_its_weights_where_the_layers_go(tmp_path: Path) -> None:
+    from pasture.runner.base import LoadSpec
+    from tests.ggufs import write_projector
+
+    model = write_tiny_llama(tmp_path / "m.gguf", n_layers=2, n_embd=64, n_ff=128)
+    projector = write_projector(tmp_path / "mmproj.gguf", text_embd=64)
+    weights = sum(t.n_bytes for t in read_gguf(projector).tensors)
+    plain = estimate_spec(LoadSpec(str(model), num_ctx=512))
+    vision = estimate_spec(LoadSpec(str(model), num_ctx=512, projector=str(projector)))
+    assert weights > 0 and vision.projector_bytes == weights
+    assert vision.cpu_bytes(0) == plain.cpu_bytes(0) + weights  # CPU only: in system memory
+    assert vision.gpu_bytes(1) == plain.gpu_bytes(1) + weights  # offloading: on the GPU
+    assert vision.cpu_bytes(1) == plain.cpu_bytes(1)

@@ -25,6 +25,8 @@ llama.cpp allocates (measured on the tiny test models and SmolLM2 from the engin
 - **draft model** (DRAFT, speculative decoding): its own weights, an f16 KV cache of the
   same context and its compute buffer, placed with the same layer count; it outputs one
   token per slot, so its compute buffer is the layer part above.
+- **vision projector**: its weights, on the GPU when any layer is (llama.cpp's mtmd
+  default), else on the CPU; its image-encoding buffer is not modelled.
 
 Measured against the engine the estimate is within a few percent for SmolLM2 and the tiny
 models; it does not model sliding-window caches (Gemma's SWA layers take less than this
@@ -79,6 +81,7 @@ class MemoryEstimate:
     compute_layer_bytes: int  # the GPU part when only repeating layers are offloaded
     output_buffer_bytes: int
     draft: MemoryEstimate | None = None  # the DRAFT model loaded beside this one
+    projector_bytes: int = 0  # a vision projector's weights
 
     @property
     def max_gpu_layers(self) -> int:
@@ -94,6 +97,7 @@ class MemoryEstimate:
         blocks = range(n - min(layers, n), n)
         total = sum(self.shape.layer_bytes[i] + self.kv_layer_bytes[i] for i in blocks)
         total += self.draft.gpu_bytes(gpu_layers) if self.draft else 0
+        total += self.projector_bytes
         if layers > n:
             return total + self.shape.output_bytes + self.compute_bytes
         return total + self.compute_layer_bytes
@@ -105,6 +109,7 @@ class MemoryEstimate:
         blocks = range(0, n - min(layers, n))
         total = self.shape.input_bytes + self.output_buffer_bytes
         total += self.draft.cpu_bytes(gpu_layers) if self.draft else 0
+        total += self.projector_bytes if layers == 0 else 0
         total += sum(self.shape.layer_bytes[i] + self.kv_layer_bytes[i] for i in blocks)
         if layers > n:  # everything but the input layer is on the GPU
             return total + 4 * DEFAULT_UBATCH * self.shape.n_embd
@@ -227,6 +232,8 @@ def estimate_spec(spec: LoadSpec) -> MemoryEstimate:
     main = estimate(shape, num_ctx=spec.num_ctx, num_parallel=spec.num_parallel,
                     num_batch=spec.num_batch, kv_cache_type=spec.kv_cache_type,
                     n_ubatch=spec.num_batch if own_pooling else None)
+    if spec.projector:  # a projector has no text blocks: all its tensors count as input
+        main = replace(main, projector_bytes=read_shape(spec.projector).weight_bytes)
     if not spec.draft_model:
         return main
     # llama.cpp gives the draft the main context's size and batch, its default f16 cache
