@@ -182,14 +182,6 @@ def add_parameter(params: dict[str, Any], name: str, raw: str) -> None:
         params[key] = value
 
 
-def parameters_from_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Modelfile PARAMETER lines as an options map."""
-    params: dict[str, Any] = {}
-    for name, raw in pairs:
-        add_parameter(params, name, raw)
-    return params
-
-
 def engine_sampling(options: dict[str, Any], num_ctx: int) -> dict[str, Any]:
     """The llama-server `/completion` fields for merged options.
 

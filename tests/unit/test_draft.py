@@ -30,7 +30,7 @@ def test_draft_num_predict_is_a_bounded_integer(value: object) -> None:
 
 def test_draft_num_predict_is_a_modelfile_parameter() -> None:
     assert opts.validate({"draft_num_predict": 0}) == {"draft_num_predict": 0}
-    assert opts.parameters_from_pairs([("draft_num_predict", "8")]) == {"draft_num_predict": 8}
+    assert opts.parse_parameter("draft_num_predict", "8") == 8
     with pytest.raises(BadRequestError, match="must be of type integer"):
         opts.parse_parameter("draft_num_predict", "many")
 

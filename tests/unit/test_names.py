@@ -107,8 +107,7 @@ def test_key_compares_names_case_insensitively() -> None:
     a, b = ModelName.parse("Me/Model:Tag"), ModelName.parse("me/model:tag")
     assert a != b  # case is preserved
     assert a.key == b.key
-    assert a.same_as(b)
-    assert not a.same_as(ModelName.parse("me/model:other"))
+    assert a.key != ModelName.parse("me/model:other").key
 
 
 def test_manifest_parts_round_trip() -> None:
@@ -134,9 +133,3 @@ def test_every_accepted_name_resolves_inside_the_manifest_root(text: str, tmp_pa
     assert os.path.commonpath([root, os.path.normpath(path)]) == str(root)
     assert len(path.relative_to(root).parts) == 4
 
-
-def test_with_tag_validates_the_new_tag() -> None:
-    name = ModelName.parse("me/m")
-    assert name.with_tag("v2").display == "me/m:v2"
-    with pytest.raises(InvalidNameError):
-        name.with_tag("../x")

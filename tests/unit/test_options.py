@@ -48,10 +48,10 @@ def test_unknown_and_retired_options_are_dropped() -> None:
 
 
 def test_modelfile_parameters_are_typed_and_stop_accumulates() -> None:
-    params = opts.parameters_from_pairs([
-        ("temperature", "0.7"), ("stop", "<|im_end|>"), ("STOP", "User:"),
-        ("num_ctx", "8192"), ("use_mmap", "false"), ("mirostat", "1"),
-    ])
+    params: dict = {}
+    for name, raw in [("temperature", "0.7"), ("stop", "<|im_end|>"), ("STOP", "User:"),
+                      ("num_ctx", "8192"), ("use_mmap", "false"), ("mirostat", "1")]:
+        opts.add_parameter(params, name, raw)
     assert params == {"temperature": 0.7, "stop": ["<|im_end|>", "User:"], "num_ctx": 8192,
                       "use_mmap": False}
 

@@ -128,18 +128,6 @@ def host_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
-def host_cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """`AMD EPYC 7B13` or similar, for recording which machine a build was made for."""
-    try:
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "cpu model"):
-                return value.strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def probe(site: Path | None, timeout: float = 120) -> Probe:
     """Import the build in `site` (None: the engine installed with Pasture) in a child."""
     env = dict(os.environ)

@@ -159,12 +159,6 @@ async def collect_all(events: AsyncIterator[Piece | Finish]) -> Collected:
     return Collected("".join(parts), finish, calls, logprobs, "".join(thoughts))
 
 
-async def collect(events: AsyncIterator[Piece | Finish]) -> tuple[str, Finish]:
-    """All the text of a generation and its `Finish` (see `collect_all`)."""
-    collected = await collect_all(events)
-    return collected.text, collected.finish
-
-
 async def prepend(first: Piece | Finish,
                   rest: AsyncIterator[Piece | Finish]) -> AsyncIterator[Piece | Finish]:
     """`first` followed by the rest of a generation (after peeking at its first event)."""

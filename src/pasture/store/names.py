@@ -135,13 +135,5 @@ class ModelName:
         """Where this name's registry lives, e.g. `https://registry.ollama.ai`."""
         return f"{self.scheme}://{self.host}"
 
-    def same_as(self, other: ModelName) -> bool:
-        """Case-insensitive equality, as Ollama's `EqualFold`."""
-        return self.key == other.key
-
-    def with_tag(self, tag: str) -> ModelName:
-        """This name with another tag (validated)."""
-        return ModelName(self.host, self.namespace, self.model, tag, self.scheme)
-
     def __str__(self) -> str:
         return self.display
