@@ -171,11 +171,7 @@ def write_tiny_llama(
         writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(n_ff, n_embd))
         writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(n_embd, n_ff))
 
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return _finish(writer, path)
 
 
 def write_gguf(
@@ -191,11 +187,7 @@ def write_gguf(
         _add_value(writer, key, value)
     for name, array in tensors:
         writer.add_tensor(name, array)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return _finish(writer, path)
 
 
 def write_lora(
@@ -232,11 +224,7 @@ def write_lora(
         b = rng.standard_normal((n_out, rank)) * std
         writer.add_tensor(f"{tensor.name}.lora_a", a.astype(np.float32))
         writer.add_tensor(f"{tensor.name}.lora_b", b.astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return _finish(writer, path)
 
 
 def write_projector(
@@ -299,6 +287,11 @@ def write_projector(
     writer.add_tensor("mm.0.bias", zeros(hidden))
     writer.add_tensor("mm.2.weight", weight(text_embd, hidden))
     writer.add_tensor("mm.2.bias", zeros(text_embd))
+    return _finish(writer, path)
+
+
+def _finish(writer: gguf.GGUFWriter, path: Path) -> Path:
+    """Write out everything added to `writer` (header, metadata, tensors) and close it."""
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
