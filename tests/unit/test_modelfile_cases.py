@@ -33,7 +33,7 @@ def _plan(plan: CreatePlan, base: Path) -> dict[str, Any]:
         "from": plan.from_, "files": files(plan.files), "adapters": files(plan.adapters),
         "draft_files": files(plan.draft_files), "template": plan.template,
         "system": plan.system, "license": plan.license, "parameters": plan.parameters,
-        "messages": plan.messages, "requires": plan.requires,
+        "messages": plan.messages, "requires": plan.requires, "parser": plan.parser,
     }
     return {key: value for key, value in fields.items() if value not in (None, [])}
 

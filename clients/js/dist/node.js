@@ -21,7 +21,7 @@ import { ModelfileError, parametersOf, parseModelfile, } from './modelfile.js';
 const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\'];
 const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors'];
 // Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
-const UNSUPPORTED = new Set(['renderer', 'parser']);
+const UNSUPPORTED = new Set(['renderer']);
 // Semver with an optional `v`, pre-release and build, short forms allowed, as the server
 // reads REQUIRES (`pasture/store/requires.py`); checked here to report the line.
 const SEMVER = /^v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?(\.(0|[1-9]\d*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
@@ -101,6 +101,8 @@ export async function planCreate(commands, baseDir) {
             plan.request.system = args;
         else if (name === 'template')
             plan.request.template = args;
+        else if (name === 'parser')
+            plan.request.parser = args;
         else if (name === 'draft') {
             // As in Ollama, a local GGUF file (or a directory of one), never a model name.
             const path = expand(args, baseDir);

@@ -169,6 +169,8 @@ export interface CreateRequest {
     messages?: Message[];
     /** The minimum server version the model needs, a semver (a Modelfile's REQUIRES). */
     requires?: string;
+    /** A built-in output parser by name, e.g. `harmony` (a Modelfile's PARSER). */
+    parser?: string;
     /** File name → blob digest of a speculative-decoding draft model (a Modelfile's DRAFT). */
     draft_files?: Record<string, string>;
 }

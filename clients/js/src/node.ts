@@ -31,7 +31,7 @@ import type { CreateRequest, Message, ProgressResponse } from './types.js'
 const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\']
 const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors']
 // Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
-const UNSUPPORTED = new Set(['renderer', 'parser'])
+const UNSUPPORTED = new Set(['renderer'])
 // Semver with an optional `v`, pre-release and build, short forms allowed, as the server
 // reads REQUIRES (`pasture/store/requires.py`); checked here to report the line.
 const SEMVER =
@@ -120,6 +120,7 @@ export async function planCreate(commands: ModelfileCommand[], baseDir: string):
     else if (name === 'license') licenses.push(args)
     else if (name === 'system') plan.request.system = args
     else if (name === 'template') plan.request.template = args
+    else if (name === 'parser') plan.request.parser = args
     else if (name === 'draft') {
       // As in Ollama, a local GGUF file (or a directory of one), never a model name.
       const path = expand(args, baseDir)

@@ -148,10 +148,11 @@ test("every option the server knows is typed and bounded as the server's", () =>
 /** A create plan as the JSON the shared cases hold: paths relative to `base`. */
 function planJson(plan, base) {
   const files = (pairs) => pairs.map(([name, path]) => [name, relative(base, path)])
-  const { from, template, system, license, parameters, messages, requires } = plan.request
+  const { from, template, system, license, parameters, messages, requires, parser } = plan.request
   const fields = {
     from, files: files(plan.files), adapters: files(plan.adapters),
     draft_files: files(plan.draftFiles), template, system, license, parameters, messages, requires,
+    parser,
   }
   return Object.fromEntries(
     Object.entries(fields).filter(([, value]) => value !== undefined && !(Array.isArray(value) && !value.length)),

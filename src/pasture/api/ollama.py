@@ -221,6 +221,7 @@ class ShowResponse(WireModel):
     capabilities: list[str] = Field(default_factory=list)
     modified_at: datetime | None = None
     requires: str | None = None
+    parser: str | None = None
 
 
 class CopyRequest(WireModel):
@@ -246,6 +247,7 @@ class CreateRequest(WireModel):
     messages: list[Message] | None = None
     quantize: str | None = None
     requires: str | None = None  # the minimum server version, semver
+    parser: str | None = None  # a built-in output parser by name (`harmony`)
     draft_files: dict[str, str] | None = None  # speculative-decoding draft model blobs
     # Beyond Ollama: plain-http registry allowed when `from` must be pulled first.
     insecure: bool | None = None

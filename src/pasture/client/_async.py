@@ -235,12 +235,14 @@ class AsyncClient:
         stream: bool = False,
         requires: str | None = None,
         draft_files: dict[str, str] | None = None,
+        parser: str | None = None,
     ) -> ProgressResponse | AsyncIterator[ProgressResponse]:
         """Create a model from another (`from_`) or from uploaded blobs (`files`)."""
         return await self._send(_calls.create(
             model=model, quantize=quantize, from_=from_, files=files, adapters=adapters,
             template=template, license=license, system=system, parameters=parameters,
             messages=messages, stream=stream, requires=requires, draft_files=draft_files,
+            parser=parser,
         ))
 
     async def create_from_modelfile(

@@ -22,7 +22,7 @@ from pasture.store.requires import parse_version
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
 _MODEL_SUFFIXES = (".gguf", ".bin", ".safetensors")
 # Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
-_UNSUPPORTED = ("renderer", "parser")
+_UNSUPPORTED = ("renderer",)
 
 
 @dataclass
@@ -34,6 +34,7 @@ class CreatePlan:
     adapters: list[tuple[str, Path]] = field(default_factory=list)
     draft_files: list[tuple[str, Path]] = field(default_factory=list)
     requires: str | None = None
+    parser: str | None = None
     template: str | None = None
     system: str | None = None
     license: list[str] | None = None
@@ -60,6 +61,7 @@ class CreatePlan:
             "parameters": self.parameters,
             "messages": self.messages,
             "requires": self.requires,
+            "parser": self.parser,
             "draft_files": {name: digests[path] for name, path in self.draft_files} or None,
         }
 
@@ -133,6 +135,8 @@ def plan_create(text: str, base_dir: Path) -> CreatePlan:
             plan.system = args
         elif name == "template":
             plan.template = args
+        elif name == "parser":
+            plan.parser = args
         elif name == "draft":
             path = _resolve(args, base_dir)
             if not path.exists():  # as in Ollama, a local GGUF file (or a directory of one):

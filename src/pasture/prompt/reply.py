@@ -8,7 +8,7 @@ thought is still parsed out, and dropped, in case the model thinks anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pasture.prompt.thinking import ThinkingParser
 from pasture.prompt.tools import ToolCallParser
@@ -24,6 +24,15 @@ class Split:
 
     def __bool__(self) -> bool:
         return bool(self.content or self.thinking or self.tool_calls)
+
+
+class OutputParser(Protocol):
+    """What a generation's output is read with: `ReplyParser`, or the parser of a model's
+    own output format (`harmony.HarmonyParser`)."""
+
+    def feed(self, text: str) -> Split: ...
+
+    def finish(self) -> Split: ...
 
 
 class ReplyParser:

@@ -15,7 +15,7 @@ from typing import Any
 from pasture import options as opts
 from pasture.errors import BadRequestError
 from pasture.prompt import grammars
-from pasture.prompt.reply import ReplyParser, Split
+from pasture.prompt.reply import OutputParser, Split
 from pasture.runner.base import Runner
 
 _DONE_REASONS = {"limit": "length"}  # llama-server stop_type → Ollama done_reason
@@ -116,7 +116,7 @@ def engine_prompt(prompt: str | list[int], images: Sequence[str], marker: str | 
 
 async def generate(runner: Runner, prompt: str | list[int], options: dict[str, Any],
                    fmt: str | dict[str, Any] | None = None, *, grammar: str | None = None,
-                   reply: ReplyParser | None = None, top_logprobs: int | None = None,
+                   reply: OutputParser | None = None, top_logprobs: int | None = None,
                    images: Sequence[str] = ()) -> AsyncIterator[Piece | Finish]:
     """Run one completion, yielding `Piece`s and then exactly one `Finish`.
 

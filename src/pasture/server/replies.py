@@ -6,7 +6,8 @@ Jinja template in native mode (the tags it mentions). From that and the request
 (`tools`, `tool_choice`, `think`, `grammar`) this module builds the parser that splits
 the output and the grammar, if any, that constrains decoding. Both prompt modes go
 through `/completion` and these same parsers, rather than llama-server's OpenAI
-endpoint, so truncation, options, streaming and metrics stay one code path.
+endpoint, so truncation, options, streaming and metrics stay one code path. A model
+whose config names a built-in output parser (`harmony`) is read with that instead.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 from pasture.errors import BadRequestError
 from pasture.prompt import grammars
+from pasture.prompt.harmony import HarmonyParser
 from pasture.prompt.render import PromptTemplate, Think
-from pasture.prompt.reply import ReplyParser
+from pasture.prompt.reply import OutputParser, ReplyParser
 from pasture.prompt.thinking import (
     ThinkingParser,
     go_template_tags,
@@ -43,7 +45,7 @@ class ReplyPlan:
     request's `format` left for the engine, None once `grammar` enforces it after a
     thought."""
 
-    parser: ReplyParser | None = None
+    parser: OutputParser | None = None
     grammar: str | None = None
     fmt: str | dict[str, Any] | None = None
 
@@ -86,6 +88,10 @@ async def plan_reply(model: LocalModel, prompt: str, *, capabilities: list[str],
     choice = choice or ToolChoice()
     tools = offered_tools(tools, choice)
     wants_thinking = "thinking" in capabilities
+    if model.config.parser == "harmony" and wants_thinking:  # not in raw mode (no capabilities)
+        if choice.forced:
+            raise BadRequestError("tool_choice cannot force a call on a harmony model")
+        return ReplyPlan(HarmonyParser(tools, think.enabled, prompt=prompt), grammar, fmt)
     if not tools and not wants_thinking and not choice.forced:
         return ReplyPlan(grammar=grammar, fmt=fmt)
     formats = await TemplateFormats.of(model, template)

@@ -83,6 +83,8 @@ async def create_model(store: Any, name: ModelName, req: CreateRequest
         draft.layers.append(await _draft_layer(store, req.draft_files))
     if req.requires is not None:
         draft.config.requires = req.requires.strip() or None
+    if req.parser is not None:
+        draft.config.parser = req.parser.strip() or None
     check_requires(draft.config.requires)  # a base's own REQUIRES is inherited, and checked
     for layer in reused:  # reported once the request is known to be acceptable
         yield ProgressResponse(status=f"using existing layer {layer.digest}")

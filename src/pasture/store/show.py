@@ -13,6 +13,8 @@ from pasture.prompt.render import parse_template_cached
 from pasture.store import modelfile
 from pasture.store.model import LocalModel
 
+# What a built-in output parser (the config's `parser`) gives a model, as in Ollama.
+_PARSER_CAPABILITIES = {"harmony": ("tools", "thinking")}
 # Arrays longer than this (token lists, merges) are left out unless `verbose` is set.
 _SHORT_ARRAY = 5
 _HIDDEN_KEYS = ("general.name", "tokenizer.chat_template")
@@ -39,6 +41,8 @@ def capabilities(model: LocalModel, info: gguf.GGUFInfo) -> list[str]:
         found.extend(_go_template_capabilities(model.template))
     else:
         found.extend(_chat_template_capabilities(info.chat_template or ""))
+    extra = _PARSER_CAPABILITIES.get(model.config.parser or "", ())
+    found.extend(c for c in extra if c not in found)
     if model.projector_path is not None:  # llama.cpp sees images only through a projector
         found.append("vision")
     return found
@@ -88,6 +92,8 @@ def modelfile_text(model: LocalModel) -> str:
         commands.append(modelfile.Command("template", model.template))
     if model.system is not None:
         commands.append(modelfile.Command("system", model.system))
+    if model.config.parser:
+        commands.append(modelfile.Command("parser", model.config.parser))
     for key in sorted(model.params):
         values = model.params[key] if isinstance(model.params[key], list) else [model.params[key]]
         commands.extend(
@@ -143,4 +149,5 @@ def show_model(model: LocalModel, verbose: bool = False) -> ShowResponse:
         capabilities=capabilities(model, info),
         modified_at=model.modified_at,
         requires=model.config.requires,
+        parser=model.config.parser,
     )
