@@ -98,6 +98,7 @@ class Settings:
     max_image_bytes: int = 20 << 20
     # Engine builds beside the installed wheel (`pasture engine`); PASTURE_ENGINES.
     engines_dir: Path = Path.home() / ".pasture" / "engines"
+    engine: str | None = None  # PASTURE_ENGINE: the engine build to use first, by name
     header_timeout: float = 10.0  # seconds to send a request head; 0 = none (server/timeouts.py)
     body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
 
@@ -127,6 +128,7 @@ class Settings:
             max_blob=parse_bytes(env("MAX_BLOB", environ) or str(1 << 40)),
             max_image_bytes=parse_bytes(env("MAX_IMAGE_BYTES", environ) or str(20 << 20)),
             engines_dir=engines_dir(environ),
+            engine=(os.environ if environ is None else environ).get("PASTURE_ENGINE") or None,
             header_timeout=_seconds("HEADER_TIMEOUT", 10.0, environ),
             body_timeout=_seconds("BODY_TIMEOUT", 60.0, environ),
         )

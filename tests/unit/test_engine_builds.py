@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,26 @@ def test_a_gpu_placement_falling_back_to_a_cpu_build_offloads_nothing(tmp_path: 
     runner = asyncio.run(chooser.start(LoadSpec("m.gguf", 2048, num_gpu=23)))
     assert started == [("cuda-sm90", 23), (DEFAULT, 0)] and runner.spec.num_gpu == 0
     assert chooser.builds.get("cuda-sm90").bad == "the engine could not load this model: CUDA error"
+
+
+def test_builds_without_llguidance_are_chosen_only_when_asked_for() -> None:
+    """An offline build has no llguidance: tool_choice grammars would fail on it."""
+    offline = replace(build("native", AVX512, native=True), llguidance=False)
+    builds = [build(DEFAULT), offline]
+    assert [b.name for b in candidates(builds, SAPPHIRE, False)] == [DEFAULT, "native"]
+    assert [b.name for b in candidates(builds, SAPPHIRE, False, (), "native")] == \
+        ["native", DEFAULT]
+    # Asking for a build this CPU cannot run, or an unknown one, changes nothing.
+    assert candidates(builds, ZEN3, False, (), "native")[0].name == DEFAULT
+    assert candidates(builds, SAPPHIRE, False, (), "absent")[0].name == DEFAULT
+
+
+def test_llguidance_is_read_from_the_engine_library(tmp_path: Path) -> None:
+    from pasture.engines.probe import has_llguidance
+
+    (tmp_path / "with").mkdir()
+    (tmp_path / "with" / "x.abi3.so").write_bytes(b"\0llg_new_matcher\0")
+    (tmp_path / "without").mkdir()
+    (tmp_path / "without" / "x.abi3.so").write_bytes(b"\0llguidance is not enabled\0")
+    assert has_llguidance(tmp_path / "with") and not has_llguidance(tmp_path / "without")
+    assert EngineBuilds(tmp_path).default().llguidance  # the PyPI wheel has it

@@ -7,6 +7,7 @@ its next model load.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -39,10 +40,11 @@ def list_builds() -> None:
             for b in installed]
     typer.echo(table(["NAME", "KIND", "VERSION", "CPU INSTRUCTIONS", "CUDA", "STATUS"], rows),
                nl=False)
-    cpu_choice = candidates(installed, flags, on_gpu=False)[0]
+    preferred = os.environ.get("PASTURE_ENGINE") or None
+    cpu_choice = candidates(installed, flags, False, (), preferred)[0]
     typer.echo(f"\nCPU placements use: {cpu_choice.name}")
     if info.gpus:
-        gpu_choice = candidates(installed, flags, on_gpu=True, gpus=info.gpus)[0]
+        gpu_choice = candidates(installed, flags, True, info.gpus, preferred)[0]
         names = ", ".join(f"{g.name} ({g.description})" for g in info.gpus)
         typer.echo(f"GPU placements use: {gpu_choice.name} (GPUs: {names})")
     else:
@@ -54,7 +56,9 @@ def status(build: EngineBuild, flags: set[str]) -> str:
         return f"set aside: {build.bad}"
     if lacking := missing_instructions(list(build.cpu_features), flags):
         return "this CPU lacks " + " ".join(lacking)
-    return "ok" + (" (built for this CPU)" if build.native else "")
+    notes = [note for note, shown in (("built for this CPU", build.native),
+                                      ("no llguidance", not build.llguidance)) if shown]
+    return "ok" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def build(

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pasture.engines.probe import Probe, ProbeError, parse_system_info, probe
+from pasture.engines.probe import Probe, ProbeError, has_llguidance, parse_system_info, probe
 from pasture.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class EngineBuild:
     native: bool = False  # compiled for this machine's CPU (`pasture engine build --native`)
     bad: str | None = None  # why it was set aside after failing to start a model
     site: Path | None = None  # directory to put first on sys.path; None: the default wheel
+    llguidance: bool = True  # runs Pasture's tool-choice and thinking grammars
 
     @property
     def is_default(self) -> bool:
@@ -57,7 +58,7 @@ class EngineBuild:
     def from_probe(cls, name: str, result: Probe, site: Path | None, origin: str,
                    native: bool = False) -> EngineBuild:
         return cls(name, result.version, result.kind, tuple(result.cpu_features),
-                   tuple(result.cuda_archs), origin, native, None, site)
+                   tuple(result.cuda_archs), origin, native, None, site, result.llguidance)
 
 
 class EngineBuilds:
@@ -74,7 +75,8 @@ class EngineBuilds:
             import xllamacpp
 
             result = Probe(xllamacpp.__version__,
-                           parse_system_info(xllamacpp.get_system_info()))
+                           parse_system_info(xllamacpp.get_system_info()),
+                           llguidance=has_llguidance(Path(xllamacpp.__file__).parent))
             self._default = EngineBuild.from_probe(DEFAULT, result, None,
                                                    "the xllamacpp wheel installed with Pasture")
         return self._default
@@ -164,7 +166,9 @@ class EngineBuilds:
                 cpu_features=tuple(map(str, data["cpu_features"])),
                 cuda_archs=tuple(int(a) for a in data.get("cuda_archs", ())),
                 origin=str(data.get("origin", "")), native=bool(data.get("native")),
-                bad=data.get("bad"), site=directory / "site")
+                bad=data.get("bad"), site=directory / "site",
+                llguidance=bool(data["llguidance"]) if "llguidance" in data
+                else has_llguidance(directory / "site" / "xllamacpp"))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -9,6 +9,11 @@
 - The default wheel is always in the list, whatever its mark (last when it is not a CPU
   build): it is the build Pasture was installed and tested with, and it must never leave
   a model without an engine.
+- Builds without llguidance come after those with it: they cannot run the grammars that
+  enforce `tool_choice` or let a model think before a `format` (a build compiled offline
+  has none), and a faster engine is no trade for features that stop working.
+- `PASTURE_ENGINE=name` puts that build first (when this CPU can run it): the user's
+  choice, for example a native build without llguidance.
 
 Builds marked bad are left out. The launcher tries the list in order.
 """
@@ -23,7 +28,7 @@ from pasture.engines.probe import missing_instructions
 
 
 def candidates(builds: Iterable[EngineBuild], host_flags: set[str], on_gpu: bool,
-               gpus: Sequence[Device] = ()) -> list[EngineBuild]:
+               gpus: Sequence[Device] = (), preferred: str | None = None) -> list[EngineBuild]:
     """The builds to try, best first, for a runner placed on a GPU (`on_gpu`) or not."""
     builds = list(builds)
     usable = [b for b in builds if b.is_default or (
@@ -31,12 +36,14 @@ def candidates(builds: Iterable[EngineBuild], host_flags: set[str], on_gpu: bool
     chosen: list[EngineBuild] = []
     if on_gpu:
         gpu_builds = [b for b in usable if b.kind != "cpu" and supports_any(b, gpus)]
-        chosen += sorted(gpu_builds, key=lambda b: (b.is_default, not b.native, b.name))
+        chosen += sorted(gpu_builds, key=lambda b: (not b.llguidance, b.is_default,
+                                                    not b.native, b.name))
     cpu_builds = [b for b in usable if b.kind == "cpu"]
-    chosen += sorted(cpu_builds, key=lambda b: (-len(b.cpu_features), not b.native,
-                                                b.is_default, b.name))
+    chosen += sorted(cpu_builds, key=lambda b: (not b.llguidance, -len(b.cpu_features),
+                                                not b.native, b.is_default, b.name))
     chosen += [b for b in builds if b.is_default and b not in chosen]
-    return chosen
+    first = [b for b in usable if b.name == preferred and b.bad is None]
+    return first + [b for b in chosen if b not in first]
 
 
 def supports_any(build: EngineBuild, gpus: Sequence[Device]) -> bool:

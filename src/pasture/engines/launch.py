@@ -31,8 +31,9 @@ class EngineLauncher:
     """Chooses a build per runner; `start` has the scheduler's `start_runner` shape."""
 
     def __init__(self, builds: EngineBuilds, start_build: StartBuild,
-                 host_flags: set[str] | None = None) -> None:
+                 host_flags: set[str] | None = None, preferred: str | None = None) -> None:
         self.builds = builds
+        self.preferred = preferred  # PASTURE_ENGINE: the build the user asked for
         self._start_build = start_build
         self.host_flags = host_flags if host_flags is not None else host_cpu_flags()
         self.gpus: Sequence[Device] = ()
@@ -62,16 +63,17 @@ class EngineLauncher:
         names = ", ".join(b.name + (" (set aside)" if b.bad and not b.is_default else "")
                           for b in builds)
         line = f"engine builds: {names}; CPU placements use " + \
-            candidates(builds, self.host_flags, on_gpu=False)[0].name
+            candidates(builds, self.host_flags, False, (), self.preferred)[0].name
         if self.gpus:
             line += ", GPU placements use " + \
-                candidates(builds, self.host_flags, True, self.gpus)[0].name
+                candidates(builds, self.host_flags, True, self.gpus, self.preferred)[0].name
         return line
 
     async def start(self, spec: LoadSpec) -> Runner:
         """A runner for `spec` on the best build that can start it."""
         # Read afresh: a build installed or removed while serving counts from the next load.
-        order = candidates(self.builds.all(), self.host_flags, spec.num_gpu > 0, self.gpus)
+        order = candidates(self.builds.all(), self.host_flags, spec.num_gpu > 0, self.gpus,
+                           self.preferred)
         failures: list[tuple[EngineBuild, RunnerError]] = []
         for build in order:
             if spec.num_gpu > 0 and build.kind == "cpu":

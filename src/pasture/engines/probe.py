@@ -9,11 +9,15 @@ takes down only the probe. llama.cpp describes itself in `llama_print_system_inf
 
 The CPU section lists the instruction sets the build was compiled to use (so the CPU
 must have them all); a CUDA section means a GPU build, ARCHS its compute capabilities.
+Whether llama.cpp was built with llguidance (which Pasture's tool-choice and
+thinking-then-format grammars need) is not in that text: a build without it carries the
+message it answers such a grammar with, which is looked for in its library instead.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -58,6 +62,7 @@ class Probe:
     version: str
     features: dict[str, dict[str, str]]  # section ("CPU", "CUDA") → key → value
     devices: list[dict[str, object]] = field(default_factory=list)
+    llguidance: bool = True  # can run `%llguidance` grammars (see `has_llguidance`)
 
     @property
     def cpu_features(self) -> list[str]:
@@ -115,6 +120,16 @@ def missing_instructions(features: list[str], host_flags: set[str]) -> list[str]
     return [f for f in features if CPU_FLAGS.get(f) not in host_flags]
 
 
+def has_llguidance(package: Path) -> bool:
+    """Whether the engine library in `package` (xllamacpp's directory) was built with
+    llguidance: one built without it holds the error it answers such grammars with."""
+    for library in package.glob("*.so"):
+        with open(library, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(b"llguidance is not enabled") >= 0:
+                return False
+    return True
+
+
 def host_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     """This CPU's feature flags as Linux lists them (`flags` on x86, `Features` on ARM)."""
     try:
@@ -148,7 +163,7 @@ def probe(site: Path | None, timeout: float = 120) -> Probe:
     if site is not None and not str(reply.get("path", "")).startswith(str(site)):
         raise ProbeError("the directory holds no xllamacpp package of its own")
     return Probe(str(reply["version"]), parse_system_info(reply["system_info"]),
-                 list(reply["devices"]))
+                 list(reply["devices"]), has_llguidance(Path(reply["path"]).parent))
 
 
 def _reason(result: subprocess.CompletedProcess[str]) -> str:

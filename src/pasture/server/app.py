@@ -60,7 +60,8 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     launcher = None
     if start_runner is None:
         launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
-                                  partial(start_on_build, timeout=settings.load_timeout or None))
+                                  partial(start_on_build, timeout=settings.load_timeout or None),
+                                  preferred=settings.engine)
         start_runner, refresh = launcher.start, launcher.refresh_gpus
         info = engine_info or launcher.machine()
     else:
