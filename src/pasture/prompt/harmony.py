@@ -109,6 +109,8 @@ class HarmonyParser:
             self.header = parse_header(prompt[opened + len(START):-len(MESSAGE)])
             self.state = self._BODY
 
+    markers = (START, CHANNEL, MESSAGE, CONSTRAIN, *ENDS)  # control tokens in gpt-oss
+
     def feed(self, text: str) -> Split:
         self.buffer += text
         split = Split()

@@ -34,6 +34,12 @@ class OutputParser(Protocol):
 
     def finish(self) -> Split: ...
 
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """The tags the parser looks for. The engine prints a control token only when
+        asked to, so these are sent as `preserved_tokens`."""
+        ...
+
 
 class ReplyParser:
     """Feed raw text as it streams; `finish()` once it has ended."""
@@ -43,6 +49,13 @@ class ReplyParser:
         self.thinking = thinking
         self.keep_thinking = keep_thinking
         self.tools = tools
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        tags = (self.thinking.opening, self.thinking.closing) if self.thinking else ()
+        if self.tools is not None and not self.tools.format.bare:
+            tags += (self.tools.format.prefix, self.tools.format.suffix)
+        return tuple(tag for tag in tags if tag)
 
     def feed(self, text: str) -> Split:
         thought, content = self.thinking.feed(text) if self.thinking else ("", text)

@@ -132,6 +132,8 @@ async def generate(runner: Runner, prompt: str | list[int], options: dict[str, A
         **opts.engine_sampling(options, runner.spec.num_ctx),
         **constraint_fields(fmt, grammar),
     }
+    if reply is not None and reply.markers:  # a tag that is a control token (Qwen's
+        payload["preserved_tokens"] = list(reply.markers)  # <think>, [TOOL_CALLS]) must show
     if top_logprobs is not None:  # the engine sends probabilities only for n_probs > 0
         payload.update(n_probs=max(1, top_logprobs), post_sampling_probs=False)
     # aclosing: if our consumer stops early (a client disconnect), the engine request is
