@@ -128,7 +128,7 @@ class Settings:
             max_blob=parse_bytes(env("MAX_BLOB", environ) or str(1 << 40)),
             max_image_bytes=parse_bytes(env("MAX_IMAGE_BYTES", environ) or str(20 << 20)),
             engines_dir=engines_dir(environ),
-            engine=(os.environ if environ is None else environ).get("PASTURE_ENGINE") or None,
+            engine=pasture_only("ENGINE", environ),
             header_timeout=_seconds("HEADER_TIMEOUT", 10.0, environ),
             body_timeout=_seconds("BODY_TIMEOUT", 60.0, environ),
         )
@@ -167,8 +167,13 @@ def _api_keys(listed: str | None, file: str | None) -> frozenset[str]:
     return frozenset(k.strip() for k in keys if k.strip() and not k.strip().startswith("#"))
 
 
+def pasture_only(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """Value of `PASTURE_<name>` for a setting Ollama does not have (no OLLAMA_ fallback)."""
+    value = (os.environ if environ is None else environ).get("PASTURE_" + name, "").strip()
+    return value or None
+
+
 def engines_dir(environ: dict[str, str] | None = None) -> Path:
-    """Where engine builds live: PASTURE_ENGINES, else ~/.pasture/engines (no Ollama
-    equivalent, so no OLLAMA_ fallback)."""
-    value = (os.environ if environ is None else environ).get("PASTURE_ENGINES")
+    """Where engine builds live: PASTURE_ENGINES, else ~/.pasture/engines."""
+    value = pasture_only("ENGINES", environ)
     return Path(value).expanduser() if value else Path.home() / ".pasture" / "engines"

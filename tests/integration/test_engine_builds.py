@@ -24,8 +24,10 @@ from tests.integration.conftest import (
 )
 
 
-def pasture(engines: Path, *args: str, url: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PASTURE_ENGINES": str(engines), "PYTHONPATH": str(REPO / "src")}
+def pasture(engines: Path, *args: str, url: str = "",
+            **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PASTURE_ENGINES": str(engines), "PYTHONPATH": str(REPO / "src"),
+           **extra}
     if url:
         env["PASTURE_HOST"] = url
     return subprocess.run([sys.executable, "-m", "pasture", *args], env=env,
@@ -81,6 +83,8 @@ def test_a_crashing_build_is_set_aside_and_the_next_one_serves(
     assert "set aside: the engine could not load this model: the runner was killed by SIGILL" \
         in listing.stdout
     assert "CPU placements use: second" in listing.stdout
+    chosen = pasture(engines, "engine", "list", PASTURE_ENGINE="default")
+    assert "CPU placements use: default" in chosen.stdout  # the user's choice comes first
     ps = pasture(engines, "ps", url=server.url)
     assert "ENGINE" in ps.stdout and "second" in ps.stdout
 

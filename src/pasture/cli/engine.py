@@ -7,7 +7,6 @@ its next model load.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -17,10 +16,10 @@ from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from pasture.cli.render import table
-from pasture.config import engines_dir
+from pasture.config import engines_dir, pasture_only
 from pasture.engines.build import build_wheel, fetch_source, plan_build
 from pasture.engines.builds import EngineBuild, EngineBuilds
-from pasture.engines.choose import candidates
+from pasture.engines.choose import choices
 from pasture.engines.launch import discover
 from pasture.engines.probe import host_cpu_flags, missing_instructions
 
@@ -40,11 +39,9 @@ def list_builds() -> None:
             for b in installed]
     typer.echo(table(["NAME", "KIND", "VERSION", "CPU INSTRUCTIONS", "CUDA", "STATUS"], rows),
                nl=False)
-    preferred = os.environ.get("PASTURE_ENGINE") or None
-    cpu_choice = candidates(installed, flags, False, (), preferred)[0]
+    cpu_choice, gpu_choice = choices(installed, flags, info.gpus, pasture_only("ENGINE"))
     typer.echo(f"\nCPU placements use: {cpu_choice.name}")
-    if info.gpus:
-        gpu_choice = candidates(installed, flags, True, info.gpus, preferred)[0]
+    if gpu_choice is not None:
         names = ", ".join(f"{g.name} ({g.description})" for g in info.gpus)
         typer.echo(f"GPU placements use: {gpu_choice.name} (GPUs: {names})")
     else:

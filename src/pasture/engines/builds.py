@@ -14,6 +14,7 @@ build to fall back on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -161,14 +162,17 @@ class EngineBuilds:
             return None
         try:
             data = json.loads((directory / "build.json").read_text())
+            if "llguidance" not in data:  # recorded before the check existed: record it now
+                data["llguidance"] = has_llguidance(directory / "site" / "xllamacpp")
+                with contextlib.suppress(OSError):  # a read-only home: check again next time
+                    _write_json(directory / "build.json", data)
             return EngineBuild(
                 name=directory.name, version=str(data["version"]), kind=str(data["kind"]),
                 cpu_features=tuple(map(str, data["cpu_features"])),
                 cuda_archs=tuple(int(a) for a in data.get("cuda_archs", ())),
                 origin=str(data.get("origin", "")), native=bool(data.get("native")),
                 bad=data.get("bad"), site=directory / "site",
-                llguidance=bool(data["llguidance"]) if "llguidance" in data
-                else has_llguidance(directory / "site" / "xllamacpp"))
+                llguidance=bool(data["llguidance"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -59,3 +59,12 @@ def supports(build: EngineBuild, gpu: Device) -> bool:
         return build.kind != "cpu"
     cc = gpu.compute_capability
     return any(arch // 10 == cc // 10 and arch <= cc for arch in build.cuda_archs)
+
+
+def choices(builds: Sequence[EngineBuild], host_flags: set[str], gpus: Sequence[Device] = (),
+            preferred: str | None = None) -> tuple[EngineBuild, EngineBuild | None]:
+    """The build a CPU placement starts with, and a GPU one's (None without GPUs): what
+    `pasture engine list` and the serve log report."""
+    cpu = candidates(builds, host_flags, False, (), preferred)[0]
+    gpu = candidates(builds, host_flags, True, gpus, preferred)[0] if gpus else None
+    return cpu, gpu

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pasture import engine
 from pasture.engine import Device, EngineInfo
 from pasture.engines.builds import EngineBuild, EngineBuilds
-from pasture.engines.choose import candidates
+from pasture.engines.choose import candidates, choices
 from pasture.engines.probe import ProbeError, host_cpu_flags, missing_instructions, probe
 from pasture.errors import RunnerError
 from pasture.runner.base import LoadSpec, Runner, RunnerOutOfMemory
@@ -62,12 +62,9 @@ class EngineLauncher:
         builds = self.builds.all()
         names = ", ".join(b.name + (" (set aside)" if b.bad and not b.is_default else "")
                           for b in builds)
-        line = f"engine builds: {names}; CPU placements use " + \
-            candidates(builds, self.host_flags, False, (), self.preferred)[0].name
-        if self.gpus:
-            line += ", GPU placements use " + \
-                candidates(builds, self.host_flags, True, self.gpus, self.preferred)[0].name
-        return line
+        cpu, gpu = choices(builds, self.host_flags, self.gpus, self.preferred)
+        line = f"engine builds: {names}; CPU placements use {cpu.name}"
+        return line + (f", GPU placements use {gpu.name}" if gpu else "")
 
     async def start(self, spec: LoadSpec) -> Runner:
         """A runner for `spec` on the best build that can start it."""

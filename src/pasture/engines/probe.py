@@ -39,13 +39,12 @@ CPU_FLAGS = {
 NOT_INSTRUCTIONS = {"LLAMAFILE", "OPENMP", "REPACK", "KLEIDIAI", "ACCELERATE", "BLAS",
                     "SVE_CNT", "RISCV_V", "VXE", "WASM_SIMD", "VSX", "NNPA"}
 
+# Run in the child: `pasture.engine.describe` reads the devices of whichever xllamacpp is
+# first on the path, which there is the build's.
 _PROBE = """
-import json, xllamacpp
-devices = [{"name": d["name"], "description": d.get("description", ""),
-            "kind": d["type"].name.rsplit("_", 1)[-1].lower(),
-            "memory_total": int(d.get("memory_total", 0)),
-            "memory_free": int(d.get("memory_free", 0)),
-            "bus_id": str(d.get("device_id") or "")} for d in xllamacpp.get_device_info()]
+import dataclasses, json, xllamacpp
+from pasture import engine
+devices = [dataclasses.asdict(device) for device in engine.describe().devices]
 print(json.dumps({"version": xllamacpp.__version__, "path": xllamacpp.__file__,
                   "system_info": xllamacpp.get_system_info(), "devices": devices}))
 """
