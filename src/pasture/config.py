@@ -7,7 +7,7 @@ setup keeps working. Defaults are Ollama's. Settings are read once, by `Settings
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pasture.durations import parse_keep_alive
@@ -97,7 +97,7 @@ class Settings:
     # Each image, decoded: OpenAI's per-image limit; a base64 one still fits in max_body.
     max_image_bytes: int = 20 << 20
     # Engine builds beside the installed wheel (`pasture engine`); PASTURE_ENGINES.
-    engines_dir: Path = Path.home() / ".pasture" / "engines"
+    engines_dir: Path = field(default_factory=lambda: engines_dir({}))
     engine: str | None = None  # PASTURE_ENGINE: the engine build to use first, by name
     header_timeout: float = 10.0  # seconds to send a request head; 0 = none (server/timeouts.py)
     body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
