@@ -17,6 +17,7 @@ from pasture.errors import BadRequestError
 from pasture.prompt import grammars
 from pasture.prompt.reply import OutputParser, Split
 from pasture.runner.base import Runner
+from pasture.server.images import unwrapped
 
 _DONE_REASONS = {"limit": "length"}  # llama-server stop_type → Ollama done_reason
 _IMAGE_TAG = re.compile(r"\[img-(\d+)\]")  # where an image goes (`prompt.render.tag_images`)
@@ -104,8 +105,7 @@ def engine_prompt(prompt: str | list[int], images: Sequence[str], marker: str | 
         index = int(tag.group(1))
         if index >= len(images):
             return tag.group(0)
-        # Go's decoder (Ollama's) skips line breaks; llama-server's stops at them.
-        data.append(images[index].replace("\r", "").replace("\n", ""))
+        data.append(unwrapped(images[index]))
         return marker
 
     text = _IMAGE_TAG.sub(swap, prompt)

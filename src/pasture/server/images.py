@@ -56,11 +56,17 @@ def decoded_size(payload: str) -> int:
     return len(payload) // 4 * 3 - (payload.endswith("=") + payload.endswith("=="))
 
 
-def decode(payload: str, limit: int) -> bytes:
-    """An image's bytes: 413 over `limit` (checked before decoding), 400 if not base64.
-    Line breaks are ignored, as Go's decoder (Ollama's) ignores them."""
+def unwrapped(payload: str) -> str:
+    """Base64 without line breaks: Go's decoder (Ollama's) skips them, llama-server's and
+    Python's strict one stop at them."""
     if "\n" in payload or "\r" in payload:
-        payload = payload.replace("\r", "").replace("\n", "")
+        return payload.replace("\r", "").replace("\n", "")
+    return payload
+
+
+def decode(payload: str, limit: int) -> bytes:
+    """An image's bytes: 413 over `limit` (checked before decoding), 400 if not base64."""
+    payload = unwrapped(payload)
     size = decoded_size(payload)
     if size == 0:
         raise BadRequestError("invalid image input: the image is empty")
