@@ -15,9 +15,10 @@ through that build and start GPU runners on it. This script:
    one slot, the same thread count and token count on every side:
      pasture      /api/generate, no num_gpu: expect every layer on the GPU, and /api/ps
                   to name the CUDA build, 100% GPU
-     in-process   the same build imported by a child Python with the build's site first
-                  on PYTHONPATH, xllamacpp.Server with n_gpu_layers 999; its runs
-                  alternate with the pasture runs
+     in-process   the same build with nothing around it: bench/engine_alone.py in a
+                  child Python with the build's site first on PYTHONPATH,
+                  xllamacpp.Server with n_gpu_layers 999; its runs alternate with the
+                  pasture runs
      cpu          /api/generate with num_gpu 0: expect the default wheel, 100% CPU
 4. prints a table with the ratios to the in-process engine (target: pasture streamed
    ≥ 0.95 × in-process streamed) and writes it to $OUT/gpu_engines.txt, the server and
@@ -58,13 +59,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 # bench/ is on the path (this file runs as a script); gpu_check puts src/ there too.
 import httpx
 from bench_decode import decode_rate
+from engine_alone import ANSWER
 from gpu_check import (
     FULL,
     MODEL,
@@ -83,7 +85,7 @@ from pasture.engines.builds import EngineBuilds
 
 NUM_CTX = 4096
 TARGET = 0.95  # pasture's streamed decode rate over the in-process engine's
-ANSWER = "@answer "  # marks the in-process child's replies among anything else on stdout
+ALONE = Path(__file__).with_name("engine_alone.py")
 
 
 class Failed(Exception):
@@ -181,16 +183,16 @@ def loaded(client: httpx.Client) -> tuple[str, str]:
 
 
 class InProcess:
-    """The engine with no Pasture around it: a child Python that imports the build from
-    its site and answers one generation per line sent to it."""
+    """The engine with no Pasture around it: bench/engine_alone.py in a child Python with
+    the build's site first on its path (and `-X faulthandler`, so a crash says where)."""
 
     def __init__(self, site: Path, gguf: Path, tokens: int, threads: int,
                  log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--in-process", str(gguf), "--tokens", str(tokens),
-             "--threads", str(threads)],
+            [sys.executable, "-X", "faulthandler", str(ALONE), str(gguf), "--tokens",
+             str(tokens), "--threads", str(threads), "--ctx", str(NUM_CTX)],
             env=child_env(site), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log, text=True)
         try:
@@ -201,17 +203,25 @@ class InProcess:
 
     def run(self, i: int) -> Run:
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{i}\n")
+        self.process.stdin.write(json.dumps(prompt(i)) + "\n")
         self.process.stdin.flush()
-        return Run(**self._read())
+        reply = self._read()
+        timings = reply["timings"]
+        return Run(decode_rate(reply["stamps"]), timings["predicted_per_second"],
+                   int(timings["predicted_n"]), reply["text"])
 
     def _read(self) -> dict[str, Any]:
+        """The next answer; anything else the child prints (llama.cpp may log to stdout)
+        goes to its log."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith(ANSWER):
                 return json.loads(line[len(ANSWER):])
-        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        raise Failed("the in-process engine exited: " + " | ".join(tail))
+            self._log.write(line.encode())
+        self._log.flush()
+        code = self.process.wait()
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-6:]
+        raise Failed(f"the in-process engine exited with status {code}: " + " | ".join(tail))
 
     def close(self) -> None:
         if self.process.stdin:
@@ -222,51 +232,6 @@ class InProcess:
             self.process.kill()
             self.process.wait()
         self._log.close()
-
-
-def serve_in_process(gguf: Path, tokens: int, threads: int) -> None:
-    """The child's side of `InProcess`: whichever xllamacpp is first on the path."""
-    import xllamacpp
-
-    params = xllamacpp.CommonParams()
-    params.model.path = str(gguf)
-    params.n_ctx = NUM_CTX
-    params.n_parallel = 1
-    params.n_gpu_layers = 999
-    params.cpuparams.n_threads = threads
-    params.cpuparams_batch.n_threads = threads
-    params.fit_params = False
-    params.warmup = False
-    params.port = 0
-    params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
-    server = xllamacpp.Server(params)
-    answer({"path": xllamacpp.__file__, "system_info": xllamacpp.get_system_info()})
-    for line in sys.stdin:
-        answer(asdict(generate_in_process(server, int(line), tokens)))
-    os._exit(0)  # deleting the engine can hang (as in pasture.runner.main)
-
-
-def generate_in_process(server: Any, i: int, tokens: int) -> Run:
-    """One streamed completion through xllamacpp's own call."""
-    stamps: list[float] = []
-    text: list[str] = []
-    timings: dict[str, float] = {}
-
-    def on_chunk(chunk: dict[str, Any]) -> bool:
-        if piece := chunk["choices"][0]["text"]:
-            stamps.append(time.perf_counter())
-            text.append(piece)
-        timings.update(chunk.get("timings", {}))
-        return False  # go on
-
-    server.handle_completions({"prompt": prompt(i), "n_predict": tokens, "stream": True,
-                               "temperature": 0, "cache_prompt": True}, on_chunk)
-    return Run(decode_rate(stamps), timings["predicted_per_second"],
-               int(timings["predicted_n"]), "".join(text))
-
-
-def answer(data: dict[str, Any]) -> None:
-    print(ANSWER + json.dumps(data), flush=True)
 
 
 def install(engines: Path, wheel: Path, smoke: bool, report: Report) -> str:
@@ -390,14 +355,11 @@ def main() -> int:
     parser.add_argument("--cpu-runs", type=int, help="runs with num_gpu 0 (default 3, 2)")
     parser.add_argument("--tokens", type=int, help="tokens per run (default 256, 8)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--in-process", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     smoke = args.cpu_smoke
     args.runs = args.runs or (2 if smoke else 5)
     args.cpu_runs = args.cpu_runs or (2 if smoke else 3)
     args.tokens = args.tokens or (8 if smoke else 256)
-    if args.in_process:
-        serve_in_process(args.in_process, args.tokens, args.threads)
     wheel = (args.wheel or default_wheel(smoke)).resolve()
     shape = SMOKE if smoke else FULL
     out = Path(os.environ["OUT"]) if os.environ.get("OUT") else None
