@@ -18,6 +18,7 @@ class MemoryRunner:
     """Implements the Runner interface without an engine; records its life."""
 
     engine = "default"
+    llguidance = True
 
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec

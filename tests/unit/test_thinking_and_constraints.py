@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from pasture.errors import BadRequestError
+from pasture.prompt import grammars
 from pasture.prompt.reply import ReplyParser
 from pasture.prompt.thinking import ThinkingParser, jinja_template_tags
 from pasture.prompt.tools import ToolCallFormat, ToolCallParser
@@ -85,15 +88,33 @@ def test_supported_schemas_reach_the_engine_with_objects_closed_as_ollama_reads_
     assert "additionalProperties" not in schema["$defs"]["n"]  # the request is not changed
 
 
+LLGUIDANCE = SimpleNamespace(engine="default", llguidance=True)
+GBNF_ONLY = SimpleNamespace(engine="cuda-sm90", llguidance=False)
+
+
 def test_grammar_checks() -> None:
-    assert completion.constraint_fields(None, 'root ::= "yes" | "no"') == {
-        "grammar": 'root ::= "yes" | "no"'}
-    with pytest.raises(BadRequestError, match="cannot be combined"):
-        completion.constraint_fields("json", 'root ::= "a"')
-    with pytest.raises(BadRequestError, match="invalid grammar: it is empty"):
-        completion.constraint_fields(None, " ")
+    for runner in (LLGUIDANCE, GBNF_ONLY):
+        assert completion.constraint_fields(None, 'root ::= "yes" | "no"', runner) == {
+            "grammar": 'root ::= "yes" | "no"'}
+        with pytest.raises(BadRequestError, match="cannot be combined"):
+            completion.constraint_fields("json", 'root ::= "a"', runner)
+        with pytest.raises(BadRequestError, match="invalid grammar: it is empty"):
+            completion.constraint_fields(None, " ", runner)
     with pytest.raises(BadRequestError, match="invalid grammar: .*undefined"):
-        completion.constraint_fields(None, "%llguidance {}\nstart: undefined_rule")
+        completion.constraint_fields(None, "%llguidance {}\nstart: undefined_rule", LLGUIDANCE)
+    lark = '%llguidance {}\nstart: "yes" | "no"'
+    assert completion.constraint_fields(None, lark, LLGUIDANCE) == {"grammar": lark}
+    with pytest.raises(BadRequestError, match="engine build 'cuda-sm90', built without "
+                                              "llguidance: write the grammar in GBNF"):
+        completion.constraint_fields(None, lark, GBNF_ONLY)
+
+
+def test_composed_grammars_are_written_for_the_runners_build() -> None:
+    answer = grammars.Constrained({"type": "object"}, thought=grammars.Thought("<a>", "</a>"))
+    assert completion.constraint_fields(None, answer, LLGUIDANCE) == {"grammar": answer.lark()}
+    assert completion.constraint_fields(None, answer, GBNF_ONLY) == {"grammar": answer.gbnf()}
+    with pytest.raises(BadRequestError, match="cannot be combined"):
+        completion.constraint_fields("json", answer, GBNF_ONLY)
 
 
 def test_top_logprobs_bounds() -> None:

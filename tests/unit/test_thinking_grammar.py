@@ -2,12 +2,15 @@
 
 Each grammar is run through llguidance itself (the library the engine enforces it with)
 over a byte-level vocabulary, so "accepted" means the engine would let the model write
-exactly that text and stop there.
+exactly that text and stop there. The GBNF written for engine builds without llguidance
+is run the same way, read by llguidance's GBNF importer (the engine tests run it on
+llama.cpp itself: tests/integration/test_engine_builds.py).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import llguidance
@@ -43,11 +46,24 @@ class _Bytes:
 TOKENIZER = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()))
 
 
-def accepts(grammar: str, text: str) -> bool:
-    """Whether the model may write `text` under `grammar` and end there."""
+def matches(grammar: str, text: str) -> bool:
+    """Whether the model may write `text` under `grammar` (llguidance's) and end there."""
     matcher = llguidance.LLMatcher(TOKENIZER, grammar, log_level=0)
     assert not matcher.is_error(), matcher.get_error()
     return matcher.consume_tokens(list(text.encode())) and matcher.is_accepting()
+
+
+Accepts = Callable[[grammars.Constrained, str], bool]
+
+
+@pytest.fixture(params=["lark", "gbnf"])
+def accepts(request: pytest.FixtureRequest) -> Accepts:
+    """`matches` for a composed grammar, written for llguidance or in GBNF."""
+    def check(answer: grammars.Constrained, text: str) -> bool:
+        if request.param == "lark":
+            return matches(answer.lark(), text)
+        return matches(llguidance.grammar_from("gbnf", answer.gbnf()), text)
+    return check
 
 
 def closed(schema: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +82,8 @@ def closed(schema: dict[str, Any]) -> dict[str, Any]:
     ('{"answer": "four"}', False),
     ("four", False),
 ])
-def test_a_format_may_follow_an_optional_thought(text: str, ok: bool) -> None:
+def test_a_format_may_follow_an_optional_thought(text: str, ok: bool,
+                                                 accepts: Accepts) -> None:
     assert accepts(grammars.format_grammar(closed(SCHEMA), THINK), text) is ok
 
 
@@ -76,17 +93,18 @@ def test_a_format_may_follow_an_optional_thought(text: str, ok: bool) -> None:
     ('{"answer": 4}', False),  # the thought the prompt opened must be closed first
     ('x</think>y</think>{"answer": 4}', False),
 ])
-def test_a_thought_the_prompt_opened_must_close_before_the_answer(text: str, ok: bool) -> None:
+def test_a_thought_the_prompt_opened_must_close_before_the_answer(
+        text: str, ok: bool, accepts: Accepts) -> None:
     assert accepts(grammars.format_grammar(closed(SCHEMA), OPENED), text) is ok
 
 
-def test_without_a_thought_the_answer_comes_first() -> None:
-    grammar = grammars.schema_grammar(closed(SCHEMA))
-    assert accepts(grammar, '{"answer": 4}')
-    assert not accepts(grammar, '<think>x</think>{"answer": 4}')
+def test_without_a_thought_the_answer_comes_first(accepts: Accepts) -> None:
+    answer = grammars.Constrained(closed(SCHEMA))
+    assert accepts(answer, '{"answer": 4}')
+    assert not accepts(answer, '<think>x</think>{"answer": 4}')
 
 
-def test_the_models_own_tags_are_used_and_escaped() -> None:
+def test_the_models_own_tags_are_used_and_escaped(accepts: Accepts) -> None:
     thought = grammars.Thought('[THINK "a"]', "[/THINK]")
     grammar = grammars.format_grammar(closed(SCHEMA), thought)
     assert accepts(grammar, '[THINK "a"]hmm[/THINK]{"answer": 1}')
@@ -94,7 +112,8 @@ def test_the_models_own_tags_are_used_and_escaped() -> None:
 
 
 @pytest.mark.parametrize("thought", [THINK, OPENED])
-def test_a_forced_tool_call_may_follow_a_thought(thought: grammars.Thought) -> None:
+def test_a_forced_tool_call_may_follow_a_thought(thought: grammars.Thought,
+                                                 accepts: Accepts) -> None:
     grammar = grammars.tool_call_grammar(ToolCallFormat("<tool_call>", "</tool_call>"),
                                          [WEATHER], ToolChoice("required"), thought)
     call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
@@ -104,7 +123,7 @@ def test_a_forced_tool_call_may_follow_a_thought(thought: grammars.Thought) -> N
     assert accepts(grammar, call) is not thought.opened
 
 
-def test_a_bare_json_call_after_a_thought_still_parses_as_a_call() -> None:
+def test_a_bare_json_call_after_a_thought_still_parses_as_a_call(accepts: Accepts) -> None:
     grammar = grammars.tool_call_grammar(ToolCallFormat(), [WEATHER],
                                          ToolChoice("required"), THINK)
     call = {"name": "get_weather", "arguments": {"city": "Oslo"}}

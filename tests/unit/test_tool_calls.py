@@ -139,11 +139,16 @@ def test_tool_choice_forms_and_their_errors() -> None:
 
 def test_forced_call_grammar_compiles_and_names_only_the_chosen_tool() -> None:
     fmt = ToolCallFormat("<tool_call>", "</tool_call>")
-    grammar = grammars.tool_call_grammar(fmt, TOOLS, ToolChoice("function", "add"))
-    assert grammar.startswith("%llguidance {}\nstart: \"<tool_call>\\n\" call")
-    assert '"const":"add"' in grammar and "get_weather" not in grammar
+    named = grammars.tool_call_grammar(fmt, TOOLS, ToolChoice("function", "add"))
+    lark, gbnf = named.lark(), named.gbnf()
+    assert lark.startswith("%llguidance {}\nstart: \"<tool_call>\\n\" answer")
+    assert '"const":"add"' in lark and "get_weather" not in lark
+    assert gbnf.startswith('root ::= "<tool_call>\\n" j-root "</tool_call>"')
+    assert '"\\"add\\""' in gbnf and "get_weather" not in gbnf
     either = grammars.tool_call_grammar(ToolCallFormat(), TOOLS, ToolChoice("required"))
-    assert "start: call" in either and "get_weather" in either and '"add"' in either
+    lark, gbnf = either.lark(), either.gbnf()
+    assert "start: answer" in lark and "get_weather" in lark and '"add"' in lark
+    assert gbnf.startswith("root ::= (") and "get_weather" in gbnf and "add" in gbnf
 
 
 def test_tool_parameters_the_engine_cannot_enforce_are_a_400() -> None:

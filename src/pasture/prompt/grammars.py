@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pasture.errors import BadRequestError
+from pasture.prompt import gbnf
 from pasture.prompt.tools import ToolCallFormat, ToolChoice
 
 LLGUIDANCE = "%llguidance {}"
@@ -132,13 +133,13 @@ def format_schema(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
     raise BadRequestError(f"invalid format: {fmt!r}")
 
 
-def format_grammar(schema: dict[str, Any], thought: Thought) -> str:
+def format_grammar(schema: dict[str, Any], thought: Thought) -> Constrained:
     """The grammar for a `format` schema after room for a thought."""
-    grammar = schema_grammar(schema, thought)
-    error = _cached_compile_error(grammar)
+    answer = Constrained(schema, thought=thought)
+    error = _cached_compile_error(answer.lark())
     if error:
         raise BadRequestError(f"invalid format: cannot constrain it after thinking: {error}")
-    return grammar
+    return answer
 
 
 def check_json_schema(schema: Any, what: str = "format") -> None:
@@ -157,10 +158,15 @@ def check_grammar(grammar: str) -> None:
         raise BadRequestError("invalid grammar: it is empty")
     if len(grammar.encode()) > MAX_GRAMMAR_BYTES:
         raise BadRequestError("invalid grammar: larger than 256 KiB")
-    if grammar.lstrip().startswith("%llguidance"):
+    if is_lark(grammar):
         error = _cached_compile_error(grammar)
         if error:
             raise BadRequestError(f"invalid grammar: {error}")
+
+
+def is_lark(grammar: str) -> bool:
+    """An llguidance grammar (GBNF otherwise), as llama.cpp tells them apart."""
+    return grammar.lstrip().startswith("%llguidance")
 
 
 def _lark_string(text: str) -> str:
@@ -190,22 +196,59 @@ def call_schema(tools: list[dict[str, Any]], choice: ToolChoice,
 
 
 def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
-                      choice: ToolChoice, thought: Thought | None = None) -> str:
-    """A Lark grammar that forces one call in the model's own format: its tag, the call
+                      choice: ToolChoice, thought: Thought | None = None) -> Constrained:
+    """A grammar that forces one call in the model's own format: its tag, the call
     object, its closing tag (after room for `thought`). 400 if a tool's parameters
     cannot be enforced."""
     schema = call_schema(tools, choice, fmt.arguments_key)
     check_json_schema(schema, "tools")
     if fmt.prefix == "{":
-        start = "call"
+        prefix, suffix = "", ""  # the call's own brace
     elif fmt.prefix == "[":
-        start = '"[" call "]"'
+        prefix, suffix = "[", "]"
     elif fmt.suffix:
-        start = f'{_lark_string(fmt.prefix + chr(10))} call {_lark_string(chr(10) + fmt.suffix)}'
+        prefix, suffix = fmt.prefix + "\n", "\n" + fmt.suffix
     else:
-        start = f"{_lark_string(fmt.prefix)} call"
-    grammar = _grammar(start, [f"call: {_json(schema)}"], thought)
-    error = _compile_error(grammar)
+        prefix, suffix = fmt.prefix, ""
+    answer = Constrained(schema, prefix, suffix, thought, what="tools")
+    error = _compile_error(answer.lark())
     if error:
         raise BadRequestError(f"invalid tools: cannot constrain a tool call: {error}")
-    return grammar
+    return answer
+
+
+@dataclass(frozen=True)
+class Constrained:
+    """An answer Pasture constrains itself: JSON following `schema` between `prefix` and
+    `suffix`, after room for `thought`. Written for llguidance (`lark`) or, for an engine
+    build without it, in llama.cpp's GBNF (`gbnf`, which may refuse a schema keyword)."""
+
+    schema: dict[str, Any]
+    prefix: str = ""
+    suffix: str = ""
+    thought: Thought | None = None
+    what: str = "format"  # the request field a refusal names
+
+    def lark(self) -> str:
+        parts = [_lark_string(self.prefix)] if self.prefix else []
+        parts.append("answer")
+        parts += [_lark_string(self.suffix)] if self.suffix else []
+        return _grammar(" ".join(parts), [f"answer: {_json(self.schema)}"], self.thought)
+
+    def gbnf(self) -> str:
+        json_part = gbnf.SchemaGrammar(self.schema, self.what)
+        rules = dict(json_part.rules)
+        # The JSON ends with the whitespace it allows, which covers a newline before the
+        # closing tag: written again in the tag, the grammar would be ambiguous there.
+        suffix = self.suffix.lstrip()
+        answer = " ".join(filter(None, [gbnf.literal(self.prefix) if self.prefix else "",
+                                        json_part.expression,
+                                        gbnf.literal(suffix) if suffix else ""]))
+        if self.thought is None:
+            return gbnf.render(answer, rules)
+        rules.update(gbnf.text_through(self.thought.closing, "p-thought"))
+        rules["p-blank"] = "[ \\t\\r\\n]*"
+        thought = "p-thought-0 p-blank"
+        if not self.thought.opened:
+            thought = f"({gbnf.literal(self.thought.opening)} {thought})?"
+        return gbnf.render(f"{thought} {answer}", rules)

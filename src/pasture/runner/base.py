@@ -74,6 +74,7 @@ class Runner(Protocol):
 
     spec: LoadSpec
     engine: str  # name of the engine build it runs on ("default": the installed wheel)
+    llguidance: bool  # whether that build runs llguidance grammars (else GBNF only)
     # The engine's image placeholder in a prompt (random per runner, so user text cannot
     # forge one); None unless a projector is loaded.
     media_marker: str | None

@@ -35,9 +35,11 @@ class ProcessRunner:
 
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
                  drain: asyncio.Task[None], buffers: BufferSizes | None = None,
-                 engine: str = "default", media_marker: str | None = None) -> None:
+                 engine: str = "default", media_marker: str | None = None,
+                 llguidance: bool = True) -> None:
         self.spec = spec
         self.engine = engine  # the engine build it runs on (`pasture engine list`)
+        self.llguidance = llguidance  # that build runs llguidance grammars
         self.media_marker = media_marker  # the engine's image placeholder, with a projector
         self.process = process
         self.address = address
@@ -47,9 +49,11 @@ class ProcessRunner:
 
     @classmethod
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
-                    engine: str = "default", site: Path | None = None) -> ProcessRunner:
+                    engine: str = "default", site: Path | None = None,
+                    llguidance: bool = True) -> ProcessRunner:
         """Spawn a runner for `spec` and return once the model is loaded and healthy;
-        `site` is an engine build's directory, put first on the child's import path."""
+        `site` is an engine build's directory, put first on the child's import path, and
+        `llguidance` whether that build has llguidance."""
         env = None
         if site is not None:
             env = dict(os.environ)
@@ -84,7 +88,7 @@ class ProcessRunner:
                               + _exit_reason(died, tail))
         log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
         return cls(spec, process, reply["address"], drain, buffers, engine,
-                   reply.get("media_marker"))
+                   reply.get("media_marker"), llguidance)
 
     @property
     def alive(self) -> bool:

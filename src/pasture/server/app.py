@@ -147,7 +147,8 @@ def planner_for(settings: Settings, info: engine.EngineInfo,
 async def start_on_build(spec: LoadSpec, build: EngineBuild,
                          timeout: float | None) -> ProcessRunner:
     """A runner process for `spec` importing the engine from `build`."""
-    return await ProcessRunner.start(spec, timeout, engine=build.name, site=build.site)
+    return await ProcessRunner.start(spec, timeout, engine=build.name, site=build.site,
+                                     llguidance=build.llguidance)
 
 
 class JSONBodies:

@@ -97,7 +97,7 @@ class Generation:
         for a model that cannot think instead of refusing it (Ollama's Anthropic layer);
         `top_logprobs` (None: off) asks for per-token logprobs.
         """
-        completion.constraint_fields(fmt, grammar)  # a bad one fails before anything loads
+        completion.check_constraints(fmt, grammar)  # a bad one fails before anything loads
         pictures = images.of_messages(messages)
         await images.check(pictures, self.state.settings.max_image_bytes)
         capabilities = await self.state.model_capabilities(self.model)

@@ -58,14 +58,32 @@ def format_fields(fmt: str | dict[str, Any] | None) -> dict[str, Any]:
     return {} if schema is None else {"json_schema": schema}
 
 
-def constraint_fields(fmt: str | dict[str, Any] | None, grammar: str | None) -> dict[str, Any]:
-    """llama-server fields for `format` or a grammar (a user's GBNF/Lark, or a forced tool
-    call); both at once cannot be honoured, so that is a 400."""
+def check_constraints(fmt: str | dict[str, Any] | None,
+                      grammar: str | grammars.Constrained | None) -> None:
+    """400 for a `format` or grammar that cannot be honoured, before anything loads:
+    either is checked, and both at once are refused."""
+    if grammar is None:
+        grammars.format_schema(fmt)
+    elif fmt not in (None, ""):
+        raise BadRequestError("format cannot be combined with a grammar or a forced tool_choice")
+    elif isinstance(grammar, str):
+        grammars.check_grammar(grammar)
+
+
+def constraint_fields(fmt: str | dict[str, Any] | None,
+                      grammar: str | grammars.Constrained | None,
+                      runner: Runner) -> dict[str, Any]:
+    """llama-server fields for `format` or a grammar (a user's GBNF/Lark, or one Pasture
+    composed), written for the runner's engine build."""
+    check_constraints(fmt, grammar)
     if grammar is None:
         return format_fields(fmt)
-    if fmt not in (None, ""):
-        raise BadRequestError("format cannot be combined with a grammar or a forced tool_choice")
-    grammars.check_grammar(grammar)
+    if isinstance(grammar, grammars.Constrained):
+        return {"grammar": grammar.lark() if runner.llguidance else grammar.gbnf()}
+    if not runner.llguidance and grammars.is_lark(grammar):
+        raise BadRequestError(f"invalid grammar: this model runs on engine build "
+                              f"'{runner.engine}', built without llguidance: write the "
+                              "grammar in GBNF")
     return {"grammar": grammar}
 
 
@@ -115,7 +133,8 @@ def engine_prompt(prompt: str | list[int], images: Sequence[str], marker: str | 
 
 
 async def generate(runner: Runner, prompt: str | list[int], options: dict[str, Any],
-                   fmt: str | dict[str, Any] | None = None, *, grammar: str | None = None,
+                   fmt: str | dict[str, Any] | None = None, *,
+                   grammar: str | grammars.Constrained | None = None,
                    reply: OutputParser | None = None, top_logprobs: int | None = None,
                    images: Sequence[str] = ()) -> AsyncIterator[Piece | Finish]:
     """Run one completion, yielding `Piece`s and then exactly one `Finish`.
@@ -130,7 +149,7 @@ async def generate(runner: Runner, prompt: str | list[int], options: dict[str, A
         "cache_prompt": True,
         "return_tokens": True,
         **opts.engine_sampling(options, runner.spec.num_ctx),
-        **constraint_fields(fmt, grammar),
+        **constraint_fields(fmt, grammar, runner),
     }
     if reply is not None and reply.markers:  # a tag that is a control token (Qwen's
         payload["preserved_tokens"] = list(reply.markers)  # <think>, [TOOL_CALLS]) must show

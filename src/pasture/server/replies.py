@@ -46,7 +46,7 @@ class ReplyPlan:
     thought."""
 
     parser: OutputParser | None = None
-    grammar: str | None = None
+    grammar: str | grammars.Constrained | None = None
     fmt: str | dict[str, Any] | None = None
 
 
@@ -102,15 +102,16 @@ async def plan_reply(model: LocalModel, prompt: str, *, capabilities: list[str],
         if think.enabled or opened:
             thought = grammars.Thought(*formats.thinking, opened=opened)
     tool_parser = ToolCallParser(formats.tools, tools) if tools else None
+    constraint: str | grammars.Constrained | None = grammar
     if choice.forced:
         if grammar is not None:
             raise BadRequestError("grammar cannot be combined with a forced tool_choice")
-        grammar = grammars.tool_call_grammar(formats.tools, tools or [], choice, thought)
+        constraint = grammars.tool_call_grammar(formats.tools, tools or [], choice, thought)
     elif thought is not None and grammar is None:
         schema = grammars.format_schema(fmt)
         if schema is not None:
-            grammar, fmt = grammars.format_grammar(schema, thought), None
+            constraint, fmt = grammars.format_grammar(schema, thought), None
     parser = None
     if thinking is not None or tool_parser is not None:
         parser = ReplyParser(thinking, think.enabled, tool_parser)
-    return ReplyPlan(parser, grammar, fmt)
+    return ReplyPlan(parser, constraint, fmt)

@@ -59,7 +59,7 @@ class _Turn:
         self.spec = state.load_spec(self.model, self.options)
         self.display = self.name.display
         # Reject a bad format, grammar or top_logprobs before anything runs.
-        completion.constraint_fields(body.format, body.grammar)
+        completion.check_constraints(body.format, body.grammar)
         self.top_logprobs = completion.check_top_logprobs(body.logprobs, body.top_logprobs)
 
     def lease(self) -> Any:

@@ -1,0 +1,379 @@
+"""GBNF (llama.cpp's own grammar format) for engine builds without llguidance.
+
+Pasture's composed grammars — a forced tool call in the model's tags, a `format` after
+room for a thought — are llguidance grammars (`pasture.prompt.grammars`). An engine
+build compiled offline has no llguidance (its Rust crates are fetched at build time), and
+the CUDA build in the shared folder has none either; for those the same grammars are
+written here in GBNF, which every llama.cpp build runs.
+
+The JSON part is a JSON-schema converter in the manner of llama.cpp's
+`json-schema-to-grammar` (the engine's own converter cannot be asked for GBNF in a build
+that has llguidance, and the server process runs that one): required properties in
+order, then optional ones, whitespace limited so a small model cannot ramble in it.
+Keywords it cannot enforce are refused with a 400 naming them, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from pasture.errors import BadRequestError
+
+# JSON's building blocks. `j-space` allows a little whitespace between tokens, as
+# llama.cpp's converter does: unlimited whitespace lets a small model loop in it.
+PRIMITIVES = {
+    "j-space": '| " " | "\\n"{1,2} [ \\t]{0,20}',
+    "j-boolean": '("true" | "false") j-space',
+    "j-null": '"null" j-space',
+    "j-digits": '[0-9] | [1-9] [0-9]{0,15}',
+    "j-integer": '"-"? j-digits j-space',
+    "j-number": '"-"? j-digits ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,16})? j-space',
+    "j-char": '[^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+    "j-string": '"\\"" j-char* "\\"" j-space',
+    "j-value": "j-object | j-array | j-string | j-number | j-boolean | j-null",
+    "j-object": '"{" j-space (j-string ":" j-space j-value ("," j-space j-string ":" j-space '
+                'j-value)*)? "}" j-space',
+    "j-array": '"[" j-space (j-value ("," j-space j-value)*)? "]" j-space',
+}
+
+# String formats llama.cpp's converter knows; any other format is a plain string there too.
+_DATE = '[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01])'
+_TIME = ('([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? '
+         '("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])')
+_FORMATS = {
+    "date": _DATE,
+    "time": _TIME,
+    "date-time": f"{_DATE} [Tt ] {_TIME}",
+    "uuid": '[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" '
+            "[0-9a-fA-F]{12}",
+}
+
+# Keywords that say nothing about which JSON is valid.
+_ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id", "$comment",
+                "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "format",
+                "contentMediaType", "contentEncoding"}
+_HANDLED = {"$ref", "const", "enum", "anyOf", "oneOf", "allOf", "type", "properties",
+            "required", "additionalProperties", "items", "prefixItems", "minItems",
+            "maxItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+            "exclusiveMaximum"}
+_MAX_DIGITS = 16  # as j-digits: more is not a number a model means
+
+
+def literal(text: str) -> str:
+    """A GBNF string literal matching exactly `text`."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _class_char(char: str) -> str:
+    """`char` inside a GBNF character class: punctuation and controls escaped."""
+    if char.isalnum() or ord(char) > 0x7F:
+        return char
+    return f"\\x{ord(char):02X}"
+
+
+def text_through(tag: str, name: str) -> dict[str, str]:
+    """Rules `name-0`… matching any text up to and including the first `tag`: an
+    automaton whose state is how much of the tag the text has just matched, so the tag
+    always ends it (llguidance's `suffix`, in GBNF)."""
+    alphabet = sorted(set(tag))
+    others = "[^" + "".join(_class_char(c) for c in alphabet) + f"] {name}-0"
+    rules = {}
+    for state in range(len(tag)):
+        branches = []
+        for char in alphabet:
+            after = _advance(tag, state, char)
+            step = literal(char)
+            branches.append(step if after == len(tag) else f"{step} {name}-{after}")
+        rules[f"{name}-{state}"] = " | ".join([*branches, others])
+    return rules
+
+
+def _advance(tag: str, state: int, char: str) -> int:
+    """How much of `tag` is matched after `char` follows its first `state` characters."""
+    seen = tag[:state] + char
+    return next((k for k in range(len(seen), 0, -1) if seen.endswith(tag[:k])), 0)
+
+
+class SchemaGrammar:
+    """GBNF rules for a JSON schema: `expression` matches a valid instance (with the
+    whitespace after it), using `rules` (PRIMITIVES among them)."""
+
+    def __init__(self, schema: Any, what: str = "format") -> None:
+        self._root = schema
+        self._what = what
+        self.rules: dict[str, str] = dict(PRIMITIVES)
+        self._refs: dict[str, str] = {}
+        self.expression = self._visit(schema, "j-root")
+
+    def _refuse(self, reason: str) -> BadRequestError:
+        return BadRequestError(f"invalid {self._what}: this model's engine build has no "
+                               f"llguidance, and its grammars cannot enforce {reason}")
+
+    def _rule(self, hint: str, body: str) -> str:
+        """A named rule for `body` (its name from `hint`, made unique)."""
+        base = re.sub(r"[^a-zA-Z0-9]+", "-", hint).strip("-") or "r"
+        name, n = base, 1
+        while name in self.rules:
+            n += 1
+            name = f"{base}-{n}"
+        self.rules[name] = body
+        return name
+
+    def _visit(self, schema: Any, hint: str) -> str:
+        if schema is True or schema == {}:
+            return "j-value"
+        if not isinstance(schema, dict):
+            raise self._refuse("a schema that allows nothing" if schema is False
+                               else f"the schema {json.dumps(schema)[:60]}")
+        unknown = sorted(set(schema) - _HANDLED - _ANNOTATIONS)
+        if unknown:
+            raise self._refuse(f"the keyword '{unknown[0]}'")
+        rules = {k for k in schema if k not in _ANNOTATIONS}
+        if "$ref" in schema:
+            self._alone(rules, "$ref")
+            return self._ref(schema["$ref"])
+        if "const" in schema:
+            self._alone(rules, "const")
+            return f"{self._json_literal(schema['const'])} j-space"
+        if "enum" in schema:
+            self._alone(rules, "enum", "type")
+            values = schema["enum"]
+            if not isinstance(values, list) or not values:
+                raise self._refuse("an empty enum")
+            return "(" + " | ".join(self._json_literal(v) for v in values) + ") j-space"
+        for key in ("anyOf", "oneOf", "allOf"):
+            if key in schema:
+                return self._combined(schema, key, rules, hint)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            rest = {k: v for k, v in schema.items() if k != "type"}
+            return "(" + " | ".join(self._visit({**rest, "type": t}, hint) for t in kind) + ")"
+        if kind == "object" or (kind is None and ({"properties", "additionalProperties"}
+                                                  & rules)):
+            return self._object(schema, hint)
+        if kind == "array" or (kind is None and ({"items", "prefixItems"} & rules)):
+            return self._array(schema, hint)
+        if kind == "string":
+            return self._string(schema)
+        if kind == "integer":
+            return self._integer(schema)
+        if kind == "number":
+            self._bounds_refused(schema, "a number's bounds")
+            return "j-number"
+        if kind == "boolean":
+            return "j-boolean"
+        if kind == "null":
+            return "j-null"
+        if kind is None:
+            return "j-value"
+        raise self._refuse(f"the type {kind!r}")
+
+    def _alone(self, keys: set[str], key: str, *allowed: str) -> None:
+        others = sorted(keys - {key, *allowed})
+        if others:
+            raise self._refuse(f"'{others[0]}' beside '{key}'")
+
+    def _json_literal(self, value: Any) -> str:
+        return literal(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def _ref(self, ref: Any) -> str:
+        """A rule for a local `#/$defs/…` or `#/definitions/…` (recursion allowed)."""
+        if ref in self._refs:
+            return self._refs[ref]
+        match = re.fullmatch(r"#/(\$defs|definitions)/([^/]+)", ref) \
+            if isinstance(ref, str) else None
+        target = match and (self._root.get(match.group(1)) or {}).get(match.group(2))
+        if target is None:
+            raise self._refuse(f"the reference {ref!r}")
+        name = self._rule("ref-" + match.group(2), "")  # reserved first: it may recur
+        self._refs[ref] = name
+        self.rules[name] = self._visit(target, name)
+        return name
+
+    def _combined(self, schema: dict[str, Any], key: str, keys: set[str], hint: str) -> str:
+        subs = schema[key]
+        if not isinstance(subs, list) or not subs:
+            raise self._refuse(f"an empty {key}")
+        self._alone(keys, key)
+        if key == "allOf":
+            if len(subs) != 1:
+                raise self._refuse("allOf with more than one schema")
+            return self._visit(subs[0], hint)
+        # oneOf as anyOf: exclusivity is not a grammar's to check (nor llama.cpp's).
+        return "(" + " | ".join(self._visit(sub, f"{hint}-{i}")
+                                for i, sub in enumerate(subs)) + ")"
+
+    def _object(self, schema: dict[str, Any], hint: str) -> str:
+        properties = schema.get("properties") or {}
+        required = list(dict.fromkeys(schema.get("required") or []))
+        optional = [name for name in properties if name not in required]
+        pairs = {name: self._rule(f"{hint}-{name}-kv",
+                                  f'{self._json_literal(name)} j-space ":" j-space '
+                                  + self._visit(properties.get(name, True), f"{hint}-{name}"))
+                 for name in [*required, *optional]}
+        extra_schema = schema.get("additionalProperties", True)
+        tail = ""
+        extra = None
+        if extra_schema is not False:
+            value = self._visit(extra_schema, f"{hint}-extra")
+            extra = self._rule(f"{hint}-extra-kv", f'j-string ":" j-space {value}')
+            tail = f' ("," j-space {extra})*'
+
+        def then(names: list[str]) -> str:
+            return "".join(f' ("," j-space {pairs[name]})?' for name in names) + tail
+
+        if required:
+            body = ' "," j-space '.join(pairs[name] for name in required) + then(optional)
+        else:  # any one may come first: one branch per first key present
+            starts = [pairs[name] + then(optional[i + 1:]) for i, name in enumerate(optional)]
+            starts += [extra + tail] if extra else []
+            body = f"({' | '.join(starts)})?" if starts else ""
+        return self._rule(hint, _spaced('"{" j-space', body, '"}" j-space'))
+
+    def _array(self, schema: dict[str, Any], hint: str) -> str:
+        low, high = _count(schema, "minItems"), _count(schema, "maxItems")
+        if "prefixItems" in schema:
+            if schema.get("items", False) is not False or low or high is not None:
+                raise self._refuse("prefixItems with items, minItems or maxItems")
+            parts = [self._visit(sub, f"{hint}-{i}")
+                     for i, sub in enumerate(schema["prefixItems"])]
+            inside = ' "," j-space '.join(parts)
+        else:
+            item = self._rule(f"{hint}-item", self._visit(schema.get("items", True),
+                                                          f"{hint}-item"))
+            inside = _repeated(item, ' "," j-space ' + item, low, high)
+        return self._rule(hint, _spaced('"[" j-space', inside, '"]" j-space'))
+
+    def _string(self, schema: dict[str, Any]) -> str:
+        if "format" in schema and schema["format"] in _FORMATS:
+            return f'"\\"" {_FORMATS[schema["format"]]} "\\"" j-space'
+        low, high = _count(schema, "minLength"), _count(schema, "maxLength")
+        if not low and high is None:
+            return "j-string"
+        return f'"\\"" {_repeated("j-char", "j-char", low, high)} "\\"" j-space'
+
+    def _integer(self, schema: dict[str, Any]) -> str:
+        low, high = _bound(schema, "minimum", "exclusiveMinimum", 1), \
+            _bound(schema, "maximum", "exclusiveMaximum", -1)
+        if low is None and high is None:
+            return "j-integer"
+        if low is not None and high is not None and low > high:
+            raise self._refuse("an integer range with no integer in it")
+        return f"({integer_range(low, high)}) j-space"
+
+    def _bounds_refused(self, schema: dict[str, Any], what: str) -> None:
+        if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & set(schema):
+            raise self._refuse(what)
+
+
+def _count(schema: dict[str, Any], key: str) -> int | None:
+    value = schema.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadRequestError(f"invalid schema: {key} must be a non-negative integer")
+    return value
+
+
+def _bound(schema: dict[str, Any], inclusive: str, exclusive: str, step: int) -> int | None:
+    """An integer bound, inclusive (a fractional one rounds inwards)."""
+    bounds = []
+    if isinstance(schema.get(inclusive), int | float) and not isinstance(
+            schema.get(inclusive), bool):
+        value = schema[inclusive]
+        bounds.append(math.ceil(value) if step > 0 else math.floor(value))
+    if isinstance(schema.get(exclusive), int | float) and not isinstance(
+            schema.get(exclusive), bool):
+        value = schema[exclusive]
+        bounds.append(math.floor(value) + 1 if step > 0 else math.ceil(value) - 1)
+    if not bounds:
+        return None
+    return max(bounds) if step > 0 else min(bounds)
+
+
+def _repeated(first: str, more: str, low: int | None, high: int | None) -> str:
+    """`first` then `more` so that there are between `low` and `high` items in all."""
+    low = low or 0
+    if high is not None and high < low:
+        raise BadRequestError("invalid schema: a maximum below its minimum")
+    if high == 0:
+        return ""
+    rest_low = max(low - 1, 0)
+    rest = f"{{{rest_low},}}" if high is None else f"{{{rest_low},{high - 1}}}"
+    sequence = f"{first} ({more}){rest}"
+    return sequence if low else f"({sequence})?"
+
+
+def integer_range(low: int | None, high: int | None) -> str:
+    """A GBNF expression for the integers from `low` to `high` (None: unbounded), written
+    as JSON writes them (no leading zeros)."""
+    branches = []
+    if low is None or low < 0:  # negative numbers: "-" and their magnitudes
+        smallest = 1 if high is None or high >= 0 else -high
+        branches.append(f'"-" ({_digits_range(smallest, None if low is None else -low)})')
+    if high is None or high >= 0:
+        branches.append(_digits_range(max(low or 0, 0), high))
+    return " | ".join(branches)
+
+
+def _digits_range(low: int, high: int | None) -> str:
+    """The decimal numerals of `low`…`high` (both ≥ 0; None: up to `_MAX_DIGITS` digits)."""
+    top = high if high is not None else 10**_MAX_DIGITS - 1
+    branches = []
+    for width in range(len(str(low)), len(str(top)) + 1):
+        first, last = max(low, 10 ** (width - 1) if width > 1 else 0), min(top, 10**width - 1)
+        if first <= last:
+            branches.append(_same_width(str(first), str(last)))
+    return " | ".join(branches)
+
+
+def _same_width(low: str, high: str) -> str:
+    """Numerals from `low` to `high`, both of the same number of digits. Only the first
+    and last leading digits need a narrower tail, so the result grows with the square of
+    the width at worst."""
+    if low == high:
+        return literal(low)
+    if len(low) == 1:
+        return f"[{low}-{high}]"
+    if low[0] == high[0]:
+        return f"{literal(low[0])} ({_same_width(low[1:], high[1:])})"
+    width = len(low) - 1
+    first, last = int(low[0]), int(high[0])
+    branches, after = [], []
+    if low[1:] != "0" * width:
+        branches.append(f"{literal(low[0])} ({_same_width(low[1:], '9' * width)})")
+        first += 1
+    if high[1:] != "9" * width:
+        after.append(f"{literal(high[0])} ({_same_width('0' * width, high[1:])})")
+        last -= 1
+    if first <= last:
+        digits = literal(str(first)) if first == last else f"[{first}-{last}]"
+        branches.append(f"{digits} [0-9]{{{width}}}")
+    return " | ".join(branches + after)
+
+
+def _spaced(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def render(root: str, rules: dict[str, str]) -> str:
+    """A GBNF grammar: `root ::= root`, then the rules."""
+    return "\n".join([f"root ::= {root}", *(f"{name} ::= {body}"
+                                           for name, body in rules.items())]) + "\n"
