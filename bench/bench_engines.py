@@ -4,8 +4,8 @@
 Builds the native build first if it is not installed (`pasture engine build --native`,
 tens of minutes on two cores), then starts two servers: one that only has the default
 wheel (an empty engines directory) and one with the engines directory holding the
-native build and `PASTURE_ENGINE` naming it (a build compiled offline has no llguidance,
-so Pasture would not choose it by itself; the bench checks `/api/ps` says which ran).
+native build, which Pasture must choose by itself (the bench checks that `/api/ps` says
+so).
 Runs alternate between the two servers, each with a unique prompt so no prefix cache
 helps, and the medians of Ollama's own timings (`prompt_eval_*`, `eval_*`) are compared.
 
@@ -61,8 +61,7 @@ def bench_model(gguf: Path, engines: Path, args: argparse.Namespace) -> list[str
         for side, directory in sides.items():
             models = Path(tempfile.mkdtemp(prefix=f"models-{side}-"))
             servers[side] = start_pasture(gguf, models, args.threads,
-                                          PASTURE_ENGINES=str(directory),
-                                          PASTURE_ENGINE=args.build)
+                                          PASTURE_ENGINES=str(directory))
         results: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
         for side, (_, url) in servers.items():
             run(url, -1, args)  # warm-up: loads the model

@@ -263,16 +263,21 @@ def test_a_gpu_placement_falling_back_to_a_cpu_build_offloads_nothing(tmp_path: 
     assert chooser.builds.get("cuda-sm90").bad == "the engine could not load this model: CUDA error"
 
 
-def test_builds_without_llguidance_are_chosen_only_when_asked_for() -> None:
-    """An offline build has no llguidance: tool_choice grammars would fail on it."""
+def test_llguidance_only_breaks_ties_between_equally_fast_builds() -> None:
+    """An offline build has no llguidance; Pasture writes its grammars in GBNF for it, so
+    speed decides, and llguidance only between builds alike in everything else."""
     offline = replace(build("native", AVX512, native=True), llguidance=False)
     builds = [build(DEFAULT), offline]
-    assert [b.name for b in candidates(builds, SAPPHIRE, False)] == [DEFAULT, "native"]
-    assert [b.name for b in candidates(builds, SAPPHIRE, False, (), "native")] == \
-        ["native", DEFAULT]
+    assert [b.name for b in candidates(builds, SAPPHIRE, False)] == ["native", DEFAULT]
+    plain = replace(build("plain", AVX512), llguidance=False)
+    guided = build("guided", AVX512)
+    assert [b.name for b in candidates([plain, guided, build(DEFAULT)], SAPPHIRE, False)] \
+        == ["guided", "plain", DEFAULT]
+    assert [b.name for b in candidates(builds, SAPPHIRE, False, (), DEFAULT)] == \
+        [DEFAULT, "native"]
     # Asking for a build this CPU cannot run, or an unknown one, changes nothing.
     assert candidates(builds, ZEN3, False, (), "native")[0].name == DEFAULT
-    assert candidates(builds, SAPPHIRE, False, (), "absent")[0].name == DEFAULT
+    assert candidates(builds, SAPPHIRE, False, (), "absent")[0].name == "native"
 
 
 def test_llguidance_is_read_from_the_engine_library(tmp_path: Path) -> None:

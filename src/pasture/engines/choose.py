@@ -9,11 +9,12 @@
 - The default wheel is always in the list, whatever its mark (last when it is not a CPU
   build): it is the build Pasture was installed and tested with, and it must never leave
   a model without an engine.
-- Builds without llguidance come after those with it: they cannot run the grammars that
-  enforce `tool_choice` or let a model think before a `format` (a build compiled offline
-  has none), and a faster engine is no trade for features that stop working.
+- Between builds alike in all that, one with llguidance comes first. A build compiled
+  offline has none, but Pasture writes its `tool_choice` and think-then-`format`
+  grammars in GBNF for such a build (`pasture.prompt.gbnf`), so speed decides; only a
+  user's own Lark grammar needs llguidance (a 400 says so).
 - `PASTURE_ENGINE=name` puts that build first (when this CPU can run it): the user's
-  choice, for example a native build without llguidance.
+  choice, for example the default wheel for its llguidance.
 
 Builds marked bad are left out. The launcher tries the list in order.
 """
@@ -36,11 +37,11 @@ def candidates(builds: Iterable[EngineBuild], host_flags: set[str], on_gpu: bool
     chosen: list[EngineBuild] = []
     if on_gpu:
         gpu_builds = [b for b in usable if b.kind != "cpu" and supports_any(b, gpus)]
-        chosen += sorted(gpu_builds, key=lambda b: (not b.llguidance, b.is_default,
-                                                    not b.native, b.name))
+        chosen += sorted(gpu_builds, key=lambda b: (b.is_default, not b.native,
+                                                    not b.llguidance, b.name))
     cpu_builds = [b for b in usable if b.kind == "cpu"]
-    chosen += sorted(cpu_builds, key=lambda b: (not b.llguidance, -len(b.cpu_features),
-                                                not b.native, b.is_default, b.name))
+    chosen += sorted(cpu_builds, key=lambda b: (-len(b.cpu_features), not b.native,
+                                                not b.llguidance, b.is_default, b.name))
     chosen += [b for b in builds if b.is_default and b not in chosen]
     first = [b for b in usable if b.name == preferred and b.bad is None]
     return first + [b for b in chosen if b not in first]
