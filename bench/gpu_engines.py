@@ -20,13 +20,18 @@ through that build and start GPU runners on it. This script:
                   xllamacpp.Server with n_gpu_layers 999; its runs alternate with the
                   pasture runs
      cpu          /api/generate with num_gpu 0: expect the default wheel, 100% CPU
-4. prints a table with the ratios to the in-process engine (target: pasture streamed
+4. forces a tool call (`tool_choice: required`) on a variant with a tools template: the
+   grammar alone makes it valid, the weights being random; the CUDA build has no
+   llguidance, so this is the GBNF Pasture writes for such builds, run on the GPU;
+5. prints a table with the ratios to the in-process engine (target: pasture streamed
    ≥ 0.95 × in-process streamed) and writes it to $OUT/gpu_engines.txt, the server and
    in-process logs beside it. Exit status 1 if a check failed or the target was missed.
 
 `--cpu-smoke` runs the same steps on a CPU machine, with a tiny model and a CPU wheel
 standing in for the CUDA one (that build then serves every placement, 100% CPU, and
-there is no speed target); tests/integration/test_gpu_check_smoke.py runs it.
+there is no speed target; it is recorded without llguidance, as the CUDA build is, so the
+forced tool call takes the same GBNF path); tests/integration/test_gpu_check_smoke.py
+runs it.
 
 On the GPU machine (Python 3.12 with numpy, no network) the wheels travel in the ignored
 `.gpu/` folder that `bash bench/gpu_prepare.sh` fills. A device call carries at most
@@ -86,6 +91,11 @@ from pasture.engines.builds import EngineBuilds
 NUM_CTX = 4096
 TARGET = 0.95  # pasture's streamed decode rate over the in-process engine's
 ALONE = Path(__file__).with_name("engine_alone.py")
+TOOLS_TEMPLATE = REPO / "tests" / "unit" / "templates" / "qwen2.5-tools.gotmpl"
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "required": ["city"], "properties": {
+        "city": {"enum": ["Oslo", "Paris"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7}}}}}
 
 
 class Failed(Exception):
@@ -174,11 +184,12 @@ def pasture_run(client: httpx.Client, i: int, tokens: int, options: dict[str, An
                final["eval_count"], "".join(text))
 
 
-def loaded(client: httpx.Client) -> tuple[str, str]:
-    """(engine build, PROCESSOR) of the one model /api/ps lists."""
-    models = client.get("/api/ps").json()["models"]
+def loaded(client: httpx.Client, model: str = MODEL) -> tuple[str, str]:
+    """(engine build, PROCESSOR) of `model` as /api/ps lists it."""
+    models = [m for m in client.get("/api/ps").json()["models"]
+              if m["name"] == f"{model}:latest"]
     if len(models) != 1:
-        raise Failed(f"/api/ps lists {len(models)} models, expected 1")
+        raise Failed(f"/api/ps does not list {model}")
     return models[0].get("engine", "?"), processor(models[0]["size"], models[0]["size_vram"])
 
 
@@ -246,6 +257,11 @@ def install(engines: Path, wheel: Path, smoke: bool, report: Report) -> str:
     name, kind = match.groups()
     want = "cpu" if smoke else "cuda"
     report.check(kind == want, f"build {name} is a {kind} build (expected {want})")
+    if smoke:  # recorded without llguidance, as the CUDA build is: the same grammar path;
+        # and named, as the default wheel (llguidance) would win the tie on the CPU
+        record = engines / name / "build.json"
+        record.write_text(json.dumps({**json.loads(record.read_text()), "llguidance": False}))
+        os.environ["PASTURE_ENGINE"] = name  # for every child from here on
 
     listing = pasture_cli(engines, "engine", "list")
     report.note("`pasture engine list`:\n\n" + "\n".join(
@@ -295,6 +311,7 @@ def measure(server: Server, name: str, site: Path, gguf: Path, args: argparse.Na
             child.close()
         rows.append(Row("Pasture, no num_gpu", engine, where, served))
         rows.append(Row("engine in-process, n_gpu_layers 999", name, "-", alone))
+        forced_call(client, name, report)
         unload(server.url)
 
         pasture_run(client, -1, args.tokens, {"num_gpu": 0})
@@ -307,6 +324,31 @@ def measure(server: Server, name: str, site: Path, gguf: Path, args: argparse.Na
                for i in range(args.cpu_runs)]
         rows.append(Row("Pasture, num_gpu 0", engine, where, cpu))
         unload(server.url)
+
+
+def forced_call(client: httpx.Client, name: str, report: Report) -> None:
+    """A forced tool call on the build under test, which the grammar alone makes valid
+    (the weights are random): a build without llguidance, as the shared CUDA build is,
+    gets it in GBNF. The tool takes only a few values, so the call ends soon."""
+    variant = f"{MODEL}-tools"
+    created = client.post("/api/create", json={"model": variant, "from": MODEL,
+                                               "template": TOOLS_TEMPLATE.read_text(),
+                                               "stream": False})
+    if created.status_code != 200:
+        raise Failed(f"create {variant}: {created.status_code} {created.text[:200]}")
+    reply = client.post("/api/chat", json={
+        "model": variant, "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+        "tools": [WEATHER], "tool_choice": "required", "stream": False,
+        "options": {"temperature": 0, "num_predict": 600, "num_ctx": NUM_CTX}})
+    calls = reply.json().get("message", {}).get("tool_calls") or [] \
+        if reply.status_code == 200 else []
+    said = calls or reply.text[:300]
+    report.check(len(calls) == 1 and calls[0]["function"]["name"] == "get_weather"
+                 and calls[0]["function"]["arguments"].get("city") in ("Oslo", "Paris"),
+                 f"tool_choice required: one valid call, {said}")
+    engine, _ = loaded(client, variant)
+    report.check(engine == name, f"the call ran on engine build {engine} (expected {name})")
+    client.post("/api/generate", json={"model": variant, "keep_alive": 0})
 
 
 def table(rows: list[Row], smoke: bool, report: Report) -> str:

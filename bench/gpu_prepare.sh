@@ -35,13 +35,15 @@ PACKAGES=(
     gguf==0.19.0 pyyaml==6.0.4 tqdm==4.70.1 requests==2.34.2 urllib3==2.8.0
     charset-normalizer==3.5.3
     nvidia-ml-py==13.615.71  # pynvml: GPU memory and compute capability (pasture.engine)
+    llguidance==1.9.1  # checks schemas and grammars up front (pasture.prompt.grammars)
 )
 
 cd "$REPO"
 rm -rf .gpu/base .gpu/cuda
 mkdir -p .gpu/base .gpu/cuda
 "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-    --implementation cp --abi cp312 --platform manylinux_2_34_x86_64 \
+    --implementation cp --abi cp312 --abi abi3 --platform manylinux_2_34_x86_64 \
+    --platform manylinux_2_31_x86_64 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform linux_x86_64 -d .gpu/base "${PACKAGES[@]}"
 
