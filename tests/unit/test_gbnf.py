@@ -47,6 +47,14 @@ def test_integer_ranges_hold_exactly_their_integers(low: int | None, high: int |
         assert not pattern.fullmatch(written) or written == "-0" and (low is None or low < 0)
 
 
+def test_integer_bounds_round_inwards_and_huge_ones_bound_nothing() -> None:
+    fractional = {"type": "integer", "exclusiveMinimum": 0.5, "maximum": 3.9}
+    assert [schema_accepts(fractional, n) for n in range(5)] == [False, True, True, True, False]
+    huge = {"type": "integer", "minimum": -1e300, "maximum": 1e300}
+    assert gbnf.SchemaGrammar(huge).expression == "j-integer"
+    assert schema_accepts({"type": "integer", "exclusiveMaximum": 0}, -4)
+
+
 OBJECT = {"type": "object", "properties": {
     "name": {"type": "string"}, "age": {"type": "integer", "minimum": 0},
     "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},

@@ -55,11 +55,12 @@ _FORMATS = {
 _ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id", "$comment",
                 "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "format",
                 "contentMediaType", "contentEncoding"}
+_BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 _HANDLED = {"$ref", "const", "enum", "anyOf", "oneOf", "allOf", "type", "properties",
             "required", "additionalProperties", "items", "prefixItems", "minItems",
-            "maxItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-            "exclusiveMaximum"}
+            "maxItems", "minLength", "maxLength", *_BOUNDS}
 _MAX_DIGITS = 16  # as j-digits: more is not a number a model means
+_LIMIT = 10**_MAX_DIGITS - 1
 
 
 def literal(text: str) -> str:
@@ -145,37 +146,38 @@ class SchemaGrammar:
         unknown = sorted(set(schema) - _HANDLED - _ANNOTATIONS)
         if unknown:
             raise self._refuse(f"the keyword '{unknown[0]}'")
-        rules = {k for k in schema if k not in _ANNOTATIONS}
+        keys = {k for k in schema if k not in _ANNOTATIONS}  # the constraining ones
         if "$ref" in schema:
-            self._alone(rules, "$ref")
+            self._alone(keys, "$ref")
             return self._ref(schema["$ref"])
         if "const" in schema:
-            self._alone(rules, "const")
+            self._alone(keys, "const")
             return f"{self._json_literal(schema['const'])} j-space"
         if "enum" in schema:
-            self._alone(rules, "enum", "type")
+            self._alone(keys, "enum", "type")
             values = schema["enum"]
             if not isinstance(values, list) or not values:
                 raise self._refuse("an empty enum")
             return "(" + " | ".join(self._json_literal(v) for v in values) + ") j-space"
         for key in ("anyOf", "oneOf", "allOf"):
             if key in schema:
-                return self._combined(schema, key, rules, hint)
+                return self._combined(schema, key, keys, hint)
         kind = schema.get("type")
         if isinstance(kind, list):
             rest = {k: v for k, v in schema.items() if k != "type"}
             return "(" + " | ".join(self._visit({**rest, "type": t}, hint) for t in kind) + ")"
         if kind == "object" or (kind is None and ({"properties", "additionalProperties"}
-                                                  & rules)):
+                                                  & keys)):
             return self._object(schema, hint)
-        if kind == "array" or (kind is None and ({"items", "prefixItems"} & rules)):
+        if kind == "array" or (kind is None and ({"items", "prefixItems"} & keys)):
             return self._array(schema, hint)
         if kind == "string":
             return self._string(schema)
         if kind == "integer":
             return self._integer(schema)
         if kind == "number":
-            self._bounds_refused(schema, "a number's bounds")
+            if _BOUNDS & keys:
+                raise self._refuse("a number's bounds")
             return "j-number"
         if kind == "boolean":
             return "j-boolean"
@@ -270,17 +272,12 @@ class SchemaGrammar:
         return f'"\\"" {_repeated("j-char", "j-char", low, high)} "\\"" j-space'
 
     def _integer(self, schema: dict[str, Any]) -> str:
-        low, high = _bound(schema, "minimum", "exclusiveMinimum", 1), \
-            _bound(schema, "maximum", "exclusiveMaximum", -1)
+        low, high = _integer_bounds(schema)
         if low is None and high is None:
             return "j-integer"
         if low is not None and high is not None and low > high:
             raise self._refuse("an integer range with no integer in it")
         return f"({integer_range(low, high)}) j-space"
-
-    def _bounds_refused(self, schema: dict[str, Any], what: str) -> None:
-        if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & set(schema):
-            raise self._refuse(what)
 
 
 def _count(schema: dict[str, Any], key: str) -> int | None:
@@ -292,20 +289,21 @@ def _count(schema: dict[str, Any], key: str) -> int | None:
     return value
 
 
-def _bound(schema: dict[str, Any], inclusive: str, exclusive: str, step: int) -> int | None:
-    """An integer bound, inclusive (a fractional one rounds inwards)."""
-    bounds = []
-    if isinstance(schema.get(inclusive), int | float) and not isinstance(
-            schema.get(inclusive), bool):
-        value = schema[inclusive]
-        bounds.append(math.ceil(value) if step > 0 else math.floor(value))
-    if isinstance(schema.get(exclusive), int | float) and not isinstance(
-            schema.get(exclusive), bool):
-        value = schema[exclusive]
-        bounds.append(math.floor(value) + 1 if step > 0 else math.ceil(value) - 1)
-    if not bounds:
-        return None
-    return max(bounds) if step > 0 else min(bounds)
+def _integer_bounds(schema: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The inclusive integer range the schema's bounds allow. A fractional bound rounds
+    inwards; one beyond `_MAX_DIGITS` digits (or not finite) bounds nothing a model
+    writes, so it counts as absent."""
+    def bound(key: str) -> float | None:
+        value = schema.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return value if abs(value) <= _LIMIT else None
+
+    lows = [math.ceil(v) for v in [bound("minimum")] if v is not None]
+    lows += [math.floor(v) + 1 for v in [bound("exclusiveMinimum")] if v is not None]
+    highs = [math.floor(v) for v in [bound("maximum")] if v is not None]
+    highs += [math.ceil(v) - 1 for v in [bound("exclusiveMaximum")] if v is not None]
+    return max(lows, default=None), min(highs, default=None)
 
 
 def _repeated(first: str, more: str, low: int | None, high: int | None) -> str:
@@ -335,7 +333,7 @@ def integer_range(low: int | None, high: int | None) -> str:
 
 def _digits_range(low: int, high: int | None) -> str:
     """The decimal numerals of `low`…`high` (both ≥ 0; None: up to `_MAX_DIGITS` digits)."""
-    top = high if high is not None else 10**_MAX_DIGITS - 1
+    top = high if high is not None else _LIMIT
     branches = []
     for width in range(len(str(low)), len(str(top)) + 1):
         first, last = max(low, 10 ** (width - 1) if width > 1 else 0), min(top, 10**width - 1)
