@@ -89,6 +89,24 @@ def test_optional_properties_keep_their_order_and_commas() -> None:
     assert not schema_accepts(schema, None, raw='{"a": 1,}')
 
 
+def test_many_optional_properties_keep_the_grammar_linear() -> None:
+    names = [f"p{i}" for i in range(2000)]
+    schema = {"type": "object", "properties": {n: {"type": "integer"} for n in names},
+              "additionalProperties": False}
+    grammar = gbnf.SchemaGrammar(schema)
+    assert len(gbnf.render(grammar.expression, grammar.rules)) < 400_000
+    assert schema_accepts({**schema, "properties": dict(list(schema["properties"].items())[:30])},
+                          {"p3": 1, "p17": 2, "p29": 3})
+
+
+def test_deep_nesting_is_a_400_not_a_crash() -> None:
+    schema: dict[str, Any] = {"type": "integer"}
+    for _ in range(200):
+        schema = {"type": "array", "items": schema}
+    with pytest.raises(BadRequestError, match="nested more than 64 deep"):
+        gbnf.SchemaGrammar(schema)
+
+
 def test_open_objects_take_extra_keys_of_their_schema() -> None:
     schema = {"type": "object", "properties": {"id": {"type": "integer"}},
               "additionalProperties": {"type": "number"}}

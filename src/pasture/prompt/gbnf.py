@@ -61,6 +61,7 @@ _HANDLED = {"$ref", "const", "enum", "anyOf", "oneOf", "allOf", "type", "propert
             "maxItems", "minLength", "maxLength", *_BOUNDS}
 _MAX_DIGITS = 16  # as j-digits: more is not a number a model means
 _LIMIT = 10**_MAX_DIGITS - 1
+_MAX_DEPTH = 64  # schemas nested deeper than this are refused, not a stack overflow
 
 
 def literal(text: str) -> str:
@@ -121,6 +122,7 @@ class SchemaGrammar:
         self._what = what
         self.rules: dict[str, str] = dict(PRIMITIVES)
         self._refs: dict[str, str] = {}
+        self._depth = 0
         self.expression = self._visit(schema, "j-root")
 
     def _refuse(self, reason: str) -> BadRequestError:
@@ -138,6 +140,15 @@ class SchemaGrammar:
         return name
 
     def _visit(self, schema: Any, hint: str) -> str:
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise self._refuse(f"schemas nested more than {_MAX_DEPTH} deep")
+            return self._expression(schema, hint)
+        finally:
+            self._depth -= 1
+
+    def _expression(self, schema: Any, hint: str) -> str:
         if schema is True or schema == {}:
             return "j-value"
         if not isinstance(schema, dict):
@@ -231,21 +242,21 @@ class SchemaGrammar:
                                   + self._visit(properties.get(name, True), f"{hint}-{name}"))
                  for name in [*required, *optional]}
         extra_schema = schema.get("additionalProperties", True)
-        tail = ""
         extra = None
         if extra_schema is not False:
             value = self._visit(extra_schema, f"{hint}-extra")
             extra = self._rule(f"{hint}-extra-kv", f'j-string ":" j-space {value}')
-            tail = f' ("," j-space {extra})*'
-
-        def then(names: list[str]) -> str:
-            return "".join(f' ("," j-space {pairs[name]})?' for name in names) + tail
-
+        # after[k]: each optional pair from the k-th on, in order, present or not, then
+        # any extra pairs. A rule per step keeps the grammar linear in the properties.
+        after = [f'("," j-space {extra})*' if extra else ""]
+        for name in reversed(optional):
+            after.insert(0, self._rule(f"{hint}-{name}-then",
+                                       _spaced(f'("," j-space {pairs[name]})?', after[0])))
         if required:
-            body = ' "," j-space '.join(pairs[name] for name in required) + then(optional)
-        else:  # any one may come first: one branch per first key present
-            starts = [pairs[name] + then(optional[i + 1:]) for i, name in enumerate(optional)]
-            starts += [extra + tail] if extra else []
+            body = _spaced(' "," j-space '.join(pairs[name] for name in required), after[0])
+        else:  # any one may come first: a branch per first pair present
+            starts = [_spaced(pairs[name], after[i + 1]) for i, name in enumerate(optional)]
+            starts += [_spaced(extra, after[-1])] if extra else []
             body = f"({' | '.join(starts)})?" if starts else ""
         return self._rule(hint, _spaced('"{" j-space', body, '"}" j-space'))
 
