@@ -5,7 +5,9 @@ llguidance's Lark dialect (`%llguidance {}` first) when a request starts; a sche
 cannot compile is only logged there and the answer comes back *unconstrained*. So every
 schema and Lark grammar is compiled here first with the same library (PyPI
 `llguidance`), and one it rejects is a 400 naming the construct. GBNF grammars go to
-llama.cpp's own parser, which refuses a bad one with a 400 of its own.
+llama.cpp's own parser, which refuses a bad one with a 400 of its own. The grammars
+Pasture composes (`Constrained`) are written in GBNF instead for an engine build without
+llguidance (`pasture.prompt.gbnf`).
 
 Thinking and constraints: a thinking model asked for a `format` or a forced tool call
 must still be free to think first. Ollama runs two passes for that (unconstrained until
@@ -113,12 +115,6 @@ def _json(schema: Any) -> str:
     return f"%json {json.dumps(schema, separators=(',', ':'))}"
 
 
-def schema_grammar(schema: Any, thought: Thought | None = None) -> str:
-    """The llguidance grammar for a JSON schema (without a thought, what the engine
-    builds from `json_schema`)."""
-    return _grammar("answer", [f"answer: {_json(schema)}"], thought)
-
-
 def format_schema(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
     """The JSON schema Ollama's `format` asks for (None: unconstrained). `json` is any
     object; a schema gets its objects closed and is checked (400 if it cannot be enforced)."""
@@ -146,7 +142,7 @@ def check_json_schema(schema: Any, what: str = "format") -> None:
     """400 `invalid <what>: …` naming what the engine cannot enforce in `schema`."""
     if not isinstance(schema, dict | bool):
         raise BadRequestError(f"invalid {what}: a JSON schema must be an object")
-    error = _cached_compile_error(schema_grammar(schema))
+    error = _cached_compile_error(Constrained(schema).lark())  # what the engine builds
     if error:
         reason = error.removeprefix("failed to compile JSON schema: ")
         raise BadRequestError(f"invalid {what}: unsupported JSON schema: {reason}")
