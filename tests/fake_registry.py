@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackServer
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -39,24 +40,13 @@ class Recorded:
     headers: dict[str, str]
 
 
-class FakeRegistry:
+class FakeRegistry(LoopbackServer):
     """`with FakeRegistry() as reg: reg.route("GET", "/v2/…", Route(…))`."""
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Route | Callable[[Recorded], Route]] = {}
         self.requests: list[Recorded] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
+        super().__init__(_handler_for(self))
 
     def route(self, method: str, path: str, route: Route | Callable[[Recorded], Route]) -> None:
         self.routes[(method, path)] = route
@@ -72,14 +62,6 @@ class FakeRegistry:
             self.route("GET", f"/v2/{repository}/blobs/{digest}",
                        Route(body=data, **{"ranges": True, **blob_options}))
         return raw
-
-    def __enter__(self) -> FakeRegistry:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def sha256(data: bytes) -> str:

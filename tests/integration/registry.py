@@ -11,11 +11,10 @@ from __future__ import annotations
 import http.client
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import _free_port
+from tests.loopback import LoopbackServer
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 
@@ -97,7 +97,7 @@ class Seen:
 
 
 @dataclass
-class RecordingProxy:
+class RecordingProxy(LoopbackServer):
     """Forwards requests to `upstream`, records them, and can slow response bodies down."""
 
     upstream: str  # host:port
@@ -105,22 +105,7 @@ class RecordingProxy:
     seen: list[Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> RecordingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_proxy_handler(self))
 
 
 def _proxy_handler(proxy: RecordingProxy) -> type[BaseHTTPRequestHandler]:

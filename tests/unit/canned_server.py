@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackServer
 
 
 @dataclass
@@ -39,15 +40,8 @@ class Seen:
         return json.loads(self.body)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client closing a stream early is expected here, not worth a traceback
-
-
 @dataclass
-class CannedServer:
+class CannedServer(LoopbackServer):
     """Serve `routes[(method, path)]` on a free loopback port, recording every request."""
 
     # A list of replies is played in order, its last one repeating.
@@ -56,23 +50,7 @@ class CannedServer:
     blobs: dict[str, int] = field(default_factory=dict)  # digest -> size, for /api/blobs
 
     def __post_init__(self) -> None:
-        handler = _handler_for(self)
-        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> CannedServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_handler_for(self), quiet=True)
 
     def requests(self, method: str, path: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path == path]
