@@ -12,6 +12,7 @@ it, unchanged.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,11 +106,25 @@ def test_a_lark_grammar_is_refused_naming_the_build(api: httpx.Client) -> None:
 
 
 def test_a_tool_schema_gbnf_cannot_enforce_is_a_400(api: httpx.Client, opens: str) -> None:
-    patterned = {"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "required": ["code"],
-        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}}}
+    bounded = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "required": ["ratio"],
+        "properties": {"ratio": {"type": "number", "minimum": 0, "maximum": 1}}}}}
     reply = api.post("/api/chat", json={"model": opens, "messages": ASK,
-                                        "tools": [patterned], "tool_choice": "required",
+                                        "tools": [bounded], "tool_choice": "required",
                                         "stream": False})
     assert reply.status_code == 400
-    assert "has no llguidance" in reply.json()["error"] and "'pattern'" in reply.json()["error"]
+    assert "has no llguidance" in reply.json()["error"]
+    assert "a number's bounds" in reply.json()["error"]
+
+
+def test_a_pattern_is_enforced_in_gbnf(api: httpx.Client, opens: str) -> None:
+    coded = {"type": "function", "function": {"name": "airport", "parameters": {
+        "type": "object", "required": ["code"],
+        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}}}
+    reply = api.post("/api/chat", json={"model": opens, "messages": ASK, "tools": [coded],
+                                        "tool_choice": "required", "stream": False,
+                                        "think": False,
+                                        "options": {"temperature": 0, "num_predict": 60}})
+    assert reply.status_code == 200, reply.text
+    (call,) = reply.json()["message"]["tool_calls"]
+    assert re.fullmatch("[A-Z]{3}", call["function"]["arguments"]["code"])

@@ -146,7 +146,11 @@ def test_strings_lengths_and_formats() -> None:
 
 
 @pytest.mark.parametrize(("schema", "named"), [
-    ({"type": "string", "pattern": "^a+$"}, "'pattern'"),
+    ({"type": "string", "pattern": "^(?=a)a+$"}, "assert in the pattern"),
+    ({"type": "string", "pattern": "^(a)\\1$"}, "groupref in the pattern"),
+    ({"type": "string", "pattern": "^a\\bb$"}, "word boundary"),
+    ({"type": "string", "pattern": "(?i)abc"}, "flags"),
+    ({"type": "string", "pattern": "^a+$", "maxLength": 3}, "minLength or maxLength"),
     ({"type": "number", "minimum": 0}, "a number's bounds"),
     ({"not": {"type": "string"}}, "'not'"),
     ({"allOf": [{"type": "object"}, {"required": ["a"]}]}, "allOf"),
@@ -160,6 +164,35 @@ def test_what_gbnf_cannot_enforce_is_a_400_naming_it(schema: Any, named: str) ->
     with pytest.raises(BadRequestError,
                        match=f"^invalid tools: .* no llguidance, .*{re.escape(named)}"):
         gbnf.SchemaGrammar(schema, "tools")
+
+
+@pytest.mark.parametrize(("pattern", "good", "bad"), [
+    ("^\\d{4}-\\d{2}-\\d{2}$", ["2026-11-26"], ["26-11-2026", "2026-11-26x", "x2026-11-26"]),
+    ("^[A-Z]{3}$", ["OSL", "CDG"], ["osl", "OSLO", ""]),
+    ("abc", ["abc", "xxabcyy"], ["ab", "acb"]),  # unanchored: anywhere
+    ("^(cat|dog)s?$", ["cat", "dogs"], ["cow", "cats!"]),
+    ("^[^0-9]+$", ["abc", "é ü"], ["a1", ""]),
+    ("^\\w+@\\w+\\.com$", ["a_1@b.com"], ["a@b.org", "@b.com"]),
+    ("^a.c$", ["abc", "a c"], ["ac", "abbc"]),
+    ('^say "hi"\\\\$', ['say "hi"\\'], ['say hi\\']),  # JSON-escaped in the output
+    ("^\\D\\S\\W$", ["a-!"], ["1-!", "a !", "a-b"]),
+    ("^x{2,3}$", ["xx", "xxx"], ["x", "xxxx"]),
+    ("^é+ü?$", ["éé", "éü"], ["ü", "e"]),
+])
+def test_patterns_hold_exactly_their_strings(pattern: str, good: list[str],
+                                            bad: list[str]) -> None:
+    schema = {"type": "string", "pattern": pattern}
+    for text in good:
+        assert re.search(pattern, text) and schema_accepts(schema, text), text
+    for text in bad:
+        assert not re.search(pattern, text) and not schema_accepts(schema, text), text
+
+
+def test_a_pattern_allowing_controls_and_quotes_writes_them_escaped() -> None:
+    schema = {"type": "string", "pattern": '^[\\s"]+$'}
+    assert schema_accepts(schema, '\t "\n')
+    assert schema_accepts(schema, None, raw='"\\t \\"\\n"')
+    assert not schema_accepts(schema, None, raw='"\t"')  # a raw tab is not JSON
 
 
 def tag_text_accepts(tag: str, text: str) -> bool:

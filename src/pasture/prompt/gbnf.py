@@ -2,15 +2,16 @@
 
 Pasture's composed grammars — a forced tool call in the model's tags, a `format` after
 room for a thought — are llguidance grammars (`pasture.prompt.grammars`). An engine
-build compiled offline has no llguidance (its Rust crates are fetched at build time), and
-the CUDA build in the shared folder has none either; for those the same grammars are
-written here in GBNF, which every llama.cpp build runs.
+build compiled offline has no llguidance (its Rust crates are fetched at build time), nor
+have many CUDA wheels; for those the same grammars are written here in GBNF, which every
+llama.cpp build runs.
 
 The JSON part is a JSON-schema converter in the manner of llama.cpp's
 `json-schema-to-grammar` (the engine's own converter cannot be asked for GBNF in a build
 that has llguidance, and the server process runs that one): required properties in
-order, then optional ones, whitespace limited so a small model cannot ramble in it.
-Keywords it cannot enforce are refused with a 400 naming them, never silently dropped.
+order, then optional ones, whitespace limited so a small model cannot ramble in it,
+string patterns through Python's regex parser (end of this module). Keywords it cannot
+enforce are refused with a 400 naming them, never silently dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import re._constants as sre  # the regex parser's node names
+import re._parser
 from typing import Any
 
 from pasture.errors import BadRequestError
@@ -58,7 +61,7 @@ _ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id",
 _BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 _HANDLED = {"$ref", "const", "enum", "anyOf", "oneOf", "allOf", "type", "properties",
             "required", "additionalProperties", "items", "prefixItems", "minItems",
-            "maxItems", "minLength", "maxLength", *_BOUNDS}
+            "maxItems", "minLength", "maxLength", "pattern", *_BOUNDS}
 _MAX_DIGITS = 16  # as j-digits: more is not a number a model means
 _LIMIT = 10**_MAX_DIGITS - 1
 _MAX_DEPTH = 64  # schemas nested deeper than this are refused, not a stack overflow
@@ -277,6 +280,14 @@ class SchemaGrammar:
     def _string(self, schema: dict[str, Any]) -> str:
         if "format" in schema and schema["format"] in _FORMATS:
             return f'"\\"" {_FORMATS[schema["format"]]} "\\"" j-space'
+        if "pattern" in schema:
+            if {"minLength", "maxLength"} & set(schema) or not isinstance(schema["pattern"], str):
+                raise self._refuse("a pattern with minLength or maxLength")
+            try:
+                inside = pattern_gbnf(schema["pattern"])
+            except Unsupported as exc:
+                raise self._refuse(str(exc)) from None
+            return f'"\\"" {inside} "\\"" j-space'
         low, high = _count(schema, "minLength"), _count(schema, "maxLength")
         if not low and high is None:
             return "j-string"
@@ -386,3 +397,136 @@ def render(root: str, rules: dict[str, str]) -> str:
     """A GBNF grammar: `root ::= root`, then the rules."""
     return "\n".join([f"root ::= {root}", *(f"{name} ::= {body}"
                                            for name, body in rules.items())]) + "\n"
+
+
+# ----- string patterns --------------------------------------------------------------------
+# A JSON-schema `pattern` is parsed with Python's own regex parser (`re._parser`) and its
+# tree written as GBNF producing the string as JSON writes it: a `"`, `\\` or control
+# character the pattern allows comes out escaped. As in JSON Schema, a pattern matches
+# anywhere unless anchored with `^` and `$`. Negated classes and `.` never produce a
+# character JSON must escape, so the grammar may allow a little less than the pattern,
+# never more; what a grammar cannot express (look-arounds, back-references, word
+# boundaries, flags) is refused.
+
+# Code points a JSON string cannot hold unescaped (and DEL, as `j-char` leaves it out).
+_ESCAPED = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C), (0x7F, 0x7F)]
+_CATEGORIES = {  # ASCII, as in the ECMA-262 regexes JSON Schema names
+    sre.CATEGORY_DIGIT: [(0x30, 0x39)],
+    sre.CATEGORY_WORD: [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
+    sre.CATEGORY_SPACE: [(0x09, 0x0D), (0x20, 0x20)],
+}
+_NEGATED = {sre.CATEGORY_NOT_DIGIT: sre.CATEGORY_DIGIT, sre.CATEGORY_NOT_WORD: sre.CATEGORY_WORD,
+            sre.CATEGORY_NOT_SPACE: sre.CATEGORY_SPACE}
+
+
+class Unsupported(ValueError):
+    """A pattern, or a part of one, that a grammar cannot enforce."""
+
+
+def pattern_gbnf(pattern: str, char: str = "j-char") -> str:
+    """A GBNF expression for the inside of a JSON string (no quotes) matching `pattern`;
+    `char` is the rule for any one JSON string character (for unanchored ends)."""
+    try:
+        parsed = re._parser.parse(pattern)
+    except re.error as exc:
+        raise Unsupported(f"the pattern {pattern!r} ({exc})") from None
+    if parsed.state.flags & ~re.UNICODE:
+        raise Unsupported(f"flags in the pattern {pattern!r}")
+    items = list(parsed)
+    anchored_start = bool(items) and items[0] == (sre.AT, sre.AT_BEGINNING)
+    anchored_end = bool(items) and items[-1] == (sre.AT, sre.AT_END)
+    items = items[int(anchored_start):len(items) - int(anchored_end)]
+    parts = [] if anchored_start else [f"{char}*"]
+    parts.append(_sequence(items))
+    parts += [] if anchored_end else [f"{char}*"]
+    return " ".join(part for part in parts if part)
+
+
+def _sequence(items: list[tuple[Any, Any]]) -> str:
+    return " ".join(_item(op, value) for op, value in items) or '""'
+
+
+def _item(op: Any, value: Any) -> str:
+    if op == sre.LITERAL:
+        return _json_text(chr(value))
+    if op == sre.NOT_LITERAL:
+        return _negated([(value, value)])
+    if op == sre.ANY:
+        return _negated([])
+    if op == sre.IN:
+        return _class(value)
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        low, high, inner = value
+        count = f"{{{low},}}" if high == sre.MAXREPEAT else f"{{{low},{high}}}"
+        return f"({_sequence(list(inner))}){count}"
+    if op == sre.SUBPATTERN:
+        _group, add_flags, del_flags, inner = value
+        if add_flags or del_flags:
+            raise Unsupported("flags inside the pattern")
+        return f"({_sequence(list(inner))})"
+    if op == sre.BRANCH:
+        return "(" + " | ".join(_sequence(list(alt)) for alt in value[1]) + ")"
+    if op == sre.AT:
+        raise Unsupported("an anchor or word boundary inside the pattern")
+    raise Unsupported(f"{str(op).lower().replace('_', ' ')} in the pattern")
+
+
+def _class(items: list[tuple[Any, Any]]) -> str:
+    """A character class; its negated categories (`\\D`) only on their own."""
+    negate = bool(items) and items[0][0] == sre.NEGATE
+    items = items[int(negate):]
+    if not negate and len(items) == 1 and items[0] == (sre.CATEGORY, items[0][1]) \
+            and items[0][1] in _NEGATED:
+        return _negated(_CATEGORIES[_NEGATED[items[0][1]]])
+    ranges = []
+    for op, value in items:
+        if op == sre.LITERAL:
+            ranges.append((value, value))
+        elif op == sre.RANGE:
+            ranges.append(value)
+        elif op == sre.CATEGORY and value in _CATEGORIES:
+            ranges += _CATEGORIES[value]
+        else:
+            raise Unsupported("a negated category beside others in a class")
+    return _negated(ranges) if negate else _positive(ranges)
+
+
+def _positive(ranges: list[tuple[int, int]]) -> str:
+    """Any one of `ranges`, the characters JSON escapes written escaped."""
+    plain = _subtract(ranges, _ESCAPED)
+    escaped = [c for lo, hi in ranges for c in range(lo, hi + 1) if _inside(c, _ESCAPED)]
+    options = [f"[{_ranges(plain)}]"] if plain else []
+    options += sorted({_json_text(chr(c)) for c in escaped})
+    if not options:
+        raise Unsupported("an empty class")
+    return options[0] if len(options) == 1 else "(" + " | ".join(options) + ")"
+
+
+def _negated(ranges: list[tuple[int, int]]) -> str:
+    return f"[^{_ranges(ranges + _ESCAPED)}]"
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> str:
+    return "".join(_class_char(chr(lo)) if lo == hi
+                   else f"{_class_char(chr(lo))}-{_class_char(chr(hi))}" for lo, hi in ranges)
+
+
+def _json_text(text: str) -> str:
+    """A GBNF literal for `text` as it appears inside a JSON string."""
+    return literal(json.dumps(text, ensure_ascii=False)[1:-1])
+
+
+def _inside(code: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`ranges` without the code points in `cut`."""
+    out = []
+    for lo, hi in ranges:
+        pieces = [(lo, hi)]
+        for cut_lo, cut_hi in cut:
+            pieces = [piece for a, b in pieces for piece in
+                      ((a, min(b, cut_lo - 1)), (max(a, cut_hi + 1), b)) if piece[0] <= piece[1]]
+        out += pieces
+    return out
