@@ -108,7 +108,7 @@ def test_a_lark_grammar_is_refused_naming_the_build(api: httpx.Client) -> None:
 def test_a_tool_schema_gbnf_cannot_enforce_is_a_400(api: httpx.Client, opens: str) -> None:
     bounded = {"type": "function", "function": {"name": "lookup", "parameters": {
         "type": "object", "required": ["ratio"],
-        "properties": {"ratio": {"type": "number", "minimum": 0, "maximum": 1}}}}}
+        "properties": {"ratio": {"type": "number", "minimum": -1, "maximum": 1}}}}}
     reply = api.post("/api/chat", json={"model": opens, "messages": ASK,
                                         "tools": [bounded], "tool_choice": "required",
                                         "stream": False})

@@ -55,6 +55,20 @@ def test_integer_bounds_round_inwards_and_huge_ones_bound_nothing() -> None:
     assert schema_accepts({"type": "integer", "exclusiveMaximum": 0}, -4)
 
 
+@pytest.mark.parametrize(("schema", "inside", "outside"), [
+    ({"minimum": 0, "maximum": 2}, ["0", "0.5", "1.99", "2", "2.0"], ["-0.1", "2.01", "3", "1e1"]),
+    ({"minimum": 1}, ["1", "1.5", "12345.75"], ["0.99", "-3", "0"]),
+    ({"minimum": 3, "maximum": 3}, ["3", "3.00"], ["3.1", "2.9"]),
+])
+def test_number_bounds_from_zero_hold_exactly_their_numbers(
+        schema: dict[str, Any], inside: list[str], outside: list[str]) -> None:
+    bounded = {"type": "number", **schema}
+    for text in inside:
+        assert schema_accepts(bounded, None, raw=text), text
+    for text in outside:
+        assert not schema_accepts(bounded, None, raw=text), text
+
+
 OBJECT = {"type": "object", "properties": {
     "name": {"type": "string"}, "age": {"type": "integer", "minimum": 0},
     "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
@@ -151,7 +165,10 @@ def test_strings_lengths_and_formats() -> None:
     ({"type": "string", "pattern": "^a\\bb$"}, "word boundary"),
     ({"type": "string", "pattern": "(?i)abc"}, "flags"),
     ({"type": "string", "pattern": "^a+$", "maxLength": 3}, "minLength or maxLength"),
-    ({"type": "number", "minimum": 0}, "a number's bounds"),
+    ({"type": "number", "minimum": -1}, "a number's bounds"),
+    ({"type": "number", "maximum": 5}, "a number's bounds"),
+    ({"type": "number", "minimum": 0.5}, "a number's bounds"),
+    ({"type": "number", "exclusiveMinimum": 0}, "a number's bounds"),
     ({"not": {"type": "string"}}, "'not'"),
     ({"allOf": [{"type": "object"}, {"required": ["a"]}]}, "allOf"),
     ({"$ref": "#/$defs/missing"}, "reference"),

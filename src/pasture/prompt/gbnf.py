@@ -190,9 +190,7 @@ class SchemaGrammar:
         if kind == "integer":
             return self._integer(schema)
         if kind == "number":
-            if _BOUNDS & keys:
-                raise self._refuse("a number's bounds")
-            return "j-number"
+            return self._number(schema) if _BOUNDS & keys else "j-number"
         if kind == "boolean":
             return "j-boolean"
         if kind == "null":
@@ -292,6 +290,22 @@ class SchemaGrammar:
         if not low and high is None:
             return "j-string"
         return f'"\\"" {_repeated("j-char", "j-char", low, high)} "\\"" j-space'
+
+    def _number(self, schema: dict[str, Any]) -> str:
+        """A number between whole, inclusive bounds from 0 up (`{"minimum": 0, "maximum":
+        2}`, the common case), written without an exponent; other bounds are refused."""
+        low, high = schema.get("minimum"), schema.get("maximum")
+        whole = all(isinstance(v, int | float) and not isinstance(v, bool)
+                    and abs(v) <= _LIMIT and v == int(v) for v in (low, high) if v is not None)
+        if ({"exclusiveMinimum", "exclusiveMaximum"} & set(schema) or low is None
+                or low < 0 or not whole or (high is not None and high < low)):
+            raise self._refuse("a number's bounds other than whole ones from 0 up")
+        low, high = int(low), None if high is None else int(high)
+        fraction = '("." [0-9]{1,16})?'
+        if high is None:
+            return f"({integer_range(low, None)}) {fraction} j-space"
+        below = f"({integer_range(low, high - 1)}) {fraction} | " if high > low else ""
+        return f'({below}{literal(str(high))} ("." "0"{{1,16}})?) j-space'
 
     def _integer(self, schema: dict[str, Any]) -> str:
         low, high = _integer_bounds(schema)
