@@ -51,6 +51,18 @@ def test_bad_keep_alive_is_400(api: httpx.Client) -> None:
     assert "invalid duration" in error_of(response, 400)
 
 
+@pytest.mark.parametrize("context", [[970315278], [1, -5], [2**40]])
+def test_a_context_outside_the_vocabulary_is_400(api: httpx.Client, context: list[int]) -> None:
+    response = api.post("/api/generate", json={
+        "model": MODEL, "prompt": "hi", "context": context, "stream": False,
+        "options": {"num_predict": 1}})
+    assert error_of(response, 400) == \
+        "invalid context: token ids outside this model's vocabulary"
+    fine = api.post("/api/generate", json={"model": MODEL, "prompt": "hi", "context": [1, 2],
+                                           "stream": False, "options": {"num_predict": 1}})
+    assert fine.status_code == 200, fine.text
+
+
 def test_raw_with_template_is_400(api: httpx.Client) -> None:
     response = api.post("/api/generate", json={
         "model": MODEL, "prompt": "hi", "raw": True, "system": "x",

@@ -139,12 +139,21 @@ class ProcessRunner:
         return (await self._post("/tokenize", body))["tokens"]
 
     async def detokenize(self, tokens: list[int]) -> str:
-        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
+        # llama-server looks the ids up unchecked: one outside the vocabulary fails the
+        # lookup with a 500 (`vector::_M_range_check`), the caller's mistake (a `context`
+        # from another model, or made up).
+        reply = await self._post("/detokenize", {"tokens": tokens},
+                                 failed="token ids outside this model's vocabulary")
+        return reply["content"]
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any],
+                    failed: str | None = None) -> dict[str, Any]:
+        """POST to the engine; `failed`, when given, is the 400 an engine error means."""
         try:
             return await self._http.post(path, body)
         except HTTPError as exc:
+            if failed is not None and exc.status == 500:
+                raise BadRequestError(failed) from None
             raise _engine_error(exc) from None
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
             raise RunnerCrashed() from None

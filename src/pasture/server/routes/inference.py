@@ -43,6 +43,18 @@ from pasture.store.model import LocalModel
 router = APIRouter()
 
 
+async def _context_text(runner: Runner, context: list[int]) -> str:
+    """The text of a `context` (the token ids an earlier answer returned); 400 for ids
+    no vocabulary holds (the engine reads them as 32-bit, so larger ones would wrap)."""
+    outside = BadRequestError("invalid context: token ids outside this model's vocabulary")
+    if any(not 0 <= token < 2**31 for token in context):
+        raise outside
+    try:
+        return await runner.detokenize(context)
+    except BadRequestError:
+        raise outside from None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -119,7 +131,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
             built = await _generate_prompt(runner, turn.model, body, template, think)
             prompt = built.text
             if body.context:  # deprecated, but still sent by some clients: prepend as text
-                prompt = await runner.detokenize(body.context) + prompt
+                prompt = await _context_text(runner, body.context) + prompt
             # `context` (prompt + answer tokens) is returned unless raw; only then is the
             # prompt tokenized here rather than by the engine.
             tokens = None if body.raw else await runner.tokenize(prompt)
