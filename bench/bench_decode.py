@@ -28,6 +28,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
+from engine_alone import bare_engine  # noqa: E402
 from fetch_models import SMOLLM2_FILE, fetch_smollm2  # noqa: E402
 
 PROMPT = "Story {i}. Once upon a time, in an old lighthouse by a stormy sea, there lived"
@@ -40,19 +41,7 @@ def decode_rate(stamps: list[float]) -> float:
 
 def bench_engine(gguf: Path, args: argparse.Namespace) -> object:
     """The engine in this process, through xllamacpp's own streaming call."""
-    import xllamacpp
-
-    params = xllamacpp.CommonParams()
-    params.model.path = str(gguf)
-    params.n_ctx = 4096
-    params.n_parallel = 1
-    params.cpuparams.n_threads = args.threads
-    params.cpuparams_batch.n_threads = args.threads
-    params.fit_params = False
-    params.warmup = False
-    params.port = 0
-    params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
-    server = xllamacpp.Server(params)
+    server = bare_engine(str(gguf), 4096, args.threads)
 
     def run(i: int) -> tuple[float, float, int]:
         stamps: list[float] = []

@@ -28,6 +28,26 @@ def answer(data: dict[str, Any]) -> None:
     print(ANSWER + json.dumps(data), flush=True)
 
 
+def bare_engine(model: str, ctx: int, threads: int, gpu_layers: int = 0) -> Any:
+    """xllamacpp's server for `model` with one slot and nothing of Pasture's around it:
+    what the benchmarks measure Pasture against (whichever xllamacpp is first on the
+    path)."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = model
+    params.n_ctx = ctx
+    params.n_parallel = 1
+    params.n_gpu_layers = gpu_layers
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.fit_params = False
+    params.warmup = False
+    params.port = 0
+    params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
+    return xllamacpp.Server(params)
+
+
 def generate(server: Any, prompt: str, tokens: int) -> dict[str, Any]:
     """One streamed completion through xllamacpp's own call: when each piece arrived,
     the text, and llama.cpp's timings."""
@@ -57,18 +77,7 @@ def main() -> None:
 
     import xllamacpp
 
-    params = xllamacpp.CommonParams()
-    params.model.path = args.model
-    params.n_ctx = args.ctx
-    params.n_parallel = 1
-    params.n_gpu_layers = 999
-    params.cpuparams.n_threads = args.threads
-    params.cpuparams_batch.n_threads = args.threads
-    params.fit_params = False
-    params.warmup = False
-    params.port = 0
-    params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
-    server = xllamacpp.Server(params)
+    server = bare_engine(args.model, args.ctx, args.threads, gpu_layers=999)
     answer({"path": xllamacpp.__file__, "system_info": xllamacpp.get_system_info()})
     for line in sys.stdin:  # one JSON string per line: the prompt
         answer(generate(server, json.loads(line), args.tokens))

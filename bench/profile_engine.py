@@ -21,6 +21,7 @@ from pathlib import Path
 import xllamacpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from engine_alone import bare_engine  # noqa: E402
 from fetch_models import SMOLLM2_FILE, fetch_smollm2  # noqa: E402
 
 
@@ -30,12 +31,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    params = xllamacpp.CommonParams()
-    params.model.path = str(args.model)
-    params.n_ctx, params.n_parallel = 2048, 1
-    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = args.threads
-    params.fit_params, params.warmup, params.port = False, False, 0
-    server = xllamacpp.Server(params)
+    server = bare_engine(str(args.model), 2048, args.threads)
     chunks = 0
 
     def on_chunk(chunk: dict) -> bool:
