@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,15 +74,20 @@ def api(server: RunningServer) -> Iterator[httpx.Client]:
         yield client
 
 
+def forced_call(api: httpx.Client, model: str, tool: dict[str, Any]) -> httpx.Response:
+    """`tool_choice: required` with one tool, no thought, greedy."""
+    return api.post("/api/chat", json={"model": model, "messages": ASK, "tools": [tool],
+                                       "tool_choice": "required", "stream": False,
+                                       "think": False,
+                                       "options": {"temperature": 0, "num_predict": 60}})
+
+
 def test_the_model_runs_on_the_build_without_llguidance(api: httpx.Client, engines: Path,
                                                         opens: str) -> None:
     listing = pasture(engines, "engine", "list", PASTURE_ENGINE=BUILD)
     assert f"CPU placements use: {BUILD}" in listing.stdout
     assert "no llguidance" in listing.stdout
-    reply = api.post("/api/chat", json={"model": opens, "messages": ASK, "tools": [WEATHER],
-                                        "tool_choice": "required", "stream": False,
-                                        "think": False,
-                                        "options": {"temperature": 0, "num_predict": 60}})
+    reply = forced_call(api, opens, WEATHER)
     assert reply.status_code == 200, reply.text
     (call,) = reply.json()["message"]["tool_calls"]
     assert call["function"]["name"] == "get_weather"
@@ -109,9 +115,7 @@ def test_a_tool_schema_gbnf_cannot_enforce_is_a_400(api: httpx.Client, opens: st
     bounded = {"type": "function", "function": {"name": "lookup", "parameters": {
         "type": "object", "required": ["ratio"],
         "properties": {"ratio": {"type": "number", "minimum": -1, "maximum": 1}}}}}
-    reply = api.post("/api/chat", json={"model": opens, "messages": ASK,
-                                        "tools": [bounded], "tool_choice": "required",
-                                        "stream": False})
+    reply = forced_call(api, opens, bounded)
     assert reply.status_code == 400
     assert "has no llguidance" in reply.json()["error"]
     assert "a number's bounds" in reply.json()["error"]
@@ -121,10 +125,7 @@ def test_a_pattern_is_enforced_in_gbnf(api: httpx.Client, opens: str) -> None:
     coded = {"type": "function", "function": {"name": "airport", "parameters": {
         "type": "object", "required": ["code"],
         "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}}}
-    reply = api.post("/api/chat", json={"model": opens, "messages": ASK, "tools": [coded],
-                                        "tool_choice": "required", "stream": False,
-                                        "think": False,
-                                        "options": {"temperature": 0, "num_predict": 60}})
+    reply = forced_call(api, opens, coded)
     assert reply.status_code == 200, reply.text
     (call,) = reply.json()["message"]["tool_calls"]
     assert re.fullmatch("[A-Z]{3}", call["function"]["arguments"]["code"])
