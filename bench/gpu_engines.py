@@ -35,7 +35,7 @@ runs it.
 
 On the GPU machine (Python 3.12 with numpy, no network) the wheels travel in the ignored
 `.gpu/` folder that `bash bench/gpu_prepare.sh` fills. A device call carries at most
-64 MiB, and the CPU wheel with the dependencies (`.gpu/base`, 45 MiB) and the CUDA wheel
+64 MiB, and the CPU wheel with the dependencies (`.gpu/base`, 53 MiB) and the CUDA wheel
 (`.gpu/cuda`, 51 MiB) together do not fit, so it takes two calls on one warm machine:
 the first installs `.gpu/base` into `.gpu/site` (the machine keeps ignored files between
 calls) and runs the smoke there; the second carries the CUDA wheel and runs the proof.

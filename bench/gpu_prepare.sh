@@ -3,7 +3,7 @@
 # in the git-ignored `.gpu/` of this checkout:
 #
 #   .gpu/base/  PyPI's CPU xllamacpp wheel (Pasture's default engine) and every runtime
-#               dependency for CPython 3.12 except numpy, which that machine has (~45 MB)
+#               dependency for CPython 3.12 except numpy, which that machine has (~55 MB)
 #   .gpu/cuda/  the CUDA build from shared/device/, checked against its sha256 (~53 MB)
 #
 # A device call carries at most 64 MiB, so the two folders travel in separate calls: see
@@ -36,6 +36,7 @@ PACKAGES=(
     charset-normalizer==3.5.3
     nvidia-ml-py==13.615.71  # pynvml: GPU memory and compute capability (pasture.engine)
     llguidance==1.9.1  # checks schemas and grammars up front (pasture.prompt.grammars)
+    pillow==13.0.0  # WebP images to PNG (pasture.server.images)
 )
 
 cd "$REPO"

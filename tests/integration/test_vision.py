@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.ggufs import write_projector
 from tests.integration.conftest import MODEL, VISION_IMAGE_TOKENS, RunningServer
@@ -134,6 +136,21 @@ def test_images_of_messages_dropped_by_truncation_are_not_sent(
     kept = chat(api, vision, messages[1:], num_ctx=1000)
     assert chat(api, vision, messages, num_ctx=1000)["prompt_eval_count"] == (
         kept["prompt_eval_count"])
+
+
+def test_a_webp_image_reaches_the_engine_as_png(api: httpx.Client, vision: str) -> None:
+    """The engine cannot read WebP; Pasture transcodes it, as Ollama does."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (10, 120, 240)).save(out, format="WEBP")
+    webp = base64.b64encode(out.getvalue()).decode()
+    ask = [{"role": "user", "content": "What is this?", "images": [webp]}]
+    assert chat(api, vision, ask)["prompt_eval_count"] == \
+        chat(api, vision, [{**ask[0], "images": [PNG]}])["prompt_eval_count"]
+    broken = base64.b64encode(b"RIFF\x10\x00\x00\x00WEBPVP8 broken").decode()
+    response = api.post("/api/chat", json={"model": vision, "stream": False,
+                                           "messages": [{**ask[0], "images": [broken]}]})
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid image input: the WebP image cannot be decoded"}
 
 
 def test_an_image_the_engine_cannot_decode_is_a_bad_request(

@@ -4,11 +4,16 @@ media marker where each tag was, and the images in the order their tags appear."
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
+from typing import Any
 
 import pytest
+from PIL import Image
 
 from pasture.errors import BadRequestError
 from pasture.prompt.render import Think, parse_template
+from pasture.server import images
 from pasture.server.completion import engine_prompt
 from pasture.server.rendering import build_chat_prompt
 
@@ -34,8 +39,34 @@ def test_without_a_projector_or_images_the_prompt_is_unchanged() -> None:
 
 
 def test_line_breaks_in_base64_are_dropped_as_gos_decoder_skips_them() -> None:
-    prompt = engine_prompt("[img-0] hi", ["QU\r\nJD\nRA=="], MARK)
-    assert isinstance(prompt, dict) and prompt["multimodal_data"] == ["QUJDRA=="]
+    assert asyncio.run(images.for_engine(["QU\r\nJD\nRA==", "QUJD"])) == ["QUJDRA==", "QUJD"]
+
+
+def picture(fmt: str, size: tuple[int, int] = (3, 2), **save: Any) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", size, (200, 30, 90, 255)).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+def test_webp_is_transcoded_to_the_same_pixels_in_png() -> None:
+    webp = base64.b64encode(picture("WEBP", lossless=True)).decode()
+    png = base64.b64encode(picture("PNG")).decode()
+    converted, untouched = asyncio.run(images.for_engine([webp, png]))
+    assert untouched == png
+    with Image.open(io.BytesIO(base64.b64decode(converted))) as image:
+        assert image.format == "PNG" and image.size == (3, 2)
+        assert image.convert("RGBA").getpixel((1, 1)) == (200, 30, 90, 255)
+
+
+def test_a_webp_that_cannot_be_transcoded_is_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    def transcode(data: bytes) -> list[str]:
+        return asyncio.run(images.for_engine([base64.b64encode(data).decode()]))
+
+    with pytest.raises(BadRequestError, match="the WebP image cannot be decoded"):
+        transcode(b"RIFF\x10\x00\x00\x00WEBPVP8 broken")
+    monkeypatch.setattr(images, "MAX_WEBP_PIXELS", 5_000_000)  # its size is read, not decoded
+    with pytest.raises(BadRequestError, match="a 3000×2000 WebP image is over 5 megapixels"):
+        transcode(picture("WEBP", (3000, 2000)))
 
 
 def test_an_image_ending_the_prompt_is_refused() -> None:

@@ -17,7 +17,7 @@ from pasture.errors import BadRequestError
 from pasture.prompt import grammars
 from pasture.prompt.reply import OutputParser, Split
 from pasture.runner.base import Runner
-from pasture.server.images import unwrapped
+from pasture.server import images as engine_images
 
 _DONE_REASONS = {"limit": "length"}  # llama-server stop_type → Ollama done_reason
 _IMAGE_TAG = re.compile(r"\[img-(\d+)\]")  # where an image goes (`prompt.render.tag_images`)
@@ -107,7 +107,8 @@ def token_logprobs(chunk: dict[str, Any], top: int) -> list[dict[str, Any]]:
 
 def engine_prompt(prompt: str | list[int], images: Sequence[str], marker: str | None
                   ) -> str | list[int] | dict[str, Any]:
-    """llama-server's `prompt` for a prompt whose `[img-N]` tags stand for `images[N]`.
+    """llama-server's `prompt` for a prompt whose `[img-N]` tags stand for `images[N]`
+(base64 as the engine takes it: `images.for_engine`).
 
     With a projector loaded (`marker` set), each tag of a given image becomes the engine's
     media marker and the image joins `multimodal_data`, in the order the tags appear: the
@@ -123,7 +124,7 @@ def engine_prompt(prompt: str | list[int], images: Sequence[str], marker: str | 
         index = int(tag.group(1))
         if index >= len(images):
             return tag.group(0)
-        data.append(unwrapped(images[index]))
+        data.append(images[index])
         return marker
 
     text = _IMAGE_TAG.sub(swap, prompt)
@@ -143,6 +144,8 @@ async def generate(runner: Runner, prompt: str | list[int], options: dict[str, A
     thinking, content and tool calls; `top_logprobs` (0–20) asks for per-token logprobs;
     `images` (base64) are what the prompt's `[img-N]` tags show the model.
     """
+    if runner.media_marker is not None and images:
+        images = await engine_images.for_engine(images)
     payload: dict[str, Any] = {
         "prompt": engine_prompt(prompt, images, runner.media_marker),
         "stream": True,
