@@ -67,6 +67,9 @@ def test_a_webp_that_cannot_be_transcoded_is_a_400(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(images, "MAX_WEBP_PIXELS", 5_000_000)  # its size is read, not decoded
     with pytest.raises(BadRequestError, match="a 3000×2000 WebP image is over 5 megapixels"):
         transcode(picture("WEBP", (3000, 2000)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses first: still a 400
+    with pytest.raises(BadRequestError, match="a WebP image over 5 megapixels"):
+        transcode(picture("WEBP", (100, 100)))
 
 
 def test_an_image_ending_the_prompt_is_refused() -> None:

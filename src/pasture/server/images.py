@@ -115,14 +115,17 @@ def _png_if_webp(payload: str) -> str:
         return payload
     from PIL import Image, UnidentifiedImageError
 
+    too_large = f"over {MAX_WEBP_PIXELS // 1_000_000} megapixels"
     try:
         with Image.open(io.BytesIO(binascii.a2b_base64(payload)), formats=["WEBP"]) as image:
             width, height = image.size
             if width * height > MAX_WEBP_PIXELS:
                 raise BadRequestError(f"invalid image input: a {width}×{height} WebP image is "
-                                      f"over {MAX_WEBP_PIXELS // 1_000_000} megapixels")
+                                      + too_large)
             out = io.BytesIO()
             image.save(out, format="PNG")  # the first frame of an animation
+    except Image.DecompressionBombError:  # Pillow's own limit, met while opening
+        raise BadRequestError(f"invalid image input: a WebP image {too_large}") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise BadRequestError("invalid image input: the WebP image cannot be decoded") from None
     return base64.b64encode(out.getvalue()).decode()
