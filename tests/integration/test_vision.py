@@ -127,15 +127,26 @@ def test_an_image_ending_the_prompt_is_refused_before_it_can_abort_the_engine(
 
 def test_images_of_messages_dropped_by_truncation_are_not_sent(
         api: httpx.Client, vision: str) -> None:
-    # Ollama counts 768 tokens per image when truncating: at num_ctx 1000 the first
-    # message and its image are dropped. Were its image sent instead of the last one, the
-    # engine would refuse it (it is no picture).
+    # Ollama counts 768 tokens per image when truncating: at num_ctx 2048 (a vision
+    # model's least) three images do not fit, two do, so the first message and its image
+    # are dropped. Were its image sent instead of a later one, the engine would refuse it
+    # (it is no picture).
     messages = [{"role": "user", "content": "First.", "images": [NOT_A_PICTURE]},
                 {"role": "assistant", "content": "Yes."},
+                {"role": "user", "content": "Second.", "images": [PNG]},
+                {"role": "assistant", "content": "Yes."},
                 {"role": "user", "content": "What is this?", "images": [PNG]}]
-    kept = chat(api, vision, messages[1:], num_ctx=1000)
-    assert chat(api, vision, messages, num_ctx=1000)["prompt_eval_count"] == (
+    kept = chat(api, vision, messages[1:], num_ctx=2048)
+    assert chat(api, vision, messages, num_ctx=2048)["prompt_eval_count"] == (
         kept["prompt_eval_count"])
+
+
+def test_a_vision_model_gets_at_least_2048_context(api: httpx.Client, vision: str) -> None:
+    """As in Ollama: a smaller num_ctx is raised for a model with a projector."""
+    chat(api, vision, [{"role": "user", "content": "Hi"}], num_ctx=512)
+    (loaded,) = [m for m in api.get("/api/ps").json()["models"]
+                 if m["name"] == f"{vision}:latest"]
+    assert loaded["context_length"] == 2048
 
 
 def test_a_webp_image_reaches_the_engine_as_png(api: httpx.Client, vision: str) -> None:

@@ -19,6 +19,8 @@ from pasture.store.model import LocalModel, load_local_model
 from pasture.store.show import capabilities, model_gguf
 from pasture.store.verify import check_blobs
 
+VISION_MIN_CTX = 2048  # Ollama raises a multimodal model's num_ctx to at least this
+
 
 @dataclass
 class ServerState:
@@ -66,12 +68,12 @@ class ServerState:
 
     def load_spec(self, model: LocalModel, options: dict[str, Any]) -> LoadSpec:
         """How to start a runner for `model` with merged options."""
-        num_ctx = options.get("num_ctx") or self.settings.context_length
-        train_ctx = model.context_length
-        if train_ctx:
-            num_ctx = min(num_ctx, train_ctx)
+        num_ctx = max(4, options.get("num_ctx") or self.settings.context_length)
+        if model.projector_path:
+            num_ctx = max(num_ctx, VISION_MIN_CTX)
+        if model.context_length:  # then no more than the model was trained for
+            num_ctx = min(num_ctx, model.context_length)
         num_gpu = options.get("num_gpu", -1)
-        num_ctx = max(4, num_ctx)
         num_batch = options.get("num_batch", opts.LOAD["num_batch"].default)
         # Embedding models (the GGUF declares pooling) embed a whole input in one batch and,
         # as in Ollama, get one slot; other models embed with their last token's state.
