@@ -11,6 +11,7 @@ blocks on Messages; a thought fed back in the history reaches the prompt again.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -134,6 +135,31 @@ def test_messages_return_a_thinking_block_before_the_text(claude: anthropic.Anth
     hidden = claude.messages.create(model=thinker, max_tokens=60, messages=ASK,
                                     thinking={"type": "disabled"}, extra_body=extra)
     assert [block.type for block in hidden.content] == ["text"]
+
+
+def test_an_effort_is_a_thinking_level_unless_thinking_says_otherwise(
+        claude: anthropic.Anthropic, server: RunningServer) -> None:
+    """As in Ollama: without `thinking`, `output_config.effort` is a thinking level."""
+    reply = httpx.post(f"{server.url}/api/create", timeout=120, json={
+        "model": "compat-effort", "from": MODEL, "stream": False,
+        "template": '{{ if eq .ThinkLevel "high" }}Think long and hard.\n{{ end }}' + THINKING})
+    assert reply.status_code == 200, reply.text
+
+    def prompt_tokens(**extra: Any) -> int:
+        return claude.messages.create(model="compat-effort", max_tokens=1, messages=ASK,
+                                      extra_body=extra).usage.input_tokens
+
+    medium = prompt_tokens()  # a thinking model thinks by default, at medium
+    assert prompt_tokens(output_config={"effort": "high"}) > medium
+    assert prompt_tokens(output_config={"effort": "XHigh"}) > medium  # read as high
+    assert prompt_tokens(output_config={"effort": "low"}) == medium
+    assert prompt_tokens(output_config={"effort": "high"},
+                         thinking={"type": "enabled", "budget_tokens": 1024}) == medium
+    on_plain = claude.messages.create(model=MODEL, max_tokens=2, messages=ASK,
+                                      extra_body={"output_config": {"effort": "high"}})
+    assert [block.type for block in on_plain.content] == ["text"]  # dropped, not refused
+    httpx.post(f"{server.url}/api/generate", timeout=120,
+               json={"model": "compat-effort", "keep_alive": 0})
 
 
 def test_thinking_blocks_in_the_history_reach_the_prompt(claude: anthropic.Anthropic,

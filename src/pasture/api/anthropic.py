@@ -55,6 +55,7 @@ class MessagesRequest(WireModel):
     tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     thinking: dict[str, Any] | None = None  # {"type": "enabled", "budget_tokens": N}
+    output_config: dict[str, Any] | None = None  # {"effort": "low" | … | "max"}
     grammar: str | None = None  # Pasture: as on /api/chat
 
 

@@ -3,8 +3,8 @@
 `system` and the content blocks (text, base64 images, earlier `thinking` and `tool_use`,
 `tool_result`) become an Ollama chat run through `server.compat`; `max_tokens`,
 `stop_sequences`, `temperature`, `top_p` and `top_k` become Ollama options and
-`thinking` its `think` (dropped, not refused, for a model that cannot think, as in
-Ollama). The answer's blocks come in the order the model wrote them: `thinking`, then
+`thinking` (or, without it, `output_config.effort`, as a level) its `think` (dropped, not
+refused, for a model that cannot think, as in Ollama). The answer's blocks come in the order the model wrote them: `thinking`, then
 text and `tool_use`. The API key and `anthropic-version` header are not checked, as in
 Ollama.
 """
@@ -95,10 +95,18 @@ def chat_messages(body: an.MessagesRequest) -> list[dict[str, Any]]:
     return messages
 
 
-def think(thinking: dict[str, Any] | None) -> bool | None:
-    """`thinking: {"type": "enabled" | "disabled"}` as `think`; else the model's default."""
+def think(thinking: dict[str, Any] | None,
+          output_config: dict[str, Any] | None = None) -> bool | str | None:
+    """`thinking: {"type": "enabled" | "disabled"}` as `think`; without it, as in Ollama,
+    `output_config.effort` as a thinking level (`xhigh` read as `high`); else the model's
+    default."""
     kind = (thinking or {}).get("type")
-    return {"enabled": True, "disabled": False}.get(kind) if isinstance(kind, str) else None
+    if kind in ("enabled", "disabled"):
+        return kind == "enabled"
+    effort = (output_config or {}).get("effort")
+    level = effort.strip().lower() if isinstance(effort, str) else ""
+    level = "high" if level == "xhigh" else level
+    return level if level in ("low", "medium", "high", "max") else None
 
 
 def ollama_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -220,7 +228,8 @@ async def messages(body: an.MessagesRequest, request: Request) -> Response:
     generation = await compat.Generation.open(state_of(request), body.model, sampling)
     events = generation.chat(conversation, tools=ollama_tools(body.tools),
                              tool_choice=tool_choice(body.tool_choice),
-                             think=think(body.thinking), relax_think=True, grammar=body.grammar)
+                             think=think(body.thinking, body.output_config), relax_think=True,
+                             grammar=body.grammar)
     message_id = compat.new_id("msg_")
     blocks = Blocks()
 
