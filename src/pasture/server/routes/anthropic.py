@@ -4,9 +4,9 @@
 `tool_result`) become an Ollama chat run through `server.compat`; `max_tokens`,
 `stop_sequences`, `temperature`, `top_p` and `top_k` become Ollama options and
 `thinking` (or, without it, `output_config.effort`, as a level) its `think` (dropped, not
-refused, for a model that cannot think, as in Ollama). The answer's blocks come in the order the model wrote them: `thinking`, then
-text and `tool_use`. The API key and `anthropic-version` header are not checked, as in
-Ollama.
+refused, for a model that cannot think, as in Ollama). The answer's blocks come in the
+order the model wrote them: `thinking`, then text and `tool_use`. The API key and
+`anthropic-version` header are not checked, as in Ollama.
 """
 
 from __future__ import annotations
