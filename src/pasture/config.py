@@ -88,6 +88,7 @@ class Settings:
     debug: bool
     noprune: bool = False  # keep unused blobs at start-up and after a pull (OLLAMA_NOPRUNE)
     kv_cache_type: str = "f16"  # K/V element type: f16, q8_0, q4_0 (OLLAMA_KV_CACHE_TYPE)
+    flash_attention: bool | None = None  # None: the engine decides (OLLAMA_FLASH_ATTENTION)
     gpu_overhead: int = 0  # bytes kept free on each GPU (OLLAMA_GPU_OVERHEAD)
     gpu_memory_limit: int | None = None  # cap on the GPU memory Pasture uses, per GPU
     origins: tuple[str, ...] = ()  # extra CORS origins (OLLAMA_ORIGINS), added to defaults
@@ -119,6 +120,7 @@ class Settings:
             debug=env("DEBUG", environ) not in (None, "0", "false", "False"),
             noprune=env("NOPRUNE", environ) not in (None, "0", "false", "False"),
             kv_cache_type=_kv_cache_type(env("KV_CACHE_TYPE", environ)),
+            flash_attention=_flash_attention(env("FLASH_ATTENTION", environ)),
             gpu_overhead=parse_bytes(env("GPU_OVERHEAD", environ) or "0"),
             gpu_memory_limit=_optional_bytes(env("GPU_MEMORY_LIMIT", environ)),
             origins=tuple(o.strip() for o in (env("ORIGINS", environ) or "").split(",")
@@ -157,6 +159,14 @@ def _kv_cache_type(value: str | None) -> str:
     """Ollama's OLLAMA_KV_CACHE_TYPE: unknown values fall back to f16, as there."""
     value = (value or "f16").lower()
     return value if value in KV_CACHE_TYPES else "f16"
+
+
+def _flash_attention(value: str | None) -> bool | None:
+    """OLLAMA_FLASH_ATTENTION as Ollama reads it: unset leaves it to the engine (auto); Go's
+    false spellings turn it off; anything else, even unparsable, turns it on."""
+    if value is None:
+        return None
+    return value not in ("0", "f", "F", "false", "FALSE", "False")
 
 
 def _api_keys(listed: str | None, file: str | None) -> frozenset[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -161,3 +162,17 @@ def test_buffers_larger_than_memory_fail_as_out_of_memory(tmp_path: Path) -> Non
     assert estimate_spec(spec).kv_bytes > 4 * ram
     with pytest.raises(RunnerOutOfMemory, match="not enough memory"):
         asyncio.run(ProcessRunner.start(spec, timeout=120))
+
+
+def test_flash_attention_can_be_turned_off(tmp_path: Path, smollm2_gguf: Path) -> None:
+    """OLLAMA_FLASH_ATTENTION=0 reaches the engine, as in Ollama (unset, llama.cpp decides)."""
+    running = start_server(tmp_path / "models", tmp_path / "server.log",
+                           OLLAMA_FLASH_ATTENTION="0", PASTURE_DEBUG="1")
+    try:
+        import_model(running.url, smollm2_gguf, MODEL)
+        reply = httpx.post(running.url + "/api/generate", timeout=120, json={
+            "model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 1}})
+        assert reply.status_code == 200, reply.text
+    finally:
+        stop_server(running)
+    assert re.search(r"flash_attn\s+= disabled", running.log())

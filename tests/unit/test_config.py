@@ -57,3 +57,13 @@ def test_negative_keep_alive_is_forever(value: object) -> None:
 def test_bad_keep_alive_is_a_400(value: object) -> None:
     with pytest.raises(BadRequestError):
         parse_keep_alive(value)
+
+
+@pytest.mark.parametrize(("value", "chosen"), [
+    (None, None), ("", None), ("1", True), ("true", True), ("on", True), ("yes please", True),
+    ("0", False), ("false", False), ("F", False), ("FALSE", False),
+])
+def test_flash_attention_reads_as_ollama_reads_it(value: str | None, chosen: bool | None) -> None:
+    """Unset: the engine decides; Go's false spellings: off; anything else: on."""
+    environ = {} if value is None else {"OLLAMA_FLASH_ATTENTION": value}
+    assert Settings.from_env(environ).flash_attention is chosen

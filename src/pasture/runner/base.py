@@ -45,7 +45,7 @@ class LoadSpec:
     draft_num_predict: int = 4
     # Vision PROJECTOR (llama.cpp's mmproj GGUF); None: the model takes text only.
     projector: str | None = None
-    flash_attention: bool = True
+    flash_attention: bool | None = None  # None: the engine decides (llama.cpp's auto)
     # KV cache element type for K and V (`PASTURE_KV_CACHE_TYPE`): f16, q8_0 or q4_0.
     kv_cache_type: str = "f16"
     # Serve embeddings next to completions: llama.cpp does both from one context, so a

@@ -45,8 +45,11 @@ def engine_params(spec: dict[str, Any]) -> Any:
         modes = xllamacpp.llama_load_mode
         mmap = spec["use_mmap"]
         params.load_mode = modes.LLAMA_LOAD_MODE_MMAP if mmap else modes.LLAMA_LOAD_MODE_NONE
-    if spec["flash_attention"]:
-        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO
+    kinds = xllamacpp.llama_flash_attn_type
+    params.flash_attn_type = {None: kinds.LLAMA_FLASH_ATTN_TYPE_AUTO,
+                              True: kinds.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                              False: kinds.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+                              }[spec.get("flash_attention")]
     if spec.get("embedding"):
         params.embedding = True
         params.embd_normalize = -1  # raw vectors: the server normalises (/api/embeddings doesn't)

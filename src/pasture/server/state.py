@@ -94,6 +94,7 @@ class ServerState:
             draft_num_predict=draft_n if draft else LoadSpec.draft_num_predict,
             projector=str(model.projector_path) if model.projector_path else None,
             kv_cache_type=self.settings.kv_cache_type,
+            flash_attention=self.settings.flash_attention,
             embedding=True,
             pooling=None if embedding_model else "last",
         )
