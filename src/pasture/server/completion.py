@@ -75,9 +75,9 @@ def constraint_fields(fmt: str | dict[str, Any] | None,
                       runner: Runner) -> dict[str, Any]:
     """llama-server fields for `format` or a grammar (a user's GBNF/Lark, or one Pasture
     composed), written for the runner's engine build."""
-    check_constraints(fmt, grammar)
     if grammar is None:
-        return format_fields(fmt)
+        return format_fields(fmt)  # reading the format checks it
+    check_constraints(fmt, grammar)
     if isinstance(grammar, grammars.Constrained):
         return {"grammar": grammar.lark() if runner.llguidance else grammar.gbnf()}
     if not runner.llguidance and grammars.is_lark(grammar):
