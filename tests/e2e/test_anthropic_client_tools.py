@@ -6,13 +6,14 @@ Pasture) forces the call; the model has a Qwen 2.5-style Go template.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
-import httpx
 import pytest
 
-from tests.integration.conftest import MODEL, RunningServer
+from tests.e2e.conftest import template_variant
+from tests.integration.conftest import RunningServer
 
 QWEN_TOOLS = (Path(__file__).parents[1] / "unit" / "templates" / "qwen2.5-tools.gotmpl"
               ).read_text()
@@ -24,13 +25,10 @@ GREEDY = {"temperature": 0}
 
 
 
-@pytest.fixture
-def tools_model(server: RunningServer) -> str:
-    reply = httpx.post(f"{server.url}/api/create", timeout=120, json={
-        "model": "anthropic-qwen-tools", "from": MODEL, "template": QWEN_TOOLS,
-        "stream": False})
-    assert reply.status_code == 200, reply.text
-    return "anthropic-qwen-tools"
+@pytest.fixture(scope="module")
+def tools_model(server: RunningServer) -> Iterator[str]:
+    with template_variant(server, "anthropic-qwen-tools", QWEN_TOOLS) as name:
+        yield name
 
 
 def test_forced_tool_use_block_and_its_result(claude: anthropic.Anthropic,

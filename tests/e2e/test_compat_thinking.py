@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 
+from tests.e2e.conftest import template_variant
 from tests.integration.conftest import MODEL, RunningServer
 from tests.integration.test_tool_calling import THINKING
 
@@ -28,13 +28,8 @@ FORCED = {"grammar": GRAMMAR}
 
 @pytest.fixture(scope="module")
 def thinker(server: RunningServer) -> Iterator[str]:
-    reply = httpx.post(f"{server.url}/api/create", timeout=120, json={
-        "model": "compat-thinking", "from": MODEL, "template": THINKING, "stream": False})
-    assert reply.status_code == 200, reply.text
-    yield "compat-thinking"
-    # Unloaded after, so later tests of the shared server see only the models they load.
-    httpx.post(f"{server.url}/api/generate", timeout=120,
-               json={"model": "compat-thinking", "keep_alive": 0})
+    with template_variant(server, "compat-thinking", THINKING) as name:
+        yield name
 
 
 
@@ -140,26 +135,21 @@ def test_messages_return_a_thinking_block_before_the_text(claude: anthropic.Anth
 def test_an_effort_is_a_thinking_level_unless_thinking_says_otherwise(
         claude: anthropic.Anthropic, server: RunningServer) -> None:
     """As in Ollama: without `thinking`, `output_config.effort` is a thinking level."""
-    reply = httpx.post(f"{server.url}/api/create", timeout=120, json={
-        "model": "compat-effort", "from": MODEL, "stream": False,
-        "template": '{{ if eq .ThinkLevel "high" }}Think long and hard.\n{{ end }}' + THINKING})
-    assert reply.status_code == 200, reply.text
+    levelled = '{{ if eq .ThinkLevel "high" }}Think long and hard.\n{{ end }}' + THINKING
+    with template_variant(server, "compat-effort", levelled) as model:
+        def prompt_tokens(**extra: Any) -> int:
+            return claude.messages.create(model=model, max_tokens=1, messages=ASK,
+                                          extra_body=extra).usage.input_tokens
 
-    def prompt_tokens(**extra: Any) -> int:
-        return claude.messages.create(model="compat-effort", max_tokens=1, messages=ASK,
-                                      extra_body=extra).usage.input_tokens
-
-    medium = prompt_tokens()  # a thinking model thinks by default, at medium
-    assert prompt_tokens(output_config={"effort": "high"}) > medium
-    assert prompt_tokens(output_config={"effort": "XHigh"}) > medium  # read as high
-    assert prompt_tokens(output_config={"effort": "low"}) == medium
-    assert prompt_tokens(output_config={"effort": "high"},
-                         thinking={"type": "enabled", "budget_tokens": 1024}) == medium
+        medium = prompt_tokens()  # a thinking model thinks by default, at medium
+        assert prompt_tokens(output_config={"effort": "high"}) > medium
+        assert prompt_tokens(output_config={"effort": "XHigh"}) > medium  # read as high
+        assert prompt_tokens(output_config={"effort": "low"}) == medium
+        assert prompt_tokens(output_config={"effort": "high"},
+                             thinking={"type": "enabled", "budget_tokens": 1024}) == medium
     on_plain = claude.messages.create(model=MODEL, max_tokens=2, messages=ASK,
                                       extra_body={"output_config": {"effort": "high"}})
     assert [block.type for block in on_plain.content] == ["text"]  # dropped, not refused
-    httpx.post(f"{server.url}/api/generate", timeout=120,
-               json={"model": "compat-effort", "keep_alive": 0})
 
 
 def test_thinking_blocks_in_the_history_reach_the_prompt(claude: anthropic.Anthropic,

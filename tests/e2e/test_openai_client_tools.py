@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
+from tests.e2e.conftest import template_variant
 from tests.integration.conftest import MODEL, RunningServer
 
 QWEN_TOOLS = (Path(__file__).parents[1] / "unit" / "templates" / "qwen2.5-tools.gotmpl"
@@ -29,13 +29,8 @@ ASK = [{"role": "user", "content": "What's the weather like in Boston today?"}]
 
 @pytest.fixture(scope="module")
 def tools_model(server: RunningServer) -> Iterator[str]:
-    reply = httpx.post(f"{server.url}/api/create", timeout=120, json={
-        "model": "openai-qwen-tools", "from": MODEL, "template": QWEN_TOOLS, "stream": False})
-    assert reply.status_code == 200, reply.text
-    yield "openai-qwen-tools"
-    # Unloaded after, so later tests of the shared server see only the models they load.
-    httpx.post(f"{server.url}/api/generate", timeout=120,
-               json={"model": "openai-qwen-tools", "keep_alive": 0})
+    with template_variant(server, "openai-qwen-tools", QWEN_TOOLS) as name:
+        yield name
 
 
 def test_forced_function_call_and_its_result(oai: openai.OpenAI, tools_model: str) -> None:
