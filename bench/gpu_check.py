@@ -172,12 +172,17 @@ class Server:
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        await_exit(self.process, 20)
         self._log.close()
+
+
+def await_exit(process: subprocess.Popen, seconds: float) -> None:
+    """Wait for a child asked to stop; kill it if it is still there after `seconds`."""
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def import_model(url: str, gguf: Path) -> None:

@@ -79,6 +79,7 @@ from gpu_check import (
     REPO,
     SMOKE,
     Server,
+    await_exit,
     child_env,
     import_model,
     unload,
@@ -237,11 +238,7 @@ class InProcess:
     def close(self) -> None:
         if self.process.stdin:
             self.process.stdin.close()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        await_exit(self.process, 30)
         self._log.close()
 
 
