@@ -207,7 +207,7 @@ def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
     else:
         prefix, suffix = fmt.prefix, ""
     answer = Constrained(schema, prefix, suffix, thought, what="tools")
-    error = _compile_error(answer.lark())
+    error = _cached_compile_error(answer.lark())
     if error:
         raise BadRequestError(f"invalid tools: cannot constrain a tool call: {error}")
     return answer
