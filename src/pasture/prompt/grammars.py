@@ -36,16 +36,13 @@ LLGUIDANCE = "%llguidance {}"
 MAX_GRAMMAR_BYTES = 256 * 1024
 
 
+@functools.lru_cache(maxsize=256)
 def _compile_error(grammar: str) -> str:
-    """llguidance's complaint about `grammar` ("" when it compiles)."""
+    """llguidance's complaint about `grammar` ("" when it compiles); remembered, as the
+    same schemas and tool lists come with request after request."""
     import llguidance
 
     return _first_line(llguidance.LLMatcher.validate_grammar(grammar))
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_compile_error(grammar: str) -> str:
-    return _compile_error(grammar)
 
 
 def _first_line(message: str) -> str:
@@ -132,7 +129,7 @@ def format_schema(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
 def format_grammar(schema: dict[str, Any], thought: Thought) -> Constrained:
     """The grammar for a `format` schema after room for a thought."""
     answer = Constrained(schema, thought=thought)
-    error = _cached_compile_error(answer.lark())
+    error = _compile_error(answer.lark())
     if error:
         raise BadRequestError(f"invalid format: cannot constrain it after thinking: {error}")
     return answer
@@ -142,7 +139,7 @@ def check_json_schema(schema: Any, what: str = "format") -> None:
     """400 `invalid <what>: …` naming what the engine cannot enforce in `schema`."""
     if not isinstance(schema, dict | bool):
         raise BadRequestError(f"invalid {what}: a JSON schema must be an object")
-    error = _cached_compile_error(Constrained(schema).lark())  # what the engine builds
+    error = _compile_error(Constrained(schema).lark())  # what the engine builds
     if error:
         reason = error.removeprefix("failed to compile JSON schema: ")
         raise BadRequestError(f"invalid {what}: unsupported JSON schema: {reason}")
@@ -155,7 +152,7 @@ def check_grammar(grammar: str) -> None:
     if len(grammar.encode()) > MAX_GRAMMAR_BYTES:
         raise BadRequestError("invalid grammar: larger than 256 KiB")
     if is_lark(grammar):
-        error = _cached_compile_error(grammar)
+        error = _compile_error(grammar)
         if error:
             raise BadRequestError(f"invalid grammar: {error}")
 
@@ -207,7 +204,7 @@ def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
     else:
         prefix, suffix = fmt.prefix, ""
     answer = Constrained(schema, prefix, suffix, thought, what="tools")
-    error = _cached_compile_error(answer.lark())
+    error = _compile_error(answer.lark())
     if error:
         raise BadRequestError(f"invalid tools: cannot constrain a tool call: {error}")
     return answer
