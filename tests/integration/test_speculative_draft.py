@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from pasture.client import Client
 from pasture.errors import ModelfileError
-from pasture.runner.base import LoadSpec
+from pasture.runner.base import CompletionRequest, EngineDone, LoadSpec
 from pasture.runner.process import ProcessRunner
 from tests.integration.conftest import MODEL, RunningServer
 from tests.integration.test_adapter import greedy_reply, layer_digests, rebase
@@ -24,15 +23,18 @@ from tests.integration.test_adapter import greedy_reply, layer_digests, rebase
 PROMPT = "<|im_start|>user\nCount to ten.<|im_end|>\n<|im_start|>assistant\n"
 
 
-async def _greedy(spec: LoadSpec) -> tuple[str, dict[str, Any]]:
+async def _greedy(spec: LoadSpec) -> tuple[str, EngineDone]:
     runner = await ProcessRunner.start(spec, timeout=120)
     try:
-        text, timings = "", {}
-        async for chunk in runner.completion({"prompt": PROMPT, "n_predict": 16,
-                                              "temperature": 0, "stream": True}):
-            text += chunk.get("content", "")
-            timings = chunk.get("timings") or timings
-        return text, timings
+        text, done = "", None
+        request = CompletionRequest(PROMPT, {"num_predict": 16, "temperature": 0})
+        async for item in runner.complete(request):
+            if isinstance(item, EngineDone):
+                done = item
+            else:
+                text += item.text
+        assert done is not None
+        return text, done
     finally:
         await runner.close()
 
@@ -43,11 +45,11 @@ def test_a_draft_model_speeds_decoding_without_changing_greedy_output(
     drafted = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last",
                        draft_model=str(smollm2_gguf), draft_num_predict=1)
     alone, _ = asyncio.run(_greedy(plain))
-    together, timings = asyncio.run(_greedy(drafted))
+    together, done = asyncio.run(_greedy(drafted))
     assert together == alone and alone
-    assert timings["draft_n"] > 0 and timings["draft_n_accepted"] == timings["draft_n"]
+    assert done.draft_tokens > 0 and done.draft_accepted == done.draft_tokens
     # One draft token per step (draft_num_predict 1): each step also samples one token.
-    assert timings["draft_n"] <= timings["predicted_n"] // 2
+    assert done.draft_tokens <= done.eval_count // 2
 
 
 def test_modelfile_draft_is_stored_as_a_draft_layer(server: RunningServer, api: httpx.Client,

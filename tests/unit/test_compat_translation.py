@@ -18,15 +18,16 @@ from pasture.api import anthropic as an
 from pasture.api import openai as oa
 from pasture.config import Settings
 from pasture.errors import BadRequestError, ImageTooLargeError
-from pasture.server import compat, images
-from pasture.server.completion import Finish, Piece
-from pasture.server.routes import anthropic, openai, responses
+from pasture.runner.base import TokenLogprob
+from pasture.server.pipeline import images
+from pasture.server.pipeline.generation import Finish, Piece
+from pasture.server.routes import anthropic, openai, openai_wire, responses
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
 B64 = base64.b64encode(PNG).decode()
 CALL = {"id": "call_abc", "function": {"index": 0, "name": "get_weather",
                                        "arguments": {"city": "Paris"}}}
-DONE = Finish("stop", 10, 0, 5, 0)
+DONE = Finish("stop", prompt_eval_count=10, eval_count=5)
 
 
 def sse(frames: list[bytes]) -> list[tuple[str, dict[str, Any]]]:
@@ -121,10 +122,10 @@ def test_anthropic_images_thinking_and_tool_results_reach_the_native_messages() 
 
 def test_reasoning_effort_maps_onto_think_as_in_ollama() -> None:
     efforts = ["none", "minimal", "low", "medium", "high", "max", "xhigh", "ultra", None, ""]
-    assert [compat.think_from_effort(e) for e in efforts] == [
+    assert [openai_wire.think_from_effort(e) for e in efforts] == [
         False, "low", "low", "medium", "high", "max", "max", "max", None, None]
     with pytest.raises(BadRequestError, match='invalid reasoning value: "extreme"'):
-        compat.think_from_effort("extreme")
+        openai_wire.think_from_effort("extreme")
 
 
 def test_responses_input_items_become_a_chat() -> None:
@@ -175,10 +176,10 @@ def test_responses_tools_and_tool_choice_take_the_chat_shape() -> None:
 
 
 def test_legacy_logprobs_have_tokens_offsets_and_top_alternatives() -> None:
-    entries = [{"token": "He", "logprob": -0.5, "bytes": [72, 101], "top_logprobs": [
-                   {"token": "He", "logprob": -0.5}, {"token": "Hi", "logprob": -1.5}]},
-               {"token": "llo", "logprob": -0.25, "bytes": [], "top_logprobs": [
-                   {"token": "llo", "logprob": -0.25}, {"token": "y", "logprob": -2.0}]}]
+    entries = [TokenLogprob("He", -0.5, [72, 101], (TokenLogprob("He", -0.5, []),
+                                                    TokenLogprob("Hi", -1.5, []))),
+               TokenLogprob("llo", -0.25, [], (TokenLogprob("llo", -0.25, []),
+                                               TokenLogprob("y", -2.0, [])))]
     assert openai.legacy_logprobs(entries, offset=3) == {
         "tokens": ["He", "llo"], "token_logprobs": [-0.5, -0.25],
         "top_logprobs": [{"He": -0.5, "Hi": -1.5}, {"llo": -0.25, "y": -2.0}],
@@ -222,7 +223,7 @@ def test_responses_stream_opens_a_reasoning_item_then_a_message() -> None:
 def test_responses_stream_announces_function_calls() -> None:
     items = _output_items()
     events = sse([*items.feed(Piece("", tool_calls=[CALL])),
-                  *items.finish(Finish("length", 1, 0, 1, 0))])
+                  *items.finish(Finish("length", prompt_eval_count=1, eval_count=1))])
     assert [name for name, _ in events] == [
         "response.output_item.added", "response.function_call_arguments.delta",
         "response.function_call_arguments.done", "response.output_item.done",
@@ -238,7 +239,7 @@ def test_responses_stream_announces_function_calls() -> None:
     assert empty.final is not None and [i.type for i in empty.final.output] == ["message"]
     thought_only = _output_items()
     list(thought_only.feed(Piece("", thinking="Hmm")))
-    list(thought_only.finish(Finish("length", 1, 0, 1, 0)))
+    list(thought_only.finish(Finish("length", prompt_eval_count=1, eval_count=1)))
     assert thought_only.final is not None
     assert [i.type for i in thought_only.final.output] == ["reasoning", "message"]
 

@@ -8,8 +8,8 @@ import struct
 import pytest
 
 from pasture.errors import BadRequestError
-from pasture.server.embedding import normalize, text_inputs
 from pasture.server.error_shapes import shaped_error
+from pasture.server.pipeline.embedding import normalize, text_inputs
 from pasture.server.routes.openai import encode_base64
 
 

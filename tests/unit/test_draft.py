@@ -13,12 +13,14 @@ from pasture import options as opts
 from pasture.client.modelfile import plan_create
 from pasture.config import Settings
 from pasture.errors import BadRequestError, ModelfileError
+from pasture.gguf import read_gguf
 from pasture.runner.base import LoadSpec
 from pasture.scheduler.memory import estimate, estimate_spec, read_shape
-from pasture.server.state import ServerState
+from pasture.server.pipeline.model import ResolvedModel
 from pasture.store import manifests as mf
 from pasture.store.model import LocalModel
 from pasture.store.names import ModelName
+from pasture.store.show import capabilities
 from tests.ggufs import write_tiny_llama
 
 
@@ -46,15 +48,20 @@ def test_the_load_spec_carries_draft_num_predict_and_zero_turns_the_draft_off(
         tmp_path: Path) -> None:
     main = write_tiny_llama(tmp_path / "main.gguf")
     draft = write_tiny_llama(tmp_path / "draft.gguf", n_layers=1)
-    state = ServerState(Settings.from_env({}), store=None, scheduler=None)  # type: ignore[arg-type]
-    drafted, alone = _model(main, draft), _model(main, None)
+    settings = Settings.from_env({})
+    drafted, alone = _resolved(_model(main, draft)), _resolved(_model(main, None))
 
-    default = state.load_spec(drafted, {})
+    default = drafted.load_spec({}, settings)
     assert (default.draft_model, default.draft_num_predict) == (str(draft), 4)
-    assert state.load_spec(drafted, {"draft_num_predict": 8}).draft_num_predict == 8
+    assert drafted.load_spec({"draft_num_predict": 8}, settings).draft_num_predict == 8
     # 0 loads no draft at all, and a model without one ignores the option: the same runner.
-    assert state.load_spec(drafted, {"draft_num_predict": 0}) == state.load_spec(alone, {})
-    assert state.load_spec(alone, {"draft_num_predict": 8}) == state.load_spec(alone, {})
+    assert drafted.load_spec({"draft_num_predict": 0}, settings) == alone.load_spec({}, settings)
+    assert alone.load_spec({"draft_num_predict": 8}, settings) == alone.load_spec({}, settings)
+
+
+def _resolved(model: LocalModel) -> ResolvedModel:
+    info = read_gguf(model.model_path)
+    return ResolvedModel("m", model.name, model, info, tuple(capabilities(model, info)))
 
 
 def test_a_draft_model_adds_its_weights_cache_and_layer_compute_to_the_estimate(

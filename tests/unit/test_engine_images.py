@@ -13,9 +13,9 @@ from PIL import Image
 
 from pasture.errors import BadRequestError
 from pasture.prompt.render import Think, parse_template
-from pasture.server import images
-from pasture.server.completion import engine_prompt
-from pasture.server.rendering import build_chat_prompt
+from pasture.runner import media as images
+from pasture.runner.llama_server import engine_prompt
+from pasture.server.pipeline.prompt import chat_prompt, renderer
 
 MARK = "<__media_x__>"
 
@@ -83,8 +83,7 @@ def test_a_rendered_prompt_carries_the_images_its_tags_refer_to() -> None:
                 {"role": "assistant", "content": "ok"},
                 {"role": "user", "content": "two [img] here", "images": ["B", "C"]}]
     # With the template given and no runner (no truncation), no model is consulted.
-    prompt = asyncio.run(build_chat_prompt(None, messages, None, Think(),  # type: ignore[arg-type]
-                                           None, template=template))
+    prompt = asyncio.run(chat_prompt(messages, renderer(template, None, None, Think()), None))
     assert prompt.text == "user: [img-0]one\nassistant: ok\nuser: [img-2]two [img-1] here\n"
     assert prompt.images == ["A", "B", "C"]
     engine = engine_prompt(prompt.text, prompt.images, MARK)

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pasture.errors import BadRequestError, TemplateError
 from pasture.prompt.render import (
+    PromptTemplate,
     Think,
-    chat_prompt,
     collate,
     parse_template,
     tag_images,
     thinking_tags,
+    truncate_history,
 )
 
 CORPUS = Path(__file__).parent / "templates"
@@ -157,14 +160,16 @@ def test_truncation_drops_oldest_non_system_messages() -> None:
         for i in range(6)]
     lengths: list[int] = []
 
-    async def count(text: str) -> int:
+    async def words(text: str) -> list[int]:
         lengths.append(len(text.split()))
-        return len(text.split())
+        return list(range(len(text.split())))
 
-    rendered = asyncio.run(chat_prompt(template, messages, None, Think(), 50, count))
-    assert rendered.prompt.startswith("<|im_start|>system\nsys<|im_end|>")
-    assert "m5" in rendered.prompt and "m0" not in rendered.prompt
-    assert len(rendered.prompt.split()) <= 50
+    kept, start, prompt, tokens = asyncio.run(
+        truncate_history(messages, _render(template), words, 50))
+    assert prompt.startswith("<|im_start|>system\nsys<|im_end|>")
+    assert "m5" in prompt and "m0" not in prompt
+    assert kept[0]["content"] == "sys" and kept[1:] == messages[start:]
+    assert len(tokens) == len(prompt.split()) <= 50  # the fitting render's own tokens
     assert lengths == sorted(lengths, reverse=True)  # each try drops another old message
 
 
@@ -173,8 +178,14 @@ def test_truncation_always_keeps_the_last_message() -> None:
     messages = [{"role": "user", "content": "old"}, {"role": "user", "content": "x " * 100},
                 {"role": "assistant", "content": "huge " * 100}]
 
-    async def count(text: str) -> int:
-        return len(text.split())
+    async def words(text: str) -> list[int]:
+        return list(range(len(text.split())))
 
-    rendered = asyncio.run(chat_prompt(template, messages, None, Think(), 10, count))
-    assert "old" not in rendered.prompt and "huge" in rendered.prompt
+    _, start, prompt, _ = asyncio.run(truncate_history(messages, _render(template), words, 10))
+    assert "old" not in prompt and "huge" in prompt and start == 2
+
+
+def _render(template: PromptTemplate) -> Callable[[list[dict[str, Any]]], Awaitable[str]]:
+    async def render(kept: list[dict[str, Any]]) -> str:
+        return template.render(kept, None, Think())
+    return render

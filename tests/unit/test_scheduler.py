@@ -1,65 +1,24 @@
-"""The scheduler's lifetime rules, with an in-memory runner in place of a real process."""
+"""The scheduler's lifetime rules, with the scripted fake runner in place of a real process."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from pasture.errors import ServerBusyError
 from pasture.runner.base import LoadSpec
 from pasture.scheduler import Scheduler
-
-
-class MemoryRunner:
-    """Implements the Runner interface without an engine; records its life."""
-
-    engine = "default"
-    llguidance = True
-
-    def __init__(self, spec: LoadSpec) -> None:
-        self.spec = spec
-        self.closed = False
-
-    @property
-    def alive(self) -> bool:
-        return not self.closed
-
-    async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        yield {"content": "ok", "stop": True}
-
-    async def apply_template(self, messages: list[dict[str, Any]]) -> str:
-        return ""
-
-    async def tokenize(self, text: str) -> list[int]:
-        return []
-
-    async def detokenize(self, tokens: list[int]) -> str:
-        return ""
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class Factory:
-    def __init__(self) -> None:
-        self.started: list[MemoryRunner] = []
-
-    async def __call__(self, spec: LoadSpec) -> MemoryRunner:
-        runner = MemoryRunner(spec)
-        self.started.append(runner)
-        return runner
+from tests.fake_runner import FakeEngine
 
 
 def spec(path: str = "a.gguf", ctx: int = 2048) -> LoadSpec:
     return LoadSpec(model_path=path, num_ctx=ctx)
 
 
-def make(max_loaded: int = 3, max_queue: int = 512) -> tuple[Scheduler, Factory]:
-    factory = Factory()
+def make(max_loaded: int = 3, max_queue: int = 512) -> tuple[Scheduler, FakeEngine]:
+    factory = FakeEngine()
     return Scheduler(factory, max_loaded=max_loaded, max_queue=max_queue), factory
 
 

@@ -10,12 +10,12 @@ import asyncio
 import pytest
 
 from pasture.engine import Device
-from pasture.runner.base import LoadSpec, RunnerOutOfMemory
+from pasture.runner.base import LoadSpec, MemoryUse, RunnerOutOfMemory
 from pasture.runner.buffers import BufferSizes
 from pasture.scheduler import Scheduler
 from pasture.scheduler.memory import MemoryEstimate, ModelShape, estimate
 from pasture.scheduler.placement import GPU_RUNTIME_BYTES, Planner
-from tests.unit.test_scheduler import Factory, MemoryRunner
+from tests.fake_runner import FakeEngine, FakeRunner
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -33,14 +33,14 @@ def model(layers: int, layer_mib: int) -> MemoryEstimate:
 MODELS = {"big.gguf": model(4, 500), "small.gguf": model(4, 100), "tiny.gguf": model(4, 10)}
 
 
-def make(gpu_free: int | None, system: int = 64 * GiB, factory: Factory | None = None,
-         max_loaded: int = 3) -> tuple[Scheduler, Factory]:
+def make(gpu_free: int | None, system: int = 64 * GiB, factory: FakeEngine | None = None,
+         max_loaded: int = 3) -> tuple[Scheduler, FakeEngine]:
     devices = [Device("CPU", "cpu", "cpu", system, system)]
     if gpu_free is not None:
         devices.append(Device("CUDA0", "GPU", "gpu", 80 * GiB, gpu_free))
     planner = Planner(devices, system_memory=lambda: system,
                       estimator=lambda spec: MODELS[spec.model_path])
-    factory = factory or Factory()
+    factory = factory or FakeEngine()
     return Scheduler(factory, max_loaded=max_loaded, max_queue=16, planner=planner), factory
 
 
@@ -148,7 +148,7 @@ def test_a_busy_model_is_never_evicted_under_a_request() -> None:
     asyncio.run(scenario())
 
 
-class OOMFactory(Factory):
+class OOMFactory(FakeEngine):
     """Fails every load with more than `max_layers` GPU layers, as a full GPU would."""
 
     def __init__(self, max_layers: int) -> None:
@@ -156,7 +156,7 @@ class OOMFactory(Factory):
         self.max_layers = max_layers
         self.tried: list[int] = []
 
-    async def __call__(self, spec: LoadSpec) -> MemoryRunner:
+    async def __call__(self, spec: LoadSpec) -> FakeRunner:
         self.tried.append(spec.num_gpu)
         if spec.num_gpu > self.max_layers:
             raise RunnerOutOfMemory("not enough memory to load this model")
@@ -192,16 +192,23 @@ def test_out_of_memory_on_the_cpu_is_reported() -> None:
     asyncio.run(scenario())
 
 
-class LoggedRunner(MemoryRunner):
+class LoggedRunner(FakeRunner):
+    """Reports memory as a real runner does: from the engine's log, once it has logged."""
+
     def __init__(self, spec: LoadSpec) -> None:
         super().__init__(spec)
         self.buffers = BufferSizes()
 
+    @property
+    def memory(self) -> MemoryUse | None:
+        return MemoryUse(self.buffers.total, self.buffers.on_gpu) if self.buffers.known \
+            else None
+
 
 def test_sizes_come_from_the_engine_log_once_it_has_loaded() -> None:
     async def scenario() -> None:
-        class LoggedFactory(Factory):
-            async def __call__(self, spec: LoadSpec) -> MemoryRunner:
+        class LoggedFactory(FakeEngine):
+            async def __call__(self, spec: LoadSpec) -> FakeRunner:
                 runner = LoggedRunner(spec)
                 self.started.append(runner)
                 return runner

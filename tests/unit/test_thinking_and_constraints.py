@@ -11,7 +11,10 @@ from pasture.prompt import grammars
 from pasture.prompt.reply import ReplyParser
 from pasture.prompt.thinking import ThinkingParser, jinja_template_tags
 from pasture.prompt.tools import ToolCallFormat, ToolCallParser
-from pasture.server import completion
+from pasture.runner import llama_server
+from pasture.runner.base import TokenLogprob
+from pasture.server.pipeline.generation import check_top_logprobs
+from pasture.server.pipeline.reply import Constraint, ReplyPlan
 
 
 def split(parser: ThinkingParser, text: str, step: int) -> tuple[str, str]:
@@ -71,7 +74,7 @@ def test_jinja_thinking_tags_need_both_tags() -> None:
 def test_a_schema_the_engine_cannot_enforce_is_a_400_naming_it(schema: dict[str, object],
                                                                 construct: str) -> None:
     with pytest.raises(BadRequestError, match="unsupported JSON schema") as caught:
-        completion.format_fields(schema)
+        Constraint.of(schema, None, False)
     assert construct in caught.value.message
 
 
@@ -80,7 +83,8 @@ def test_supported_schemas_reach_the_engine_with_objects_closed_as_ollama_reads_
               "type": "object", "additionalProperties": True,
               "properties": {"n": {"$ref": "#/$defs/n"}, "properties": {
                   "type": "array", "items": {"properties": {"k": {"type": "string"}}}}}}
-    sent = completion.format_fields(schema)["json_schema"]
+    sent = Constraint.of(schema, None, False).schema
+    assert sent is not None
     assert sent["additionalProperties"] is True  # what the schema says is kept
     assert sent["$defs"]["n"]["additionalProperties"] is False
     assert sent["properties"]["properties"]["items"]["additionalProperties"] is False
@@ -92,39 +96,50 @@ LLGUIDANCE = SimpleNamespace(engine="default", llguidance=True)
 GBNF_ONLY = SimpleNamespace(engine="cuda-sm90", llguidance=False)
 
 
+def _engine_constraint(fmt: str | None, grammar: str | grammars.Constrained,
+                       runner: SimpleNamespace) -> tuple[dict[str, object] | None, str | None]:
+    """What reaches the engine for a user's grammar (checked) or a composed one."""
+    if isinstance(grammar, str):
+        return ReplyPlan(**vars(Constraint.of(fmt, grammar, False))).engine_constraint(runner)  # type: ignore[arg-type]
+    Constraint.of(fmt, None, True)  # a composed grammar stands for a forced call
+    return ReplyPlan(grammar=grammar).engine_constraint(runner)  # type: ignore[arg-type]
+
+
 def test_grammar_checks() -> None:
     for runner in (LLGUIDANCE, GBNF_ONLY):
-        assert completion.constraint_fields(None, 'root ::= "yes" | "no"', runner) == {
-            "grammar": 'root ::= "yes" | "no"'}
+        assert _engine_constraint(None, 'root ::= "yes" | "no"', runner) == (
+            None, 'root ::= "yes" | "no"')
         with pytest.raises(BadRequestError, match="cannot be combined"):
-            completion.constraint_fields("json", 'root ::= "a"', runner)
+            _engine_constraint("json", 'root ::= "a"', runner)
         with pytest.raises(BadRequestError, match="invalid grammar: it is empty"):
-            completion.constraint_fields(None, " ", runner)
+            _engine_constraint(None, " ", runner)
     with pytest.raises(BadRequestError, match="invalid grammar: .*undefined"):
-        completion.constraint_fields(None, "%llguidance {}\nstart: undefined_rule", LLGUIDANCE)
+        _engine_constraint(None, "%llguidance {}\nstart: undefined_rule", LLGUIDANCE)
     lark = '%llguidance {}\nstart: "yes" | "no"'
-    assert completion.constraint_fields(None, lark, LLGUIDANCE) == {"grammar": lark}
+    assert _engine_constraint(None, lark, LLGUIDANCE) == (None, lark)
     with pytest.raises(BadRequestError, match="engine build 'cuda-sm90', built without "
                                               "llguidance: write the grammar in GBNF"):
-        completion.constraint_fields(None, lark, GBNF_ONLY)
+        _engine_constraint(None, lark, GBNF_ONLY)
+    with pytest.raises(BadRequestError, match="grammar cannot be combined with a forced"):
+        Constraint.of(None, 'root ::= "a"', True)
 
 
 def test_composed_grammars_are_written_for_the_runners_build() -> None:
     answer = grammars.Constrained({"type": "object"}, thought=grammars.Thought("<a>", "</a>"))
-    assert completion.constraint_fields(None, answer, LLGUIDANCE) == {"grammar": answer.lark()}
-    assert completion.constraint_fields(None, answer, GBNF_ONLY) == {"grammar": answer.gbnf()}
+    assert _engine_constraint(None, answer, LLGUIDANCE) == (None, answer.lark())
+    assert _engine_constraint(None, answer, GBNF_ONLY) == (None, answer.gbnf())
     with pytest.raises(BadRequestError, match="cannot be combined"):
-        completion.constraint_fields("json", answer, GBNF_ONLY)
+        _engine_constraint("json", answer, GBNF_ONLY)
 
 
 def test_top_logprobs_bounds() -> None:
-    assert completion.check_top_logprobs(None, None) is None
-    assert completion.check_top_logprobs(True, None) == 0
-    assert completion.check_top_logprobs(True, 20) == 20
-    assert completion.check_top_logprobs(False, 5) is None
+    assert check_top_logprobs(False, None) is None
+    assert check_top_logprobs(True, None) == 0
+    assert check_top_logprobs(True, 20) == 20
+    assert check_top_logprobs(False, 5) is None
     for bad in (-1, 21):
         with pytest.raises(BadRequestError, match="between 0 and 20"):
-            completion.check_top_logprobs(True, bad)
+            check_top_logprobs(True, bad)
 
 
 def test_engine_probabilities_become_ollama_logprobs() -> None:
@@ -132,6 +147,7 @@ def test_engine_probabilities_become_ollama_logprobs() -> None:
         "id": 5, "token": "Hi", "bytes": [72, 105], "logprob": -0.5,
         "top_logprobs": [{"id": 5, "token": "Hi", "bytes": [72, 105], "logprob": -0.5},
                          {"id": 6, "token": "Yo", "bytes": [89, 111], "logprob": -1.5}]}]}
-    assert completion.token_logprobs(chunk, 1) == [{
-        "token": "Hi", "logprob": -0.5, "bytes": [72, 105],
-        "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}]}]
+    piece, done = llama_server.read_chunk({"content": "Hi", **chunk}, 1)
+    assert done is None and piece is not None
+    assert piece.logprobs == [TokenLogprob("Hi", -0.5, [72, 105],
+                                           (TokenLogprob("Hi", -0.5, [72, 105]),))]

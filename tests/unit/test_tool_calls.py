@@ -19,7 +19,7 @@ from pasture.prompt.tools import (
     jinja_template_format,
     json_object_end,
 )
-from pasture.server.rendering import native_messages
+from pasture.runner.llama_server import template_messages as native_messages
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {

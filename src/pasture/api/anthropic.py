@@ -80,6 +80,7 @@ class ToolUseBlock(WireModel):
 class Usage(WireModel):
     input_tokens: int
     output_tokens: int
+    cache_read_input_tokens: int | None = None  # prompt tokens reused from the engine's cache
 
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]

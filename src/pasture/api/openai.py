@@ -107,10 +107,15 @@ class ChatCompletionRequest(_SamplingRequest):
     grammar: str | None = None  # Pasture: as on /api/chat
 
 
+class PromptTokensDetails(WireModel):
+    cached_tokens: int = 0  # prompt tokens the engine reused from its cache
+
+
 class Usage(WireModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class AssistantMessage(_WithReasoning):

@@ -389,44 +389,22 @@ def tag_images(messages: Sequence[dict[str, Any]], start: int = 0
 
 async def truncate_history(messages: list[dict[str, Any]],
                            render: Callable[[list[dict[str, Any]]], Awaitable[str]],
-                           count_tokens: Callable[[str], Awaitable[int]], num_ctx: int,
-                           image_tokens: int = 0) -> tuple[list[dict[str, Any]], int, str]:
+                           tokenize: Callable[[str], Awaitable[list[int]]], num_ctx: int,
+                           image_tokens: int = 0
+                           ) -> tuple[list[dict[str, Any]], int, str, list[int]]:
     """Drop the oldest non-system messages until the prompt fits `num_ctx` tokens.
 
     Returns the messages kept (every system message and always the last message), the
-    index in `messages` where the kept history starts, and the prompt they render to.
+    index in `messages` where the kept history starts, and the prompt they render to
+    with its tokens.
     """
-    kept, start, prompt = messages, 0, ""
+    kept, start, prompt, tokens = messages, 0, "", []
     for start in range(len(messages)):
         kept = [m for m in messages[:start] if m.get("role") == "system"] + messages[start:]
         prompt = await render(kept)
-        tokens = await count_tokens(prompt)
-        tokens += image_tokens * sum(len(m.get("images") or []) for m in messages[start:])
-        if tokens <= num_ctx:
+        tokens = await tokenize(prompt)
+        cost = len(tokens) + image_tokens * sum(len(m.get("images") or [])
+                                                for m in messages[start:])
+        if cost <= num_ctx:
             break
-    return kept, start, prompt
-
-
-@dataclass
-class RenderedPrompt:
-    prompt: str
-    image_count: int
-
-
-async def chat_prompt(template: PromptTemplate, messages: list[dict[str, Any]],
-                      tools: list[dict[str, Any]] | None, think: Think,
-                      num_ctx: int | None = None,
-                      count_tokens: Callable[[str], Awaitable[int]] | None = None,
-                      image_tokens: int = 0) -> RenderedPrompt:
-    """Ollama's `chatPrompt` in rendered mode: truncate (when a counter is given), tag
-    images, render."""
-    start, system = 0, []
-    if count_tokens is not None and num_ctx is not None:
-        async def render(kept: list[dict[str, Any]]) -> str:
-            return template.render(kept, tools, think)
-
-        kept, start, prompt = await truncate_history(messages, render, count_tokens, num_ctx,
-                                                     image_tokens)
-        system = kept[:len(kept) - (len(messages) - start)]
-    tagged, image_count = tag_images(messages, start)
-    return RenderedPrompt(template.render(system + tagged[start:], tools, think), image_count)
+    return kept, start, prompt, tokens

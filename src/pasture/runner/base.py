@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +68,69 @@ class Embeddings:
     prompt_tokens: int
 
 
+@dataclass(frozen=True)
+class MemoryUse:
+    """What a loaded model really takes, as the engine reported allocating it."""
+
+    total: int  # bytes, wherever they are
+    on_gpu: int  # of those, bytes in a GPU's memory
+
+
+@dataclass
+class CompletionRequest:
+    """One generation, as the engine should run it.
+
+    `prompt` is text, or the token ids of that text when they are known already (the
+    engine then need not tokenize again); `images` (base64) are what its `[img-N]` tags
+    show the model. `options` are merged Ollama options: only the sampling ones are read.
+    At most one of `json_schema` and `grammar` (GBNF, or Lark for a build with
+    llguidance) constrains the answer.
+    """
+
+    prompt: str | list[int]
+    options: dict[str, Any]
+    images: Sequence[str] = ()
+    json_schema: dict[str, Any] | None = None
+    grammar: str | None = None
+    # Tags that are control tokens (Qwen's <think>, [TOOL_CALLS]) must appear as text.
+    preserved_tokens: tuple[str, ...] = ()
+    top_logprobs: int | None = None  # alternatives per token (0–20); None: no logprobs
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One token's log probability, with its likeliest alternatives (best first)."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+    top: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass
+class EngineChunk:
+    """Text the engine generated and the token ids behind it."""
+
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EngineDone:
+    """The end of a generation: why it stopped and what it cost (durations in ns)."""
+
+    done_reason: str  # "stop", or "length" when num_predict or the context ran out
+    prompt_eval_count: int  # the prompt's tokens, cached ones included (as Ollama counts)
+    prompt_eval_duration: int
+    eval_count: int
+    eval_duration: int
+    stop_word: str | None = None  # the stop sequence that ended it, if one did
+    cached_tokens: int = 0  # prompt tokens reused from the engine's cache, not processed
+    draft_tokens: int = 0  # tokens a draft proposed (speculative decoding)
+    draft_accepted: int = 0  # of those, tokens the model accepted
+
+
 class Runner(Protocol):
     """A loaded model that can complete prompts. Implementations must be safe to share
     between concurrent requests (the engine batches them across its slots)."""
@@ -84,25 +147,37 @@ class Runner(Protocol):
         """False once the runner has exited or was closed."""
         ...
 
-    def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream llama-server `/completion` chunks for a prompt; the last has `stop: true`."""
+    @property
+    def memory(self) -> MemoryUse | None:
+        """What the engine allocated for this model; None until it has said."""
+        ...
+
+    def complete(self, request: CompletionRequest
+                 ) -> AsyncIterator[EngineChunk | EngineDone]:
+        """Generate: `EngineChunk`s as text comes, then exactly one `EngineDone`.
+        Closing the iterator early cancels the generation in the engine."""
         ...
 
     async def apply_template(self, messages: list[dict[str, Any]],
                              tools: list[dict[str, Any]] | None = None,
-                             template_kwargs: dict[str, Any] | None = None) -> str:
-        """Render chat messages (OpenAI-style: tool-call arguments as JSON strings) with
-        the model's own (GGUF) chat template, offering `tools`; `template_kwargs` reach
-        the template as variables (`enable_thinking`, `reasoning_effort`)."""
+                             thinking: bool = False, effort: str | None = None) -> str:
+        """Render chat messages (Ollama's shape) with the model's own (GGUF) chat template,
+        offering `tools`; `thinking` and `effort` reach the template as the variables
+        thinking-aware templates read."""
         ...
 
     async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
         """Pooled embeddings of texts or token lists, computed together in one batch."""
         ...
 
-    async def tokenize(self, text: str) -> list[int]: ...
+    async def tokenize(self, text: str) -> list[int]:
+        """The tokens the engine makes of a text prompt (BOS added if the model wants it,
+        special tokens recognised)."""
+        ...
 
-    async def detokenize(self, tokens: list[int]) -> str: ...
+    async def detokenize(self, tokens: list[int]) -> str:
+        """The text of token ids (400 for ids outside the vocabulary)."""
+        ...
 
     async def close(self) -> None:
         """Stop the runner and free its memory."""

@@ -16,9 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from pasture.errors import BadRequestError, RunnerError
-from pasture.runner.base import Embeddings, LoadSpec, RunnerCrashed, RunnerOutOfMemory
+from pasture.runner import llama_server
+from pasture.runner.base import (
+    CompletionRequest,
+    Embeddings,
+    EngineChunk,
+    EngineDone,
+    LoadSpec,
+    MemoryUse,
+    RunnerCrashed,
+    RunnerOutOfMemory,
+)
 from pasture.runner.buffers import BufferSizes
 from pasture.runner.http import HTTPError, RunnerHTTP
+from pasture.runner.media import for_engine
 
 log = logging.getLogger(__name__)
 
@@ -98,30 +109,40 @@ class ProcessRunner:
     def pid(self) -> int:
         return self.process.pid
 
-    async def completion(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream `/completion` chunks (server-sent events) from the engine."""
+    @property
+    def memory(self) -> MemoryUse | None:
+        if not self.buffers.known:
+            return None
+        return MemoryUse(self.buffers.total, self.buffers.on_gpu)
+
+    async def complete(self, request: CompletionRequest
+                       ) -> AsyncIterator[EngineChunk | EngineDone]:
+        """Stream a generation from llama-server's `/completion` (server-sent events)."""
+        images = await for_engine(request.images) if self.media_marker and request.images \
+            else request.images
+        payload = llama_server.completion_payload(request, self.spec.num_ctx,
+                                                  self.media_marker, images)
         try:
             async with contextlib.aclosing(self._http.events("/completion", payload)) as events:
                 async for chunk in events:
                     if "error" in chunk:
-                        raise RunnerError(_error_message(chunk))
-                    yield chunk
-                    if chunk.get("stop"):
+                        raise RunnerError(llama_server.error_message(chunk))
+                    piece, done = llama_server.read_chunk(chunk, request.top_logprobs)
+                    if piece is not None:
+                        yield piece
+                    if done is not None:
+                        yield done
                         return
             raise RunnerCrashed()  # the reply ended without its final chunk
         except HTTPError as exc:
-            raise _engine_error(exc) from None
+            raise llama_server.http_error(exc.status, exc.body) from None
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
             raise RunnerCrashed() from None
 
     async def apply_template(self, messages: list[dict[str, Any]],
                              tools: list[dict[str, Any]] | None = None,
-                             template_kwargs: dict[str, Any] | None = None) -> str:
-        body: dict[str, Any] = {"messages": messages}
-        if tools:
-            body["tools"] = tools
-        if template_kwargs:
-            body["chat_template_kwargs"] = template_kwargs
+                             thinking: bool = False, effort: str | None = None) -> str:
+        body = llama_server.template_body(messages, tools, thinking, effort)
         return (await self._post("/apply-template", body))["prompt"]
 
     async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
@@ -154,7 +175,7 @@ class ProcessRunner:
         except HTTPError as exc:
             if failed is not None and exc.status == 500:
                 raise BadRequestError(failed) from None
-            raise _engine_error(exc) from None
+            raise llama_server.http_error(exc.status, exc.body) from None
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
             raise RunnerCrashed() from None
 
@@ -194,23 +215,6 @@ def _last_error(tail: collections.deque[str]) -> str:
         if "error" in reason.lower() and "/" not in reason:
             return reason[:200]
     return "unknown error"
-
-
-def _error_message(body: dict[str, Any]) -> str:
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message", "engine error"))
-    return str(error or "engine error")
-
-
-def _engine_error(exc: HTTPError) -> RunnerError | BadRequestError:
-    try:
-        message = _error_message(json.loads(exc.body))
-    except ValueError:
-        message = exc.body.decode(errors="replace")[:200] or f"engine answered {exc.status}"
-    if 400 <= exc.status < 500:
-        return BadRequestError(message)
-    return RunnerError(message)
 
 
 async def _drain_stderr(process: asyncio.subprocess.Process, tail: collections.deque[str],

@@ -47,16 +47,14 @@ class Loaded:
     @property
     def size(self) -> int:
         """Bytes the model takes: what the engine logged it allocated, else the estimate."""
-        buffers = getattr(self.runner, "buffers", None)
-        return buffers.total if buffers is not None and buffers.known else self.placement.size
+        memory = self.runner.memory
+        return memory.total if memory is not None else self.placement.size
 
     @property
     def size_vram(self) -> int:
         """Of `size`, the bytes on a GPU."""
-        buffers = getattr(self.runner, "buffers", None)
-        if buffers is not None and buffers.known:
-            return buffers.on_gpu
-        return self.placement.size_vram
+        memory = self.runner.memory
+        return memory.on_gpu if memory is not None else self.placement.size_vram
 
     @property
     def held(self) -> Held:

@@ -30,9 +30,9 @@ from pasture.server.routes import (
     anthropic,
     blobs,
     embed,
-    inference,
     meta,
     models,
+    native,
     openai,
     registry,
     responses,
@@ -94,7 +94,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.state.pasture = state
     app.add_middleware(JSONBodies)
     app.add_middleware(EdgeGuard, policy=edge_policy(settings))  # outermost: runs first
-    for module in (meta, models, blobs, inference, registry, verify):
+    for module in (meta, models, blobs, native, registry, verify):
         app.include_router(module.router)
     for module in (embed, openai, responses, anthropic):
         app.include_router(module.router)

@@ -1,8 +1,13 @@
-"""NDJSON responses whose errors keep their status code until the first line is out.
+"""Streamed answers, in two framings: NDJSON (Ollama's) and server-sent events (OpenAI's
+and Anthropic's). One contract for both:
 
-A route builds an async iterator of wire objects. Its first item is computed before the
-response starts, so failures up to then (unknown model, load failure) are ordinary
-HTTP errors; a failure after that becomes a final `{"error": ...}` line, as in Ollama.
+- the first item is computed before the response starts, so failures up to then
+  (unknown model, failed load) are ordinary HTTP errors with their status; a client that
+  leaves meanwhile cancels the work (`unless_disconnected`);
+- a failure after that is reported in-band, in the framing's error shape: a final
+  `{"error": ...}` line for NDJSON, as in Ollama, or the family's error event for SSE;
+- however the response ends, client disconnect included, the item iterator is closed at
+  once, which cancels the engine request and frees the runner's slot.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NDJSON = "application/x-ndjson"
+EVENT_STREAM = "text/event-stream"
 
 
 def dump(item: BaseModel | dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +47,37 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
     return 500, {"error": "internal server error"}
 
 
+@dataclass(frozen=True)
+class Framing:
+    """How items become bytes on the wire, and how a late failure is told."""
+
+    media_type: str
+    frame: Callable[[Any], bytes]
+    error: Callable[[int, str], bytes]  # (status, message) → the in-band error frame
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_line(obj: BaseModel | dict[str, Any]) -> bytes:
+    return json.dumps(dump(obj), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+NDJSON_FRAMING = Framing(NDJSON, json_line, lambda status, message: json_line({"error": message}))
+
+
+def event(data: dict[str, Any] | str, name: str | None = None) -> bytes:
+    """One SSE frame: an optional `event:` line and one `data:` line."""
+    payload = data if isinstance(data, str) else json.dumps(
+        data, ensure_ascii=False, separators=(",", ":"))
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def sse_framing(error_frame: Callable[[int, str], bytes]) -> Framing:
+    """SSE whose items are frames already (`event(...)`); `error_frame` is the family's."""
+    return Framing(EVENT_STREAM, lambda frame: frame, error_frame,
+                   {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 class ClosingStreamingResponse(StreamingResponse):
     """A streaming response that closes its body iterator however the response ends.
 
@@ -53,6 +91,31 @@ class ClosingStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
+async def stream(items: AsyncIterator[Any], framing: Framing,
+                 request: Request | None = None) -> StreamingResponse:
+    """Stream `items` in `framing`, raising (for a normal error response) if the first
+    fails; with `request`, a client that leaves before it is ready cancels the work."""
+    try:
+        first = await unless_disconnected(request, anext(items))
+    except BaseException:
+        await items.aclose()  # type: ignore[attr-defined]
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield framing.frame(first)
+            async for item in items:
+                yield framing.frame(item)
+        except Exception as exc:  # the status is sent: report the failure in-band
+            status, error = error_body(exc)
+            yield framing.error(status, error["error"])
+        finally:
+            await items.aclose()  # type: ignore[attr-defined]
+
+    return ClosingStreamingResponse(body(), media_type=framing.media_type,
+                                    headers=framing.headers)
 
 
 async def unless_disconnected(request: Request | None, awaitable: Awaitable[T]) -> T:
@@ -86,32 +149,9 @@ async def _disconnected(request: Request) -> None:
 
 async def ndjson_response(items: AsyncIterator[BaseModel | dict[str, Any]],
                           request: Request | None = None) -> StreamingResponse:
-    """Stream `items` as NDJSON, raising (for a normal error response) if the first fails.
-
-    With `request`, a client that leaves before the first item is ready cancels the work.
-    """
-    try:
-        first = await unless_disconnected(request, anext(items))
-    except BaseException:
-        await items.aclose()  # type: ignore[attr-defined]
-        raise
-
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            yield _line(dump(first))
-            async for item in items:
-                yield _line(dump(item))
-        except Exception as exc:  # after the first line only an error line can be sent
-            yield _line(error_body(exc)[1])
-        finally:
-            await items.aclose()  # type: ignore[attr-defined]
-
-    return ClosingStreamingResponse(lines(), media_type=NDJSON)
+    """Stream `items` as NDJSON (Ollama's streaming)."""
+    return await stream(items, NDJSON_FRAMING, request)
 
 
 def json_response(item: BaseModel | dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(dump(item), status_code=status)
-
-
-def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -1,7 +1,7 @@
 """Anthropic's Messages API (`POST /v1/messages`), translated onto the native internals.
 
 `system` and the content blocks (text, base64 images, earlier `thinking` and `tool_use`,
-`tool_result`) become an Ollama chat run through `server.compat`; `max_tokens`,
+`tool_result`) become an Ollama chat run through the generation pipeline; `max_tokens`,
 `stop_sequences`, `temperature`, `top_p` and `top_k` become Ollama options and
 `thinking` (or, without it, `output_config.effort`, as a level) its `think` (dropped, not
 refused, for a model that cannot think, as in Ollama). The answer's blocks come in the
@@ -11,7 +11,9 @@ order the model wrote them: `thinking`, then text and `tool_use`. The API key an
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,12 +21,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from pasture.api import anthropic as an
+from pasture.api.ollama import Message
 from pasture.errors import BadRequestError
-from pasture.server import compat, images
-from pasture.server.completion import Finish, Piece
 from pasture.server.error_shapes import anthropic_error
-from pasture.server.sse import event, sse_response
+from pasture.server.pipeline import images
+from pasture.server.pipeline.generation import Finish, Generation, Piece, collect, prepend
+from pasture.server.pipeline.turn import Turn, options_of
 from pasture.server.state import state_of
+from pasture.server.streaming import event, sse_framing, stream, unless_disconnected
 
 router = APIRouter()
 
@@ -216,53 +220,60 @@ class Blocks:
             yield frame("content_block_stop", index=len(self.content) - 1)
 
 
-@router.post("/v1/messages")
-async def messages(body: an.MessagesRequest, request: Request) -> Response:
+def messages_turn(body: an.MessagesRequest) -> Turn:
     if body.max_tokens < 1:
         raise BadRequestError("max_tokens: must be greater than or equal to 1")
-    conversation = chat_messages(body)
-    sampling = compat.sampling_options(
-        num_predict=body.max_tokens, stop=body.stop_sequences, temperature=body.temperature,
-        top_p=body.top_p, top_k=body.top_k,
-    )
-    generation = await compat.Generation.open(state_of(request), body.model, sampling)
-    events = generation.chat(conversation, tools=ollama_tools(body.tools),
-                             tool_choice=tool_choice(body.tool_choice),
-                             think=think(body.thinking, body.output_config), relax_think=True,
-                             grammar=body.grammar)
-    message_id = compat.new_id("msg_")
+    sampling = options_of(num_predict=body.max_tokens, stop=body.stop_sequences,
+                          temperature=body.temperature, top_p=body.top_p, top_k=body.top_k)
+    return Turn(
+        model=body.model,
+        messages=[Message.model_validate(entry) for entry in chat_messages(body)],
+        options=(sampling,), tools=ollama_tools(body.tools),
+        tool_choice=tool_choice(body.tool_choice),
+        think=think(body.thinking, body.output_config), relax_think=True,
+        grammar=body.grammar)
+
+
+def usage(finish: Finish) -> an.Usage:
+    return an.Usage(input_tokens=finish.prompt_eval_count, output_tokens=finish.eval_count,
+                    cache_read_input_tokens=finish.cached_tokens)
+
+
+@router.post("/v1/messages")
+async def messages(body: an.MessagesRequest, request: Request) -> Response:
+    generation = await Generation.open(state_of(request), messages_turn(body))
+    message_id = "msg_" + secrets.token_hex(12)
     blocks = Blocks()
 
     if not body.stream:
-        reply = await compat.collect_all(events)
+        reply = await unless_disconnected(request, collect(generation.events()))
         finish = reply.finish
         list(blocks.feed(reply.piece()))
         list(blocks.finish())
         return JSONResponse(an.Message(
             id=message_id, model=generation.display, content=blocks.content,
             stop_reason=stop_reason(finish, blocks.called), stop_sequence=finish.stop_word,
-            usage=an.Usage(input_tokens=finish.prompt_eval_count,
-                           output_tokens=finish.eval_count),
+            usage=usage(finish),
         ).model_dump(mode="json"))
 
     async def frames() -> AsyncIterator[bytes]:
-        first = await anext(events)  # loads the model: failures here keep their status
-        start = an.Message(id=message_id, model=generation.display,
-                           usage=an.Usage(input_tokens=0, output_tokens=0))
-        yield frame("message_start", message=start.model_dump(mode="json"))
-        yield frame("ping")
-        async for item in compat.prepend(first, events):
-            if isinstance(item, Piece):
-                for block_frame in blocks.feed(item):
+        async with contextlib.aclosing(generation.events()) as events:
+            first = await anext(events)  # loads the model: failures here keep their status
+            start = an.Message(id=message_id, model=generation.display,
+                               usage=an.Usage(input_tokens=0, output_tokens=0))
+            yield frame("message_start", message=start.model_dump(mode="json"))
+            yield frame("ping")
+            async for item in prepend(first, events):
+                if isinstance(item, Piece):
+                    for block_frame in blocks.feed(item):
+                        yield block_frame
+                    continue
+                for block_frame in blocks.finish():
                     yield block_frame
-                continue
-            for block_frame in blocks.finish():
-                yield block_frame
-            yield frame("message_delta",
-                        delta={"stop_reason": stop_reason(item, blocks.called),
-                               "stop_sequence": item.stop_word},
-                        usage={"input_tokens": item.prompt_eval_count,
-                               "output_tokens": item.eval_count})
-            yield frame("message_stop")
+                yield frame("message_delta",
+                            delta={"stop_reason": stop_reason(item, blocks.called),
+                                   "stop_sequence": item.stop_word},
+                            usage=usage(item).model_dump(mode="json", exclude_none=True))
+                yield frame("message_stop")
 
-    return await sse_response(compat.closing(frames(), events), error_event)
+    return await stream(frames(), sse_framing(error_event), request)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pasture.api.ollama import EmbeddingsRequest, EmbeddingsResponse, EmbedRequest, EmbedResponse
-from pasture.server import embedding
+from pasture.server.pipeline import embedding
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response
 

@@ -55,9 +55,8 @@ async def list_models(request: Request) -> Response:
 
 @router.post("/api/show")
 async def show(body: ShowRequest, request: Request) -> Response:
-    state = state_of(request)
-    _, model = state.model(body.model or body.name)
-    return json_response(await asyncio.to_thread(show_model, model, verbose=body.verbose))
+    model = await state_of(request).models.resolve(body.model or body.name)
+    return json_response(await asyncio.to_thread(show_model, model.local, verbose=body.verbose))
 
 
 @router.post("/api/create")

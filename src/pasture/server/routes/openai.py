@@ -1,8 +1,8 @@
 """OpenAI-compatible endpoints: chat and legacy completions, embeddings and models.
 
-Each request is translated into Ollama terms and run through `server.compat` (chat and
-completions) or `server.embedding`, exactly as the native routes run; only the wire
-formats differ. As in Ollama, an absent `temperature` or `top_p` means 1.0 (OpenAI's
+Each request is translated into a `Turn` and run through the generation pipeline (chat
+and completions) or `pipeline.embedding`, exactly as the native routes run; only the
+wire formats differ. As in Ollama, an absent `temperature` or `top_p` means 1.0 (OpenAI's
 default), not the model's; `reasoning_effort` is Ollama's `think`, and the thought comes
 back in `message.reasoning` (`delta.reasoning` when streaming); `image_url` data URIs are
 the native `images`. Beyond Ollama, an `options` object of Ollama options is accepted
@@ -14,41 +14,40 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
+import contextlib
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from pasture.api import openai as oa
 from pasture.errors import BadRequestError, ModelNotFoundError, PastureError
-from pasture.server import compat, completion, embedding, images
-from pasture.server.completion import Finish, Piece
-from pasture.server.error_shapes import openai_error
-from pasture.server.sse import event, sse_response
+from pasture.runner.base import TokenLogprob
+from pasture.server.pipeline import embedding, images
+from pasture.server.pipeline.generation import Finish, Generation, Piece, collect, prepend
+from pasture.server.pipeline.turn import Turn, options_of
+from pasture.server.routes.openai_wire import (
+    OPENAI_DEFAULTS,
+    dump,
+    error_event,
+    json_out,
+    messages_of,
+    new_id,
+    now,
+    ollama_tool_call,
+    openai_logprobs,
+    openai_tool_call,
+    think_from_effort,
+    usage,
+)
 from pasture.server.state import state_of
+from pasture.server.streaming import event, sse_framing, stream, unless_disconnected
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
 
 router = APIRouter()
-
-# OpenAI's defaults, which Ollama applies in place of the model's when a field is absent.
-OPENAI_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}
-
-
-def dump(item: oa.WireModel) -> dict[str, Any]:
-    """OpenAI objects keep their null fields; the SDK expects them present."""
-    return item.model_dump(mode="json", by_alias=True)
-
-
-def json_out(item: oa.WireModel) -> JSONResponse:
-    return JSONResponse(dump(item))
-
-
-def error_event(status: int, message: str) -> bytes:
-    return event(openai_error(status, message))
 
 
 # ----- translation into Ollama terms ------------------------------------------------------
@@ -93,45 +92,17 @@ def chat_messages(messages: list[oa.ChatMessage]) -> list[dict[str, Any]]:
     return converted
 
 
-def ollama_tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI tool call (arguments as a JSON string) as Ollama's (an object)."""
-    function = call.get("function") if isinstance(call.get("function"), dict) else {}
-    arguments = function.get("arguments") or "{}"
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except ValueError:
-            raise BadRequestError("tool call arguments must be a JSON object") from None
-    if not isinstance(arguments, dict):
-        raise BadRequestError("tool call arguments must be a JSON object")
-    return {"id": call.get("id"), "function": {"name": function.get("name", ""),
-                                               "arguments": arguments}}
-
-
-def openai_tool_call(call: dict[str, Any], streaming: bool = False) -> dict[str, Any]:
-    """A parsed call in OpenAI's shape (arguments as a JSON string; deltas carry an index)."""
-    function = call["function"]
-    entry = {"id": call["id"], "type": "function",
-             "function": {"name": function["name"], "arguments": json.dumps(function["arguments"])}}
-    return {"index": function["index"], **entry} if streaming else entry
-
-
-def openai_logprobs(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return {"content": entries, "refusal": None} if entries else None
-
-
-def legacy_logprobs(entries: list[dict[str, Any]], offset: int = 0) -> dict[str, Any]:
-    """Native logprobs in legacy completions' shape; `offset`: where in the completion's
+def legacy_logprobs(entries: list[TokenLogprob], offset: int = 0) -> dict[str, Any]:
+    """Token logprobs in legacy completions' shape; `offset`: where in the completion's
     text the first token starts (streamed chunks go on from the previous one)."""
     offsets = []
     for entry in entries:
         offsets.append(offset)
-        offset += len(entry["token"])
+        offset += len(entry.token)
     return {
-        "tokens": [entry["token"] for entry in entries],
-        "token_logprobs": [entry["logprob"] for entry in entries],
-        "top_logprobs": [{alt["token"]: alt["logprob"] for alt in entry["top_logprobs"]}
-                         for entry in entries],
+        "tokens": [entry.token for entry in entries],
+        "token_logprobs": [entry.logprob for entry in entries],
+        "top_logprobs": [{alt.token: alt.logprob for alt in entry.top} for entry in entries],
         "text_offset": offsets,
     }
 
@@ -149,41 +120,37 @@ def response_format(fmt: oa.ResponseFormat | None) -> str | dict[str, Any] | Non
 
 def sampling(body: oa._SamplingRequest, max_tokens: int | None) -> dict[str, Any]:
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
-    return compat.sampling_options(
+    return options_of(
         num_predict=max_tokens, temperature=body.temperature, top_p=body.top_p,
         seed=body.seed, stop=stop, frequency_penalty=body.frequency_penalty,
         presence_penalty=body.presence_penalty,
     )
 
 
-def usage(finish: Finish) -> oa.Usage:
-    return oa.Usage(prompt_tokens=finish.prompt_eval_count, completion_tokens=finish.eval_count,
-                    total_tokens=finish.prompt_eval_count + finish.eval_count)
-
-
 # ----- chat completions -------------------------------------------------------------------
+
+
+def chat_turn(body: oa.ChatCompletionRequest) -> Turn:
+    return Turn(
+        model=body.model, messages=messages_of(chat_messages(body.messages)),
+        options=(OPENAI_DEFAULTS, body.options,
+                 sampling(body, body.max_completion_tokens or body.max_tokens)),
+        tools=body.tools or None, tool_choice=body.tool_choice,
+        think=think_from_effort(body.reasoning.effort if body.reasoning
+                                else body.reasoning_effort),
+        format=response_format(body.response_format), grammar=body.grammar,
+        logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs)
 
 
 @router.post("/v1/chat/completions")
 async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> Response:
-    messages = chat_messages(body.messages)
-    fmt = response_format(body.response_format)
-    max_tokens = body.max_completion_tokens or body.max_tokens
-    top_logprobs = completion.check_top_logprobs(body.logprobs, body.top_logprobs)
-    think = compat.think_from_effort(body.reasoning.effort if body.reasoning
-                                     else body.reasoning_effort)
-    generation = await compat.Generation.open(
-        state_of(request), body.model, OPENAI_DEFAULTS, body.options, sampling(body, max_tokens)
-    )
-    events = generation.chat(messages, fmt, tools=body.tools or None,
-                             tool_choice=body.tool_choice, top_logprobs=top_logprobs,
-                             think=think, grammar=body.grammar)
-    reply_id, created = compat.new_id("chatcmpl-"), compat.now()
+    generation = await Generation.open(state_of(request), chat_turn(body))
+    reply_id, created, display = new_id("chatcmpl-"), now(), generation.display
     if not body.stream:
-        reply = await compat.collect_all(events)
+        reply = await unless_disconnected(request, collect(generation.events()))
         calls = [openai_tool_call(call) for call in reply.tool_calls]
         return json_out(oa.ChatCompletion(
-            id=reply_id, created=created, model=generation.display, usage=usage(reply.finish),
+            id=reply_id, created=created, model=display, usage=usage(reply.finish),
             choices=[oa.ChatChoice(
                 message=oa.AssistantMessage(content=reply.text, tool_calls=calls or None,
                                             reasoning=reply.thinking or None),
@@ -193,41 +160,42 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(delta: oa.Delta, finish_reason: str | None = None,
-              logprobs: list[dict[str, Any]] | None = None) -> bytes:
+              logprobs: list[TokenLogprob] | None = None) -> bytes:
         return event(dump(oa.ChatCompletionChunk(
-            id=reply_id, created=created, model=generation.display,
+            id=reply_id, created=created, model=display,
             choices=[oa.ChunkChoice(delta=delta, finish_reason=finish_reason,
                                     logprobs=openai_logprobs(logprobs or []))],
         )))
 
     async def frames() -> AsyncIterator[bytes]:
-        first = await anext(events)  # loads the model: failures here keep their status
-        yield chunk(oa.Delta(role="assistant", content=""))
-        called = False
-        async for item in compat.prepend(first, events):
-            if isinstance(item, Piece):
-                logprobs = item.logprobs  # go with the first chunk made of this piece
-                if item.thinking:  # as Ollama: the thought and the answer in their own chunks
-                    yield chunk(oa.Delta(reasoning=item.thinking), logprobs=logprobs)
-                    logprobs = []
-                if item.tool_calls:
-                    called = True
-                    yield chunk(oa.Delta(tool_calls=[
-                        openai_tool_call(call, streaming=True) for call in item.tool_calls]),
-                        logprobs=logprobs)
-                    logprobs = []
-                if item.text or logprobs:
-                    yield chunk(oa.Delta(content=item.text), logprobs=logprobs)
-                continue
-            yield chunk(oa.Delta(), "tool_calls" if called else item.done_reason)
-            if include_usage:
-                yield event(dump(oa.ChatCompletionChunk(
-                    id=reply_id, created=created, model=generation.display, choices=[],
-                    usage=usage(item),
-                )))
-        yield event("[DONE]")
+        async with contextlib.aclosing(generation.events()) as events:
+            first = await anext(events)  # loads the model: failures here keep their status
+            yield chunk(oa.Delta(role="assistant", content=""))
+            called = False
+            async for item in prepend(first, events):
+                if isinstance(item, Piece):
+                    logprobs = item.logprobs  # go with the first chunk made of this piece
+                    if item.thinking:  # as Ollama: the thought and the answer apart
+                        yield chunk(oa.Delta(reasoning=item.thinking), logprobs=logprobs)
+                        logprobs = []
+                    if item.tool_calls:
+                        called = True
+                        yield chunk(oa.Delta(tool_calls=[
+                            openai_tool_call(call, streaming=True) for call in item.tool_calls]),
+                            logprobs=logprobs)
+                        logprobs = []
+                    if item.text or logprobs:
+                        yield chunk(oa.Delta(content=item.text), logprobs=logprobs)
+                    continue
+                yield chunk(oa.Delta(), "tool_calls" if called else item.done_reason)
+                if include_usage:
+                    yield event(dump(oa.ChatCompletionChunk(
+                        id=reply_id, created=created, model=display, choices=[],
+                        usage=usage(item),
+                    )))
+            yield event("[DONE]")
 
-    return await sse_response(compat.closing(frames(), events), error_event)
+    return await stream(frames(), sse_framing(error_event), request)
 
 
 # ----- legacy completions -----------------------------------------------------------------
@@ -237,36 +205,34 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
 async def completions(body: oa.CompletionRequest, request: Request) -> Response:
     state = state_of(request)
     if body.suffix:
-        _, model = state.model(body.model)
+        model = await state.models.resolve(body.model)
         # Fill-in-the-middle needs a template with a suffix slot (`insert`), rendered by
         # Pasture's Go templates, which do not reach the compatibility layers yet.
-        await state.require_capability(body.model, model, "insert", "insert")
+        model.require("insert", "insert")
         raise BadRequestError("suffix is not supported yet")
-    # `logprobs: N` asks for the N likeliest alternatives to each token (0: none).
-    top_logprobs = None if body.logprobs is None else \
-        completion.check_top_logprobs(True, body.logprobs)
-    generation = await compat.Generation.open(
-        state, body.model, OPENAI_DEFAULTS, body.options, sampling(body, body.max_tokens),
-        action="generate",
-    )
     # As in Ollama, the prompt goes through the model's template as one user turn.
-    events = generation.chat([{"role": "user", "content": body.prompt}],
-                             top_logprobs=top_logprobs)
-    reply_id, created = compat.new_id("cmpl-"), compat.now()
+    # `logprobs: N` asks for the N likeliest alternatives to each token (0: none).
+    generation = await Generation.open(state, Turn(
+        model=body.model, messages=messages_of([{"role": "user", "content": body.prompt}]),
+        action="generate",
+        options=(OPENAI_DEFAULTS, body.options, sampling(body, body.max_tokens)),
+        logprobs=body.logprobs is not None, top_logprobs=body.logprobs))
+    reply_id, created, display = new_id("cmpl-"), now(), generation.display
+    wants_logprobs = body.logprobs is not None
     if not body.stream:
-        reply = await compat.collect_all(events)
+        reply = await unless_disconnected(request, collect(generation.events()))
         return json_out(oa.Completion(
-            id=reply_id, created=created, model=generation.display, usage=usage(reply.finish),
+            id=reply_id, created=created, model=display, usage=usage(reply.finish),
             choices=[oa.CompletionChoice(
                 text=reply.text, finish_reason=reply.finish.done_reason,
-                logprobs=None if top_logprobs is None else legacy_logprobs(reply.logprobs))],
+                logprobs=legacy_logprobs(reply.logprobs) if wants_logprobs else None)],
         ))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(text: str, logprobs: dict[str, Any] | None = None,
               finish: Finish | None = None) -> bytes:
         return event(dump(oa.Completion(
-            id=reply_id, created=created, model=generation.display,
+            id=reply_id, created=created, model=display,
             choices=[oa.CompletionChoice(text=text, logprobs=logprobs,
                                          finish_reason=finish.done_reason if finish else None)],
             usage=usage(finish) if finish and include_usage else None,
@@ -274,18 +240,19 @@ async def completions(body: oa.CompletionRequest, request: Request) -> Response:
 
     async def frames() -> AsyncIterator[bytes]:
         offset = 0  # of the next token in the completion's text
-        async for item in events:
-            if isinstance(item, Piece):
-                if item.text or item.logprobs:
-                    logprobs = None if top_logprobs is None else \
-                        legacy_logprobs(item.logprobs, offset)
-                    offset += sum(len(entry["token"]) for entry in item.logprobs)
-                    yield chunk(item.text, logprobs)
-            else:
-                yield chunk("", finish=item)
-        yield event("[DONE]")
+        async with contextlib.aclosing(generation.events()) as events:
+            async for item in events:
+                if isinstance(item, Piece):
+                    if item.text or item.logprobs:
+                        logprobs = legacy_logprobs(item.logprobs, offset) if wants_logprobs \
+                            else None
+                        offset += sum(len(entry.token) for entry in item.logprobs)
+                        yield chunk(item.text, logprobs)
+                else:
+                    yield chunk("", finish=item)
+            yield event("[DONE]")
 
-    return await sse_response(compat.closing(frames(), events), error_event)
+    return await stream(frames(), sse_framing(error_event), request)
 
 
 # ----- embeddings -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 `instructions` and the `input` items (messages with text and images, earlier
 `function_call`s and their `function_call_output`s, `reasoning`) become an Ollama chat
-run through `server.compat` like every other chat; function `tools` and `tool_choice`
+run through the generation pipeline like every other chat; function `tools` and `tool_choice`
 work as on chat completions, and `reasoning.effort` is Ollama's `think`. The answer is a
 list of output items in the order the model wrote them: its thought as a `reasoning`
 item, a `message`, `function_call`s. Streaming sends the typed SSE events the `openai`
@@ -12,6 +12,7 @@ answer is the same items, collected.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -21,11 +22,21 @@ from fastapi.responses import JSONResponse, Response
 
 from pasture.api import openai as oa
 from pasture.errors import BadRequestError
-from pasture.server import compat, images
-from pasture.server.completion import Finish, Piece
-from pasture.server.routes.openai import OPENAI_DEFAULTS, dump, error_event, ollama_tool_call
-from pasture.server.sse import event, sse_response
+from pasture.server.pipeline import images
+from pasture.server.pipeline.generation import Finish, Generation, Piece, collect, prepend
+from pasture.server.pipeline.turn import Turn, options_of
+from pasture.server.routes.openai_wire import (
+    OPENAI_DEFAULTS,
+    dump,
+    error_event,
+    messages_of,
+    new_id,
+    now,
+    ollama_tool_call,
+    think_from_effort,
+)
 from pasture.server.state import state_of
+from pasture.server.streaming import event, sse_framing, stream, unless_disconnected
 
 router = APIRouter()
 
@@ -179,7 +190,7 @@ class OutputItems:
         for call in piece.tool_calls:
             yield from self._close()
             function = call["function"]
-            item = oa.FunctionCall(id=compat.new_id("fc_"), call_id=call["id"],
+            item = oa.FunctionCall(id=new_id("fc_"), call_id=call["id"],
                                    name=function["name"],
                                    arguments=json.dumps(function["arguments"]))
             where = {"item_id": item.id, "output_index": len(self.items)}
@@ -219,9 +230,9 @@ class OutputItems:
     def _begin(self, kind: str) -> Iterator[bytes]:
         item: oa.OutputItem
         if kind == "reasoning":
-            item = oa.ReasoningItem(id=compat.new_id("rs_"), summary=[])
+            item = oa.ReasoningItem(id=new_id("rs_"), summary=[])
         else:
-            item = oa.OutputMessage(id=compat.new_id("msg_"), status="in_progress", content=[])
+            item = oa.OutputMessage(id=new_id("msg_"), status="in_progress", content=[])
         self.items.append(item)
         self._open, self._text = kind, ""
         index = len(self.items) - 1
@@ -256,20 +267,21 @@ class OutputItems:
 # ----- the route --------------------------------------------------------------------------
 
 
+def responses_turn(body: oa.ResponsesRequest) -> Turn:
+    return Turn(
+        model=body.model, messages=messages_of(input_messages(body)),
+        options=(OPENAI_DEFAULTS, body.options, options_of(
+            num_predict=body.max_output_tokens, temperature=body.temperature,
+            top_p=body.top_p)),
+        tools=function_tools(body.tools), tool_choice=chat_tool_choice(body.tool_choice),
+        think=think_from_effort(body.reasoning.effort if body.reasoning else None),
+        format=text_format(body.text), grammar=body.grammar)
+
+
 @router.post("/v1/responses")
 async def responses(body: oa.ResponsesRequest, request: Request) -> Response:
-    messages = input_messages(body)
-    fmt = text_format(body.text)
-    tools = function_tools(body.tools)
-    think = compat.think_from_effort(body.reasoning.effort if body.reasoning else None)
-    sampling = compat.sampling_options(num_predict=body.max_output_tokens,
-                                       temperature=body.temperature, top_p=body.top_p)
-    generation = await compat.Generation.open(state_of(request), body.model, OPENAI_DEFAULTS,
-                                              body.options, sampling)
-    events = generation.chat(messages, fmt, tools=tools,
-                             tool_choice=chat_tool_choice(body.tool_choice), think=think,
-                             grammar=body.grammar)
-    response_id, created = compat.new_id("resp_"), compat.now()
+    generation = await Generation.open(state_of(request), responses_turn(body))
+    response_id, created = new_id("resp_"), now()
 
     def response(status: str, output: list[oa.OutputItem], finish: Finish | None
                  ) -> oa.Response:
@@ -292,17 +304,19 @@ async def responses(body: oa.ResponsesRequest, request: Request) -> Response:
 
     output = OutputItems(response)
     if not body.stream:
-        reply = await compat.collect_all(events)
+        reply = await unless_disconnected(request, collect(generation.events()))
         list(output.feed(reply.piece()))
         list(output.finish(reply.finish))
         return JSONResponse(dump(output.final))
 
     async def frames() -> AsyncIterator[bytes]:
-        first = await anext(events)  # loads the model: failures here keep their status
-        for frame in output.start():
-            yield frame
-        async for item in compat.prepend(first, events):
-            for frame in (output.feed(item) if isinstance(item, Piece) else output.finish(item)):
+        async with contextlib.aclosing(generation.events()) as events:
+            first = await anext(events)  # loads the model: failures here keep their status
+            for frame in output.start():
                 yield frame
+            async for item in prepend(first, events):
+                for frame in (output.feed(item) if isinstance(item, Piece)
+                              else output.finish(item)):
+                    yield frame
 
-    return await sse_response(compat.closing(frames(), events), error_event)
+    return await stream(frames(), sse_framing(error_event), request)

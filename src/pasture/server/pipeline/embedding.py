@@ -61,12 +61,12 @@ async def embed(state: ServerState, model_name: str, inputs: list[str], *,
                 keep_alive: float | str | None = None) -> EmbedResult:
     """Embed `inputs` with `model_name` (an empty list only loads the model)."""
     started = time.perf_counter()
-    name, model = state.model(model_name)
-    merged = opts.merge(model.params, opts.validate(options))
-    await state.model_capabilities(model)  # reads the GGUF off the loop; load_spec reuses it
-    spec = state.load_spec(model, merged)
+    model = await state.models.resolve(model_name)
+    merged = opts.merge(model.local.params, opts.validate(options))
+    spec = model.load_spec(merged, state.settings)
     keep = state.keep_alive(keep_alive)
-    async with state.scheduler.lease(name.display, model.digest, spec, keep, model.size) as lease:
+    async with state.scheduler.lease(model.display, model.local.digest, spec, keep,
+                                     model.local.size) as lease:
         vectors: list[list[float]] = []
         prompt_tokens = 0
         if inputs:
@@ -82,5 +82,5 @@ async def embed(state: ServerState, model_name: str, inputs: list[str], *,
             result = await runner.embed(list(token_lists))
             vectors = result.vectors
             prompt_tokens = sum(len(tokens) for tokens in token_lists)
-        return EmbedResult(name.display, vectors, prompt_tokens, lease.load_duration,
+        return EmbedResult(model.display, vectors, prompt_tokens, lease.load_duration,
                            time.perf_counter() - started)

@@ -6,31 +6,23 @@ message shape (`{"role", "content", "images"}`) is what every layer passes on. E
 image is then checked once, before the model runs: malformed base64 is a 400 (one
 crashed Ollama, CVE-2025-15514) and an image over `PASTURE_MAX_IMAGE_BYTES` decoded a
 413, its size known from the base64 length before anything is decoded. Pasture works
-offline, so an image URL is refused rather than fetched. The engine's image decoder
-(stb_image) reads JPEG, PNG, GIF and BMP but not WebP, so a WebP image is transcoded to PNG
-on its way to the engine, as Ollama does.
+offline, so an image URL is refused rather than fetched. How the engine takes images
+(WebP transcoded to PNG) is the runner's business: `runner.media`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from pasture.errors import BadRequestError, ImageTooLargeError
+from pasture.runner.media import unwrapped
 
 # `data:image/png;base64,…`, or `data:;base64,…` (no media type), as Ollama takes them.
 _DATA_URI = re.compile(r"data:(?:image/[A-Za-z0-9.+-]+)?;base64,", re.IGNORECASE)
-
-# A WebP file starts `RIFF`, four size bytes, `WEBP`: base64 of `RIFF` is `UklGR`.
-_WEBP_BASE64 = "UklGR"
-# The largest WebP decoded (RGBA in memory while it becomes PNG); the format's own limit is
-# 16383 × 16383, about a gigabyte.
-MAX_WEBP_PIXELS = 50_000_000
 
 URL_REFUSED = ("image URLs are not supported: Pasture works offline and does not download "
                "images; send the image inline as base64 (a data:image/...;base64, URI)")
@@ -66,14 +58,6 @@ def decoded_size(payload: str) -> int:
     return len(payload) // 4 * 3 - (payload.endswith("=") + payload.endswith("=="))
 
 
-def unwrapped(payload: str) -> str:
-    """Base64 without line breaks: Go's decoder (Ollama's) skips them, llama-server's and
-    Python's strict one stop at them."""
-    if "\n" in payload or "\r" in payload:
-        return payload.replace("\r", "").replace("\n", "")
-    return payload
-
-
 def decode(payload: str, limit: int) -> bytes:
     """An image's bytes: 413 over `limit` (checked before decoding), 400 if not base64."""
     payload = unwrapped(payload)
@@ -98,34 +82,3 @@ async def check(payloads: list[str], limit: int) -> None:
     malformed or oversized one before the model is loaded."""
     if payloads:
         await asyncio.to_thread(lambda: [decode(payload, limit) for payload in payloads])
-
-
-async def for_engine(payloads: Sequence[str]) -> list[str]:
-    """The images as the engine takes them: base64 without line breaks, WebP as PNG
-    (transcoded off the event loop)."""
-    plain = [unwrapped(payload) for payload in payloads]
-    if not any(payload.startswith(_WEBP_BASE64) for payload in plain):
-        return plain
-    return await asyncio.to_thread(lambda: [_png_if_webp(payload) for payload in plain])
-
-
-def _png_if_webp(payload: str) -> str:
-    head = binascii.a2b_base64(payload[:16])
-    if not (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
-        return payload
-    from PIL import Image, UnidentifiedImageError
-
-    too_large = f"over {MAX_WEBP_PIXELS // 1_000_000} megapixels"
-    try:
-        with Image.open(io.BytesIO(binascii.a2b_base64(payload)), formats=["WEBP"]) as image:
-            width, height = image.size
-            if width * height > MAX_WEBP_PIXELS:
-                raise BadRequestError(f"invalid image input: a {width}×{height} WebP image is "
-                                      + too_large)
-            out = io.BytesIO()
-            image.save(out, format="PNG")  # the first frame of an animation
-    except Image.DecompressionBombError:  # Pillow's own limit, met while opening
-        raise BadRequestError(f"invalid image input: a WebP image {too_large}") from None
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise BadRequestError("invalid image input: the WebP image cannot be decoded") from None
-    return base64.b64encode(out.getvalue()).decode()

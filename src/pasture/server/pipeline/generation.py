@@ -1,0 +1,321 @@
+"""The generation pipeline: a `Turn` in, typed `Piece`s and one `Finish` out.
+
+`Generation.open` does everything that can refuse a request before a model loads, each
+step once: resolve the model (off the loop), merge and check options, check the
+constraint (compiling a schema, off the loop), capabilities, images, `think` and
+`tool_choice`. `Generation.events` then leases a runner, builds the prompt, plans how
+the answer is read and constrained, and runs the engine, splitting its text into
+content, thinking and tool calls. Every inference route runs exactly this; routes only
+translate a request into a `Turn` and the pieces into their wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pasture import options as opts
+from pasture.errors import BadRequestError
+from pasture.prompt.render import PromptTemplate, Think, parse_template
+from pasture.prompt.reply import Split
+from pasture.prompt.tools import ToolChoice
+from pasture.runner.base import (
+    CompletionRequest,
+    EngineChunk,
+    EngineDone,
+    Runner,
+    RunnerCrashed,
+    TokenLogprob,
+)
+from pasture.scheduler.scheduler import Lease
+from pasture.server.pipeline import images, prompt
+from pasture.server.pipeline.model import ResolvedModel
+from pasture.server.pipeline.reply import Constraint, ReplyPlan, offered_tools, plan_reply
+from pasture.server.pipeline.turn import Turn
+from pasture.server.state import ServerState
+
+MAX_TOP_LOGPROBS = 20
+
+
+@dataclass
+class Piece:
+    """Text the model produced, with the tokens behind it.
+
+    `text` is the answer's content only; the thought and the tool calls parsed out of the
+    output come in `thinking` and `tool_calls` (Ollama's shape). `logprobs` has one entry
+    per token of this piece when asked for.
+    """
+
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+
+@dataclass
+class Finish:
+    """The end of a generation: why it stopped and what it cost (durations in ns).
+
+    `done_reason` is `stop` or `length`, or `load` / `unload` for a turn without
+    messages; `context` is prompt + answer token ids when the turn asked for them.
+    """
+
+    done_reason: str
+    load_duration: int = 0
+    total_duration: int = 0
+    prompt_eval_count: int = 0
+    prompt_eval_duration: int = 0
+    eval_count: int = 0
+    eval_duration: int = 0
+    stop_word: str | None = None
+    cached_tokens: int = 0
+    context: list[int] | None = None
+
+
+def check_top_logprobs(logprobs: bool, top_logprobs: int | None) -> int | None:
+    """How many alternatives per token to return (None: no logprobs); 400 outside 0–20."""
+    if top_logprobs is not None and not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
+        raise BadRequestError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
+    return (top_logprobs or 0) if logprobs else None
+
+
+class Generation:
+    """One turn, checked and ready to run on the model it names."""
+
+    def __init__(self, state: ServerState, turn: Turn, model: ResolvedModel,
+                 options: dict[str, Any], constraint: Constraint,
+                 template: PromptTemplate | None, think: Think, choice: ToolChoice,
+                 top_logprobs: int | None, started: float) -> None:
+        self.state = state
+        self.turn = turn
+        self.model = model
+        self.options = options
+        self.keep_alive = state.keep_alive(turn.keep_alive)
+        self.spec = model.load_spec(options, state.settings)
+        self.constraint = constraint
+        self.template = template  # the Go TEMPLATE to render with; None: native mode
+        self.think = think
+        self.choice = choice
+        self.top_logprobs = top_logprobs
+        self.started = started
+
+    @property
+    def display(self) -> str:
+        return self.model.display
+
+    @classmethod
+    async def open(cls, state: ServerState, turn: Turn) -> Generation:
+        """Everything that can refuse `turn` before a model loads, checked once: 404 for
+        an unknown model, 400 for what the request or the model cannot do."""
+        started = time.perf_counter()
+        model = await state.models.resolve(turn.model)
+        options = opts.merge(model.local.params, *(opts.validate(o) for o in turn.options))
+        keep_alive = state.keep_alive(turn.keep_alive)
+        choice = ToolChoice.of(turn.tool_choice, turn.tools)
+        constraint = await asyncio.to_thread(Constraint.of, turn.format, turn.grammar,
+                                             choice.forced)
+        top_logprobs = check_top_logprobs(turn.logprobs, turn.top_logprobs)
+        if turn.messages or keep_alive != 0:
+            model.require("completion", turn.action)  # unloading works for every model
+        if turn.raw and (turn.template or turn.system or turn.context):
+            raise BadRequestError("raw mode does not support template, system, or context")
+        pictures = turn.images
+        await images.check(pictures, state.settings.max_image_bytes)
+        if turn.tools:  # [] is fine
+            model.require("tools", "tools")
+        if turn.suffix:
+            model.require("insert", "insert")
+        if pictures:
+            model.require("vision", "vision")
+        think = turn.think
+        if turn.relax_think and "thinking" not in model.capabilities:
+            think = None
+        template = model.template
+        if turn.template:  # parsing an untrusted template is CPU work: off the loop
+            template = await asyncio.to_thread(parse_template, turn.template)
+        return cls(state, turn, model, options, constraint, template,
+                   think_for(think, model.capabilities, model.requested), choice,
+                   top_logprobs, started)
+
+    @property
+    def rendered(self) -> bool:
+        """Whether Pasture renders the prompt itself (no runner needed to build it)."""
+        return self.turn.raw or self.template is not None
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Lease]:
+        """A runner for this turn's model and load options, held while in use."""
+        async with self.state.scheduler.lease(self.display, self.model.local.digest,
+                                              self.spec, self.keep_alive,
+                                              self.model.local.size) as lease:
+            yield lease
+
+    async def events(self) -> AsyncIterator[Piece | Finish]:
+        """Run the turn: `Piece`s as the answer comes, then exactly one `Finish`. A turn
+        without messages only loads the model (or, with keep_alive 0, unloads it)."""
+        if not self.turn.messages:
+            yield await self._load_or_unload()
+            return
+        async with self.lease() as lease:
+            runner = lease.runner
+            built = await self.prompt(runner)
+            tokens = built.tokens
+            text = built.text
+            if self.turn.context:  # deprecated, but still sent: prepended as text
+                text = await _context_text(runner, self.turn.context) + text
+                tokens = None
+            if self.turn.return_context and tokens is None:
+                tokens = await runner.tokenize(text)
+            plan = await asyncio.to_thread(
+                plan_reply, self.model, self.template, text,
+                capabilities=() if self.turn.raw else self.model.capabilities,
+                think=self.think, constraint=self.constraint, tools=self.turn.tools,
+                choice=self.choice)
+            request = await self._request(runner, plan, text, tokens, built.images)
+            produced: list[int] = []
+            async with contextlib.aclosing(runner.complete(request)) as chunks:
+                async for chunk in chunks:
+                    if isinstance(chunk, EngineChunk):
+                        produced.extend(chunk.tokens)
+                        split = plan.parser.feed(chunk.text) if plan.parser is not None \
+                            else Split(chunk.text)
+                        yield Piece(split.content, chunk.tokens, split.thinking,
+                                    split.tool_calls, chunk.logprobs)
+                        continue
+                    if plan.parser is not None and (rest := plan.parser.finish()):
+                        yield Piece(rest.content, [], rest.thinking, rest.tool_calls)
+                    context = tokens + produced if self.turn.return_context and tokens \
+                        is not None else None
+                    yield self._finish(chunk, lease.load_duration, context)
+                    return
+
+    async def prompt(self, runner: Runner | None) -> prompt.Prompt:
+        """The prompt: as given when raw, fill-in-the-middle with a suffix, else the
+        conversation in the model's prompt mode, truncated to the runner's context (not
+        without a runner: debug rendering of a Go template)."""
+        turn = self.turn
+        if turn.raw:  # the prompt's own `[img-N]` tags place the images
+            return prompt.Prompt(turn.messages[-1].content, turn.images)
+        if turn.suffix:  # the insert capability was checked: there is a Go template
+            assert self.template is not None
+            return await prompt.insert_prompt(self.template, turn.messages[-1].content,
+                                              turn.suffix, self.think, turn.images)
+        messages = prompt.conversation(self.model.local, [m.wire() for m in turn.messages],
+                                       turn.system)
+        tools = offered_tools(turn.tools, self.choice)
+        render = prompt.renderer(self.template, runner, tools, self.think)
+        return await prompt.chat_prompt(messages, render, runner, turn.truncate)
+
+    async def render_only(self) -> prompt.Prompt:
+        """The prompt without running the model (`_debug_render_only`); a Go template
+        needs no runner, the GGUF's own template needs the engine to apply it."""
+        if self.rendered:
+            return await self.prompt(None)
+        async with self.lease() as lease:
+            return await self.prompt(lease.runner)
+
+    async def _request(self, runner: Runner, plan: ReplyPlan, text: str,
+                       tokens: list[int] | None, pictures: list[str]) -> CompletionRequest:
+        """The engine request: token ids when counted (so the engine does not tokenize
+        again), text when images go with it."""
+        schema, grammar = await asyncio.to_thread(plan.engine_constraint, runner)
+        return CompletionRequest(
+            prompt=text if pictures or tokens is None else tokens,
+            options=self.options, images=pictures, json_schema=schema, grammar=grammar,
+            preserved_tokens=plan.preserved_tokens, top_logprobs=self.top_logprobs)
+
+    async def _load_or_unload(self) -> Finish:
+        if self.keep_alive == 0:
+            await self.state.scheduler.unload(self.display)
+            return Finish("unload")
+        async with self.lease() as lease:
+            return Finish("load", load_duration=int(lease.load_duration * 1e9))
+
+    def _finish(self, done: EngineDone, load_duration: float,
+                context: list[int] | None) -> Finish:
+        return Finish(
+            done_reason=done.done_reason,
+            load_duration=int(load_duration * 1e9),
+            total_duration=int((time.perf_counter() - self.started) * 1e9),
+            prompt_eval_count=done.prompt_eval_count,
+            prompt_eval_duration=done.prompt_eval_duration,
+            eval_count=done.eval_count,
+            eval_duration=done.eval_duration,
+            stop_word=done.stop_word,
+            cached_tokens=done.cached_tokens,
+            context=context,
+        )
+
+
+def think_for(value: bool | str | None, capabilities: tuple[str, ...], model_name: str
+              ) -> Think:
+    """Ollama's `think` rules: on by default for thinking models, refused for the others."""
+    if "thinking" in capabilities:
+        return Think.of(True if value is None else value)
+    if value is not None and Think.of(value).enabled:
+        raise BadRequestError(f'"{model_name}" does not support thinking')
+    return Think.of(value)
+
+
+async def _context_text(runner: Runner, context: list[int]) -> str:
+    """The text of a `context` (the token ids an earlier answer returned); 400 for ids
+    no vocabulary holds (the engine reads them as 32-bit, so larger ones would wrap)."""
+    outside = BadRequestError("invalid context: token ids outside this model's vocabulary")
+    if any(not 0 <= token < 2**31 for token in context):
+        raise outside
+    try:
+        return await runner.detokenize(context)
+    except BadRequestError:
+        raise outside from None
+
+
+async def prepend(first: Piece | Finish, rest: AsyncIterator[Piece | Finish]
+                  ) -> AsyncIterator[Piece | Finish]:
+    """`first` followed by the rest of a generation: a stream waits for its first event
+    (the model loaded, the prompt accepted) before it sends anything."""
+    yield first
+    async for item in rest:
+        yield item
+
+
+@dataclass
+class Collected:
+    """A whole generation, for answers that are not streamed."""
+
+    text: str
+    finish: Finish
+    thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    def piece(self) -> Piece:
+        """Everything generated as one `Piece`: thought, text, then calls."""
+        return Piece(self.text, thinking=self.thinking, tool_calls=self.tool_calls,
+                     logprobs=self.logprobs)
+
+
+async def collect(events: AsyncIterator[Piece | Finish]) -> Collected:
+    """Everything a generation produced and its `Finish`, the iterator closed whatever
+    happens (so the runner's lease is released before this returns)."""
+    parts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    logprobs: list[TokenLogprob] = []
+    finish: Finish | None = None
+    async with contextlib.aclosing(events) as items:  # type: ignore[type-var]
+        async for event in items:
+            if isinstance(event, Piece):
+                parts.append(event.text)
+                thoughts.append(event.thinking)
+                calls.extend(event.tool_calls)
+                logprobs.extend(event.logprobs)
+            else:
+                finish = event
+    if finish is None:  # a generation always finishes; a bare end means the engine broke off
+        raise RunnerCrashed()
+    return Collected("".join(parts), finish, "".join(thoughts), calls, logprobs)

@@ -1,0 +1,52 @@
+"""A `Turn`: one inference request in Ollama's terms, whichever API family sent it.
+
+Every inference route (`/api/chat`, `/api/generate`, OpenAI's chat completions,
+completions and responses, Anthropic's messages) translates its request into a `Turn`
+and nothing else; the pipeline reads only this. Fields are Ollama's, so a model behaves
+the same whichever API reaches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pasture.api.ollama import Message
+
+
+@dataclass
+class Turn:
+    """What to ask which model, and how."""
+
+    model: str  # as the request spelled it
+    messages: list[Message]  # the conversation; none: only load (or unload) the model
+    action: str = "chat"  # what a model that cannot complete "does not support"
+    # Option layers, later ones winning, on top of the model's PARAMETERs.
+    options: tuple[dict[str, Any] | None, ...] = ()
+    keep_alive: float | str | None = None  # None: the server's default
+    system: str | None = None  # replaces the model's SYSTEM (generate's `system`)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    think: bool | str | None = None  # None: the model's default (on for thinking models)
+    relax_think: bool = False  # drop `think` for a model that cannot think (Anthropic's)
+    format: str | dict[str, Any] | None = None
+    grammar: str | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None  # alternatives per token, with `logprobs`
+    truncate: bool = True  # drop old messages to fit the context
+    # /api/generate only: the last message's content is the prompt.
+    raw: bool = False  # sent as written, without a template
+    suffix: str | None = None  # fill in the middle, through the template's `.Suffix`
+    template: str | None = None  # a Go TEMPLATE for this request alone
+    context: list[int] = field(default_factory=list)  # an earlier answer's `context`
+    return_context: bool = False  # the answer carries prompt + answer token ids
+
+    @property
+    def images(self) -> list[str]:
+        """Every image in the conversation (base64)."""
+        return [image for message in self.messages for image in message.images or []]
+
+
+def options_of(**fields: Any) -> dict[str, Any]:
+    """The Ollama options among a translator's keyword fields, unset (None) ones left out."""
+    return {name: value for name, value in fields.items() if value is not None}
