@@ -17,13 +17,13 @@ from typing import Any
 from pasture import gguf
 from pasture import options as opts
 from pasture.api.ollama import CreateRequest, ProgressResponse
+from pasture.api.requires import check_requires
 from pasture.errors import BadRequestError, NotFoundError
 from pasture.prompt.render import parse_template
 from pasture.store import manifests as mf
 from pasture.store.blobs import digest_of, validate_digest
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
-from pasture.store.requires import check_requires
 
 # Settings layers: a new value replaces the inherited layer of the same type.
 _SETTING_TYPES = (mf.MEDIA_TYPE_TEMPLATE, mf.MEDIA_TYPE_PROMPT, mf.MEDIA_TYPE_SYSTEM,
