@@ -18,10 +18,11 @@ from pasture import gguf
 from pasture import options as opts
 from pasture.api.ollama import CreateRequest, ProgressResponse
 from pasture.api.requires import check_requires
+from pasture.digests import digest_of
 from pasture.errors import BadRequestError, NotFoundError
 from pasture.prompt.render import parse_template
 from pasture.store import manifests as mf
-from pasture.store.blobs import digest_of, validate_digest
+from pasture.store.blobs import validate_digest
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
 
