@@ -14,6 +14,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pasture.api.modelfile import parse, render
 from pasture.errors import (
     GGUFError,
     InvalidDigestError,
@@ -24,7 +25,6 @@ from pasture.errors import (
 from pasture.gguf import parse_gguf
 from pasture.prompt.gotemplate import GoStruct, Template
 from pasture.store.blobs import DIGEST_RE, BlobStore, validate_digest
-from pasture.store.modelfile import parse, render
 from pasture.store.names import ModelName
 
 # Small caps so one input costs milliseconds; the invariant is that they hold, not their size.

@@ -28,8 +28,8 @@ import httpx
 import pytest
 
 from pasture.api.ollama import CreateRequest
+from pasture.digests import hash_file
 from pasture.store import ModelName, Store
-from pasture.store.blobs import hash_file
 from pasture.store.create import create_model
 from pasture.store.model import load_local_model
 from pasture.store.prune import GRACE_PERIOD

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from pasture.client import AsyncClient
+from pasture.digests import hash_file
 from pasture.store import ModelName, Store
-from pasture.store.blobs import hash_file
 from pasture.store.manifests import MEDIA_TYPE_MODEL
 from tests.ggufs import write_tiny_llama
 from tests.integration.conftest import (

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from pasture.digests import digest_of
 from pasture.errors import (
     DigestMismatchError,
     InvalidDigestError,
     NotFoundError,
 )
-from pasture.store.blobs import BlobStore, digest_of, validate_digest
+from pasture.store.blobs import BlobStore, validate_digest
 
 HEX = "0123456789abcdef" * 4
 

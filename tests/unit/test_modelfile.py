@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from pasture.errors import ModelfileError
-from pasture.store.modelfile import (
+from pasture.api.modelfile import (
     INVALID_COMMAND,
     INVALID_ROLE,
     Command,
@@ -16,6 +15,7 @@ from pasture.store.modelfile import (
     quote,
     render,
 )
+from pasture.errors import ModelfileError
 
 FULL = '''\
 # a comment

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from pasture import options
+from pasture.api.modelfile import parse
 from pasture.client.modelfile import CreatePlan, plan_create
 from pasture.errors import ModelfileError
-from pasture.store.modelfile import parse
 
 SHARED = json.loads((Path(__file__).parent / "modelfile_cases.json").read_text())
 CASES = SHARED["cases"]

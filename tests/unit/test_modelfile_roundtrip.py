@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pasture.api.modelfile import Command, Modelfile, parse, quote, render
 from pasture.errors import ModelfileError
-from pasture.store.modelfile import Command, Modelfile, parse, quote, render
 from tests.unit.test_properties import FAST
 
 # Any text at all, weighted towards what breaks quoting: quotes, line breaks, spaces,

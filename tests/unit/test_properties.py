@@ -21,9 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzz import targets
-from pasture.errors import GGUFError, InvalidNameError, ModelfileError
-from pasture.gguf import ValueType, parse_gguf
-from pasture.store.modelfile import (
+from pasture.api.modelfile import (
     COMMANDS,
     ROLES,
     Command,
@@ -32,6 +30,8 @@ from pasture.store.modelfile import (
     quote,
     render,
 )
+from pasture.errors import GGUFError, InvalidNameError, ModelfileError
+from pasture.gguf import ValueType, parse_gguf
 from pasture.store.names import ModelName
 from tests.ggufs import write_gguf
 from tests.unit.test_gguf import gstr, header, tensor_info, u32, u64

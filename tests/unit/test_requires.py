@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pasture.api.requires import check_requires, parse_version
 from pasture.client import plan_create
 from pasture.errors import BadRequestError, ModelfileError
-from pasture.store.requires import check_requires, parse_version
 
 
 @pytest.mark.parametrize(("text", "parsed"), [

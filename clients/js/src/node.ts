@@ -33,7 +33,7 @@ const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors']
 // Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
 const UNSUPPORTED = new Set(['renderer'])
 // Semver with an optional `v`, pre-release and build, short forms allowed, as the server
-// reads REQUIRES (`pasture/store/requires.py`); checked here to report the line.
+// reads REQUIRES (`pasture/api/requires.py`); checked here to report the line.
 const SEMVER =
   /^v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?(\.(0|[1-9]\d*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/
 

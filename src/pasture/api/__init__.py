@@ -1,1 +1,2 @@
-"""Wire types shared by the server and the Python client: one contract, typed once."""
+"""What the server and the Python client share: the wire types, typed once, and the
+Modelfile grammar (the client parses a Modelfile, the server writes one for `show`)."""

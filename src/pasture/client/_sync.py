@@ -37,7 +37,7 @@ from pasture.client._protocol import (
 )
 from pasture.client.blobs import ProgressCallback, read_chunks, report, upload_headers
 from pasture.client.modelfile import plan_create
-from pasture.store.blobs import hash_file
+from pasture.digests import hash_file
 
 T = TypeVar("T", bound=WireModel)
 Format = Literal["", "json"] | dict[str, Any] | None

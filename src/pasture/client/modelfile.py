@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pasture.api import modelfile as parser
+from pasture.api.requires import parse_version
 from pasture.errors import BadRequestError, ModelfileError
 from pasture.options import add_parameter
-from pasture.store import modelfile as parser
-from pasture.store.requires import parse_version
 
 # Suffixes that make a missing FROM an obvious typo'd path rather than a model name.
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")

@@ -16,10 +16,11 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pasture.digests import digest_of, hash_file
 from pasture.errors import (
     DigestMismatchError,
     InvalidDigestError,
@@ -30,7 +31,6 @@ from pasture.errors import (
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _BLOB_FILE_RE = re.compile(r"sha256-([0-9a-f]{64})")
 TEMP_PREFIX = ".tmp-"
-CHUNK_SIZE = 1 << 20
 # Chunks from a stream are batched to this size before each hop to a worker thread.
 _FLUSH_SIZE = 1 << 20
 
@@ -63,23 +63,6 @@ def validate_digest(digest: str) -> str:
     if not isinstance(digest, str) or DIGEST_RE.fullmatch(digest) is None:
         raise InvalidDigestError()
     return digest
-
-
-def digest_of(data: bytes) -> str:
-    """The `sha256:<hex>` digest of `data`."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    """The `sha256:<hex>` digest of a file, read in 1 MiB chunks (blocking: use a thread);
-    `progress` is told the size of each chunk as it is hashed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            h.update(chunk)
-            if progress is not None:
-                progress(len(chunk))
-    return "sha256:" + h.hexdigest()
 
 
 def fsync_dir(path: Path) -> None:

@@ -17,13 +17,15 @@ from typing import Any
 from pasture import gguf
 from pasture import options as opts
 from pasture.api.ollama import CreateRequest, ProgressResponse
+from pasture.api.requires import check_requires
+from pasture.digests import digest_of
 from pasture.errors import BadRequestError, NotFoundError
 from pasture.prompt.render import parse_template
 from pasture.store import manifests as mf
-from pasture.store.blobs import digest_of, validate_digest
+from pasture.store.blobs import validate_digest
+from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
-from pasture.store.requires import check_requires
 
 # Settings layers: a new value replaces the inherited layer of the same type.
 _SETTING_TYPES = (mf.MEDIA_TYPE_TEMPLATE, mf.MEDIA_TYPE_PROMPT, mf.MEDIA_TYPE_SYSTEM,
@@ -46,7 +48,7 @@ def _check_file_name(name: str) -> None:
         raise BadRequestError(f"invalid file name {name!r}: must be a relative path")
 
 
-async def create_model(store: Any, name: ModelName, req: CreateRequest
+async def create_model(store: Store, name: ModelName, req: CreateRequest
                        ) -> AsyncIterator[ProgressResponse]:
     """Build and store the model `name`, yielding Ollama's progress statuses."""
     if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
@@ -130,7 +132,7 @@ async def create_model(store: Any, name: ModelName, req: CreateRequest
     yield ProgressResponse(status="success")
 
 
-async def _pull_base(store: Any, name: ModelName, insecure: bool
+async def _pull_base(store: Store, name: ModelName, insecure: bool
                      ) -> AsyncIterator[ProgressResponse]:
     """Pull a `from` model that is not local yet, as Ollama does, passing its statuses on.
 
@@ -148,7 +150,7 @@ async def _pull_base(store: Any, name: ModelName, insecure: bool
                             f"({name.host}) could not be reached to pull it") from None
 
 
-async def _adapter_layers(store: Any, layers: list[mf.Layer], files: dict[str, str]
+async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str, str]
                           ) -> list[mf.Layer]:
     """ADAPTER layers: LoRA GGUFs checked against the model they adapt.
 
@@ -213,7 +215,7 @@ def _lora_fits(w: tuple[int, ...] | None, a: tuple[int, ...], b: tuple[int, ...]
     return w[0] == a[0] and w[1] == b[1] and a[1] == b[0]
 
 
-async def _draft_layer(store: Any, files: dict[str, str]) -> mf.Layer:
+async def _draft_layer(store: Store, files: dict[str, str]) -> mf.Layer:
     """The DRAFT model (speculative decoding): one uploaded GGUF language model."""
     if len(files) != 1:
         raise BadRequestError("expected exactly one GGUF draft model file")
@@ -228,7 +230,7 @@ async def _draft_layer(store: Any, files: dict[str, str]) -> mf.Layer:
     return mf.Layer(mediaType=mf.MEDIA_TYPE_DRAFT, digest=digest, size=info.file_size)
 
 
-async def _from_files(store: Any, files: dict[str, str]) -> _Draft:
+async def _from_files(store: Store, files: dict[str, str]) -> _Draft:
     """Layers for uploaded files: the GGUF model (checked), then any vision projectors
     (a text model and its mmproj GGUF come as two FROM files, as in Ollama)."""
     ggufs = [(n, d) for n, d in files.items() if n.lower().endswith(".gguf")] or list(files.items())

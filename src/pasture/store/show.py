@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from pasture import gguf
+from pasture.api import modelfile
 from pasture.api.ollama import Message, ShowResponse
 from pasture.errors import TemplateError
 from pasture.prompt.render import parse_template_cached
-from pasture.store import modelfile
 from pasture.store.model import LocalModel
 
 # What a built-in output parser (the config's `parser`) gives a model, as in Ollama.

@@ -26,8 +26,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
 from pasture.api.ollama import BlobState, ModelCheck, VerifyResponse
+from pasture.digests import hash_file
 from pasture.errors import ModelNotFoundError, NotFoundError, PastureError
-from pasture.store.blobs import hash_file
 from pasture.store.local import Store
 from pasture.store.manifests import InvalidManifestError, Layer, Manifest
 from pasture.store.names import ModelName

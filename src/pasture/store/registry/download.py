@@ -28,8 +28,9 @@ from pathlib import Path
 import httpx
 
 from pasture.api.ollama import ProgressResponse
+from pasture.digests import hash_file
 from pasture.errors import DigestMismatchError, PastureError
-from pasture.store.blobs import TEMP_PREFIX, fsync_dir, hash_file
+from pasture.store.blobs import TEMP_PREFIX, fsync_dir
 from pasture.store.registry.client import RegistryClient
 from pasture.store.registry.errors import (
     DiskFullError,

@@ -4,6 +4,9 @@ Ollama stores a semver in the config blob and compares it with Ollama's own vers
 Pasture compares it with *Pasture's* version (`pasture.__version__`): the two numbering
 schemes are unrelated, so a model made for a recent Ollama may be refused here until
 Pasture's own version catches up — the field means "this server, at least".
+
+What a valid version is belongs to the contract: the client checks it while it reads a
+Modelfile (to name the line), the server again in `create` (`check_requires`).
 """
 
 from __future__ import annotations
