@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pasture.errors import TemplateError
-from pasture.prompt.gotemplate import GoStruct, Template
-from pasture.prompt.govalues import JSONMap
+from pasture.prompt.gotemplate import GoStruct, JSONMap, Template
 
 DATA = {"A": "a", "B": "b", "E": "", "F": 2.5, "L": [1, 2, 3, 4], "M": {"x": "X", "y": 2},
         "Empty": [], "Zero": 0, "T": True, "Big": 12345678.0, "Small": 0.0000001}

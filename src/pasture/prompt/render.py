@@ -22,8 +22,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pasture.errors import BadRequestError
-from pasture.prompt.gotemplate import Action, Branch, Command, Field, Node, Pipe, Template, Text
-from pasture.prompt.govalues import GoStruct, JSONList, JSONMap
+from pasture.prompt.gotemplate import (
+    Action,
+    Branch,
+    Command,
+    Field,
+    GoStruct,
+    JSONList,
+    JSONMap,
+    Node,
+    Pipe,
+    Template,
+    Text,
+)
 
 IMAGE_TOKENS = 768  # what Ollama assumes one image costs when truncating
 

@@ -1,127 +1,49 @@
-"""Go `text/template`, as Ollama's model templates use it: parsed and interpreted here.
+"""The parser of Go's `text/template`: tokens into a syntax tree, with Go's errors.
 
-Templates come from models and Modelfiles, so they are untrusted input: this is an
-interpreter over a parsed tree (no code generation, no eval), with caps on output size,
-steps and nesting. The lexer and parser follow Go's `text/template/parse` closely so the
-same templates parse, the same whitespace is trimmed and the same mistakes are errors;
-errors name the line and column (`template: :3:15: unexpected "}" in operand`).
-
-    >>> Template.parse("{{ range .Messages }}{{ .Role }}: {{ .Content }}\\n{{ end }}").execute(
-    ...     {"Messages": [GoStruct("m", {"Role": "user", "Content": "hi"})]})
-    'user: hi\\n'
+A port of `text/template/parse/parse.go`: the same grammar, the same checks (undefined
+variables and functions, `break` outside `range`, non-executable pipeline stages) and the
+same error messages, which name the line and column (`template: :3:15: unexpected "}"
+in operand`), so the templates Go accepts parse here and the ones it refuses are refused.
+As in Go, the parser is handed the names of the functions a template may call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pasture.errors import TemplateError
-from pasture.prompt.golex import Token, lex, location
-from pasture.prompt.govalues import GoStruct
-
-__all__ = ["GoStruct", "Template", "TemplateError"]
+from pasture.prompt.gotemplate.lexer import Token, lex, location
+from pasture.prompt.gotemplate.nodes import (
+    Action,
+    Branch,
+    Break,
+    Call,
+    Chain,
+    Command,
+    Continue,
+    Dot,
+    Field,
+    Identifier,
+    Literal,
+    Nil,
+    Node,
+    Pipe,
+    Text,
+    Tree,
+    Variable,
+)
 
 MAX_NESTING = 100  # control structures and parentheses inside one another
 
 
-
-# ----- syntax tree ----------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    pos: int
-
-
-@dataclass
-class Text(Node):
-    text: str
-
-
-@dataclass
-class Field(Node):
-    idents: list[str]  # .A.B → ["A", "B"]
-
-
-@dataclass
-class Variable(Node):
-    idents: list[str]  # $x.A → ["$x", "A"]
-
-
-@dataclass
-class Chain(Node):
-    node: Node
-    fields: list[str]  # (pipeline).A.B
-
-
-@dataclass
-class Identifier(Node):
-    name: str  # a function name
-
-
-@dataclass
-class Dot(Node):
-    pass
-
-
-@dataclass
-class Nil(Node):
-    pass
-
-
-@dataclass
-class Literal(Node):
-    value: Any  # bool, int, float or str constant
-    text: str
-
-
-@dataclass
-class Command(Node):
-    args: list[Node]
-
-
-@dataclass
-class Pipe(Node):
-    decl: list[str]
-    is_assign: bool
-    cmds: list[Command]
-
-
-@dataclass
-class Action(Node):
-    pipe: Pipe
-
-
-@dataclass
-class Branch(Node):
-    """`if`, `with` or `range`: a pipeline, a body and an optional else body."""
-
-    kind: str
-    pipe: Pipe
-    body: list[Node]
-    else_body: list[Node] | None
-
-
-@dataclass
-class Break(Node):
-    pass
-
-
-@dataclass
-class Continue(Node):
-    pass
-
-
-@dataclass
-class Call(Node):
-    """`{{ template "name" pipeline }}`."""
-
-    name: str
-    pipe: Pipe | None
-
-
-# ----- parser ---------------------------------------------------------------------------
+def parse(source: str, functions: set[str]) -> Tree:
+    """Parse `source`, raising TemplateError (a 400) with the position on a mistake."""
+    parser = _Parser(source, functions)
+    try:
+        root = parser.parse()
+    except ValueError as exc:  # a malformed escape inside a string literal
+        raise parser.error(f"invalid syntax: {exc}") from None
+    return Tree(source, root, parser.defines)
 
 
 class _Parser:
@@ -537,63 +459,3 @@ def _unquote(token: str) -> str:
         else:
             raise ValueError(f"invalid escape \\{esc}")
     return "".join(out)
-
-
-# ----- the public face --------------------------------------------------------------------
-
-
-@dataclass
-class Template:
-    """A parsed template: run it with `execute(data)`; it never runs code of its own."""
-
-    source: str
-    root: list[Node]
-    defines: dict[str, list[Node]] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, source: str) -> Template:
-        """Parse `source`, raising TemplateError (a 400) with the position on a mistake."""
-        from pasture.prompt.goexec import FUNCTION_NAMES
-
-        parser = _Parser(source, FUNCTION_NAMES)
-        try:
-            root = parser.parse()
-        except ValueError as exc:  # a malformed escape inside a string literal
-            raise parser.error(f"invalid syntax: {exc}") from None
-        return cls(source, root, parser.defines)
-
-    def execute(self, data: Any, **limits: Any) -> str:
-        """Render with `data` as dot; see `goexec.Limits` for the caps."""
-        from pasture.prompt.goexec import execute
-
-        return execute(self, data, **limits)
-
-    def identifiers(self) -> set[str]:
-        """Field and variable names used anywhere, lower-cased (Ollama's `Vars()`)."""
-        names: set[str] = set()
-        for nodes in [self.root, *self.defines.values()]:
-            for node in walk(nodes):
-                if isinstance(node, Field | Variable):
-                    names.update(ident.lower() for ident in node.idents)
-        return names
-
-
-def walk(nodes: list[Node]) -> Any:
-    """Every node, depth first, in source order."""
-    for node in nodes:
-        yield node
-        if isinstance(node, Action):
-            yield from walk([node.pipe])
-        elif isinstance(node, Pipe):
-            for cmd in node.cmds:
-                yield cmd
-                yield from walk(cmd.args)
-        elif isinstance(node, Chain):
-            yield from walk([node.node])
-        elif isinstance(node, Branch):
-            yield from walk([node.pipe])
-            yield from walk(node.body)
-            if node.else_body is not None:
-                yield from walk(node.else_body)
-        elif isinstance(node, Call) and node.pipe is not None:
-            yield from walk([node.pipe])

@@ -1,25 +1,26 @@
-"""Running a parsed Go template: Go's evaluation rules, builtin functions and safety caps.
+"""Running a parsed Go template: Go's evaluation rules and safety caps.
 
 Follows `text/template/exec.go`: truthiness, variable scopes (a variable lives until the
 `end` of the control structure that declared it), `range` over lists, maps (sorted keys)
 and integers, short-circuiting `and`/`or` that return the deciding value, `eq` with
 several operands, and Ollama's `missingkey=zero` (a missing map key is nil, which prints
 as `<no value>`). Every run is capped in steps, output size, call depth and time, so a
-hostile template ends with a TemplateError instead of hanging the server.
+hostile template ends with a TemplateError instead of hanging the server. The functions
+a template calls are in `funcs`; only the short-circuiting `and`/`or` are run here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pasture.errors import TemplateError
-from pasture.prompt import govalues as gv
-from pasture.prompt.golex import location
-from pasture.prompt.gotemplate import (
+from pasture.prompt.gotemplate import values as gv
+from pasture.prompt.gotemplate.funcs import FUNCTIONS, ArgTypeError, CallError
+from pasture.prompt.gotemplate.lexer import location
+from pasture.prompt.gotemplate.nodes import (
     Action,
     Branch,
     Break,
@@ -35,11 +36,9 @@ from pasture.prompt.gotemplate import (
     Node,
     Pipe,
     Text,
+    Tree,
     Variable,
 )
-
-if TYPE_CHECKING:
-    from pasture.prompt.gotemplate import Template
 
 MAX_OUTPUT = 1 << 20  # characters of output (and of any string a function builds)
 MAX_STEPS = 1_000_000  # node evaluations
@@ -73,35 +72,22 @@ class _Limits:
     max_seconds: float = MAX_SECONDS
 
 
-def execute(template: Template, data: Any, **limits: Any) -> str:
-    """Render `template` with `data` as dot (and `$`)."""
-    state = _State(template, _Limits(**limits))
+def execute(tree: Tree, data: Any, **limits: Any) -> str:
+    """Render `tree` with `data` as dot (and `$`)."""
+    state = _State(tree, _Limits(**limits))
     try:
-        state.walk_list(data, template.root, [("$", data)])
+        state.walk_list(data, tree.root, [("$", data)])
     except _Failure as exc:
-        where = location(template.source, exc.node.pos) if exc.node else "1:1"
+        where = location(tree.source, exc.node.pos) if exc.node else "1:1"
         raise TemplateError(f"template: :{where}: executing: {exc.message}") from None
     except RecursionError:
         raise TemplateError("template: nesting too deep to execute") from None
     return "".join(state.out)
 
 
-def truth(value: Any) -> bool:
-    """Go's `IsTrue`: empty strings, lists and maps, zero, nil and false are false."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str | list | tuple | dict):
-        return len(value) > 0
-    return True  # structs
-
-
 class _State:
-    def __init__(self, template: Template, limits: _Limits) -> None:
-        self.template = template
+    def __init__(self, tree: Tree, limits: _Limits) -> None:
+        self.tree = tree
         self.limits = limits
         self.out: list[str] = []
         self.size = 0
@@ -159,7 +145,7 @@ class _State:
 
     def walk_if_or_with(self, dot: Any, node: Branch, scope: list[tuple[str, Any]]) -> None:
         value = self.pipeline(dot, node.pipe, scope)
-        if truth(value):
+        if gv.truth(value):
             self.walk_list(value if node.kind == "with" else dot, node.body, scope)
         elif node.else_body is not None:
             self.walk_list(dot, node.else_body, scope)
@@ -214,7 +200,7 @@ class _State:
                     return
 
     def walk_call(self, dot: Any, node: Call, scope: list[tuple[str, Any]]) -> None:
-        body = self.template.defines.get(node.name)
+        body = self.tree.defines.get(node.name)
         if body is None:
             raise _Failure(node, f'no such template "{node.name}"')
         value = self.pipeline(dot, node.pipe, scope) if node.pipe is not None else None
@@ -339,13 +325,13 @@ class _State:
             value = None
             for arg_node in arg_nodes:
                 value = self.arg(dot, arg_node, scope)
-                if truth(value) == (name == "or"):
+                if gv.truth(value) == (name == "or"):
                     return value
             return final if final is not _MISSING else value
         args = [self.arg(dot, arg_node, scope) for arg_node in arg_nodes]
         if final is not _MISSING:
             args.append(final)
-        spec = _FUNCTIONS[name]
+        spec = FUNCTIONS[name]
         if len(args) < spec.min_args or (spec.max_args is not None
                                          and len(args) > spec.max_args):
             want = (f"at least {spec.min_args}" if spec.max_args is None
@@ -353,9 +339,9 @@ class _State:
             raise _Failure(node, f"wrong number of args for {name}: want {want} got {len(args)}")
         try:
             return self.check_size(node, spec.call(*args))
-        except _CallError as exc:
+        except CallError as exc:
             raise _Failure(node, f"error calling {name}: {exc}") from None
-        except _ArgTypeError as exc:
+        except ArgTypeError as exc:
             raise _Failure(node, f"expected {exc}") from None
 
 
@@ -376,244 +362,3 @@ def _text(node: Node) -> str:
     if isinstance(node, Dot):
         return "."
     return "nil" if isinstance(node, Nil) else "(pipeline)"
-
-
-# ----- builtin functions ------------------------------------------------------------------
-
-
-class _CallError(Exception):
-    """A function refused its arguments (`error calling index: …`)."""
-
-
-class _ArgTypeError(Exception):
-    """An argument of the wrong Go type."""
-
-
-@dataclass(frozen=True)
-class _Function:
-    call: Callable[..., Any]
-    min_args: int
-    max_args: int | None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "invalid"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    return "other"
-
-
-def _eq(first: Any, *others: Any) -> bool:
-    k1 = _kind(first)
-    for other in others:
-        k2 = _kind(other)
-        if k1 != k2:
-            if first is not None and other is not None:
-                raise _CallError("incompatible types for comparison")
-            continue
-        if k1 == "other":
-            if isinstance(first, list | dict) or isinstance(other, list | dict):
-                raise _CallError(f"non-comparable type {gv.sprint_value(first)}: "
-                                 f"{gv.type_name(first)}")
-        if first == other:
-            return True
-    return False
-
-
-def _ne(a: Any, b: Any) -> bool:
-    return not _eq(a, b)
-
-
-def _ordered(a: Any, b: Any) -> tuple[Any, Any]:
-    ka, kb = _kind(a), _kind(b)
-    if ka in ("bool", "other", "invalid") or kb in ("bool", "other", "invalid"):
-        raise _CallError("invalid type for comparison")
-    if ka != kb:
-        raise _CallError("incompatible types for comparison")
-    return a, b
-
-
-def _lt(a: Any, b: Any) -> bool:
-    x, y = _ordered(a, b)
-    return bool(x < y)
-
-
-def _le(a: Any, b: Any) -> bool:
-    x, y = _ordered(a, b)
-    return bool(x <= y)
-
-
-def _gt(a: Any, b: Any) -> bool:
-    x, y = _ordered(a, b)
-    return bool(x > y)
-
-
-def _ge(a: Any, b: Any) -> bool:
-    x, y = _ordered(a, b)
-    return bool(x >= y)
-
-
-def _not(value: Any) -> bool:
-    return not truth(value)
-
-
-def _len(value: Any) -> int:
-    if value is None:
-        raise _CallError("len of nil pointer")
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "surrogatepass"))  # Go counts bytes
-    if isinstance(value, list | tuple | dict):
-        return len(value)
-    raise _CallError(f"len of type {gv.type_name(value)}")
-
-
-def _index_arg(index: Any, cap: int) -> int:
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise _CallError(f"cannot index slice/array with type {gv.type_name(index)}")
-    if index < 0 or index > cap:
-        raise _CallError(f"index out of range: {index}")
-    return index
-
-
-def _index(item: Any, *indexes: Any) -> Any:
-    if item is None:
-        raise _CallError("index of untyped nil")
-    for index in indexes:
-        if item is None:
-            raise _CallError("index of nil pointer")
-        if isinstance(item, str | list | tuple):
-            data = item.encode() if isinstance(item, str) else item
-            position = _index_arg(index, len(data))
-            if position == len(data):
-                raise _CallError(f"index out of range: {position}")
-            item = data[position]
-        elif isinstance(item, dict):
-            if not isinstance(index, str):
-                raise _CallError(f"value has type {gv.type_name(index)}; should be string")
-            item = item.get(index)
-        else:
-            raise _CallError(f"can't index item of type {gv.type_name(item)}")
-    return item
-
-
-def _slice(item: Any, *indexes: Any) -> Any:
-    if item is None:
-        raise _CallError("slice of untyped nil")
-    if len(indexes) > 3:
-        raise _CallError(f"too many slice indexes: {len(indexes)}")
-    if isinstance(item, str):
-        if len(indexes) == 3:
-            raise _CallError("cannot 3-index slice a string")
-        data: Any = item.encode()
-    elif isinstance(item, list | tuple):
-        data = item
-    else:
-        raise _CallError(f"can't slice item of type {gv.type_name(item)}")
-    bounds = [0, len(data)]
-    for i, index in enumerate(indexes[:2]):
-        bounds[i] = _index_arg(index, len(data))
-    if bounds[0] > bounds[1]:
-        raise _CallError(f"invalid slice index: {bounds[0]} > {bounds[1]}")
-    result = data[bounds[0]:bounds[1]]
-    return result.decode("utf-8", "replace") if isinstance(item, str) else list(result)
-
-
-def _format_string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _ArgTypeError(f"string; found {gv.sprint_value(value)}")
-    return value
-
-
-def _printf(fmt: Any, *args: Any) -> str:
-    return gv.sprintf(_format_string(fmt), list(args))
-
-
-def _print(*args: Any) -> str:
-    return gv.sprint(list(args))
-
-
-def _println(*args: Any) -> str:
-    return gv.sprintln(list(args))
-
-
-def _escaper(escape: Callable[[str], str]) -> Callable[..., str]:
-    def call(*args: Any) -> str:
-        if len(args) == 1 and isinstance(args[0], str):
-            return escape(args[0])
-        return escape(gv.sprint(["<no value>" if a is None else a for a in args]))
-
-    return call
-
-
-def _json(value: Any) -> str:
-    try:
-        return gv.marshal(value)
-    except gv.MarshalError:
-        return ""  # Ollama ignores the marshalling error
-
-
-def _date(days_ago: int) -> Callable[..., str]:
-    def call(*formats: Any) -> str:
-        for fmt in formats:
-            _format_string(fmt)
-        return (dt.date.today() - dt.timedelta(days=days_ago)).isoformat()
-
-    return call
-
-
-_TS_TYPES = {"string": "string", "number": "number", "integer": "number",
-             "boolean": "boolean", "array": "any[]", "object": "Record<string, any>",
-             "null": "null"}
-
-
-def _to_typescript_type(value: Any) -> str:
-    """Ollama's `toTypeScriptType`: a tool property's JSON-schema type in TypeScript."""
-    if not isinstance(value, gv.GoStruct) or value.go_type != "api.ToolProperty":
-        return "any"
-    any_of = value.fields.get("AnyOf") or []
-    if any_of:
-        return " | ".join(_to_typescript_type(p) for p in any_of)
-    types = value.fields.get("Type") or []
-    if not types:
-        return "any"
-    return " | ".join(_TS_TYPES.get(t, "any") for t in types)
-
-
-_FUNCTIONS: dict[str, _Function] = {
-    "and": _Function(lambda *a: None, 1, None),  # short-circuits: handled by the executor
-    "or": _Function(lambda *a: None, 1, None),
-    "not": _Function(_not, 1, 1),
-    "eq": _Function(lambda a, *rest: _eq(a, *rest) if rest else _raise_missing(), 1, None),
-    "ne": _Function(_ne, 2, 2),
-    "lt": _Function(_lt, 2, 2),
-    "le": _Function(_le, 2, 2),
-    "gt": _Function(_gt, 2, 2),
-    "ge": _Function(_ge, 2, 2),
-    "len": _Function(_len, 1, 1),
-    "index": _Function(_index, 1, None),
-    "slice": _Function(_slice, 1, None),
-    "print": _Function(_print, 0, None),
-    "printf": _Function(_printf, 1, None),
-    "println": _Function(_println, 0, None),
-    "html": _Function(_escaper(gv.html_escape), 0, None),
-    "js": _Function(_escaper(gv.js_escape), 0, None),
-    "urlquery": _Function(_escaper(gv.url_query_escape), 0, None),
-    "json": _Function(_json, 1, 1),
-    "currentDate": _Function(_date(0), 0, None),
-    "yesterdayDate": _Function(_date(1), 0, None),
-    "toTypeScriptType": _Function(_to_typescript_type, 1, 1),
-}
-
-
-def _raise_missing() -> bool:
-    raise _CallError("missing argument for comparison")
-
-
-FUNCTION_NAMES = set(_FUNCTIONS)

@@ -5,7 +5,7 @@ formatting rules: `fmt.Sprint` for printed values (floats like `1e+06`, maps as
 `map[k:v]`), `encoding/json` for the `json` function and for values whose Go type has a
 JSON `String()` method (sorted map keys, `<>&` escaped as `\\u003c…`). This module
 reproduces those rules for the plain Python values a template sees: None (Go's nil),
-bool, int, float, str, list, dict, and `GoStruct`.
+bool, int, float, str, list, dict, and `GoStruct`, and which of them count as true.
 """
 
 from __future__ import annotations
@@ -89,6 +89,19 @@ def type_name(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[]interface {}"
     return type(value).__name__
+
+
+def truth(value: Any) -> bool:
+    """Go's `IsTrue`: empty strings, lists and maps, zero, nil and false are false."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str | list | tuple | dict):
+        return len(value) > 0
+    return True  # structs
 
 
 # ----- printing (fmt) -------------------------------------------------------------------
