@@ -100,7 +100,7 @@ class Settings:
     # Engine builds beside the installed wheel (`pasture engine`); PASTURE_ENGINES.
     engines_dir: Path = field(default_factory=lambda: engines_dir({}))
     engine: str | None = None  # PASTURE_ENGINE: the engine build to use first, by name
-    header_timeout: float = 10.0  # seconds to send a request head; 0 = none (server/timeouts.py)
+    header_timeout: float = 10.0  # seconds to send a request head; 0 = none (edge/timeouts.py)
     body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
 
     @classmethod

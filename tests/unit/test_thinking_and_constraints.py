@@ -14,7 +14,8 @@ from pasture.prompt.tools import ToolCallFormat, ToolCallParser
 from pasture.runner import llama_server
 from pasture.runner.base import TokenLogprob
 from pasture.server.pipeline.generation import check_top_logprobs
-from pasture.server.pipeline.reply import Constraint, ReplyPlan
+from pasture.server.pipeline.reply import ReplyPlan
+from pasture.server.pipeline.turn import Constraint
 
 
 def split(parser: ThinkingParser, text: str, step: int) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from pasture.config import Settings
-from pasture.server.timeouts import TimedH11Protocol, protocol_with_timeouts
+from pasture.server.edge.timeouts import TimedH11Protocol, protocol_with_timeouts
 
 
 def test_timeouts_default_to_10_and_60_seconds() -> None:

@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pasture import engine
 from pasture.config import Settings
@@ -25,6 +24,14 @@ from pasture.runner.process import ProcessRunner
 from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Planner
 from pasture.scheduler.scheduler import StartRunner
+from pasture.server.edge.bodies import JSONBodies
+from pasture.server.edge.security import (
+    DEFAULT_ORIGINS,
+    EdgeGuard,
+    EdgePolicy,
+    is_loopback,
+    machine_names,
+)
 from pasture.server.error_shapes import shaped_error
 from pasture.server.routes import (
     anthropic,
@@ -37,13 +44,6 @@ from pasture.server.routes import (
     registry,
     responses,
     verify,
-)
-from pasture.server.security import (
-    DEFAULT_ORIGINS,
-    EdgeGuard,
-    EdgePolicy,
-    is_loopback,
-    machine_names,
 )
 from pasture.server.state import ServerState
 from pasture.server.streaming import error_body
@@ -151,22 +151,6 @@ async def start_on_build(spec: LoadSpec, build: EngineBuild,
                                      llguidance=build.llguidance)
 
 
-class JSONBodies:
-    """Treat every API body as JSON whatever its Content-Type, as Ollama does (`curl -d`
-    sends form encoding); blob uploads are raw bytes and keep theirs."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and path.startswith(("/api/", "/v1/")) and \
-                not path.startswith("/api/blobs/"):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
-
-
 def describe_validation_error(exc: RequestValidationError) -> str:
     """One readable sentence for the first problem pydantic found in a request body."""
     errors = exc.errors()
@@ -186,7 +170,7 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 
 
 def edge_policy(settings: Settings) -> EdgePolicy:
-    """Host, Origin, API-key and body-size rules for `settings` (see server/security.py)."""
+    """Host, Origin, API-key and body-size rules for `settings` (see server/edge/security.py)."""
     return EdgePolicy(
         check_host=is_loopback(settings.host.host),
         origins=(*DEFAULT_ORIGINS, *settings.origins),
@@ -201,7 +185,7 @@ def serve(settings: Settings) -> None:
     """Run the server in the foreground until interrupted."""
     import uvicorn
 
-    from pasture.server.timeouts import protocol_with_timeouts
+    from pasture.server.edge.timeouts import protocol_with_timeouts
 
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,

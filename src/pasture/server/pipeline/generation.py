@@ -34,8 +34,8 @@ from pasture.runner.base import (
 from pasture.scheduler.scheduler import Lease
 from pasture.server.pipeline import images, prompt
 from pasture.server.pipeline.model import ResolvedModel
-from pasture.server.pipeline.reply import Constraint, ReplyPlan, offered_tools, plan_reply
-from pasture.server.pipeline.turn import Turn
+from pasture.server.pipeline.reply import ReplyPlan, offered_tools, plan_reply
+from pasture.server.pipeline.turn import Constraint, Turn
 from pasture.server.state import ServerState
 
 MAX_TOP_LOGPROBS = 20
@@ -88,14 +88,14 @@ class Generation:
     """One turn, checked and ready to run on the model it names."""
 
     def __init__(self, state: ServerState, turn: Turn, model: ResolvedModel,
-                 options: dict[str, Any], constraint: Constraint,
+                 options: dict[str, Any], keep_alive: float, constraint: Constraint,
                  template: PromptTemplate | None, think: Think, choice: ToolChoice,
                  top_logprobs: int | None, started: float) -> None:
         self.state = state
         self.turn = turn
         self.model = model
         self.options = options
-        self.keep_alive = state.keep_alive(turn.keep_alive)
+        self.keep_alive = keep_alive
         self.spec = model.load_spec(options, state.settings)
         self.constraint = constraint
         self.template = template  # the Go TEMPLATE to render with; None: native mode
@@ -138,7 +138,7 @@ class Generation:
         template = model.template
         if turn.template:  # parsing an untrusted template is CPU work: off the loop
             template = await asyncio.to_thread(parse_template, turn.template)
-        return cls(state, turn, model, options, constraint, template,
+        return cls(state, turn, model, options, keep_alive, constraint, template,
                    think_for(think, model.capabilities, model.requested), choice,
                    top_logprobs, started)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import binascii
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from pasture.errors import BadRequestError, ImageTooLargeError
@@ -70,11 +69,6 @@ def decode(payload: str, limit: int) -> bytes:
         return binascii.a2b_base64(payload, strict_mode=True)
     except binascii.Error:
         raise BadRequestError("invalid image input: malformed base64 data") from None
-
-
-def of_messages(messages: Iterable[dict[str, Any]]) -> list[str]:
-    """Every image in native-shaped chat messages."""
-    return [image for message in messages for image in message.get("images") or []]
 
 
 async def check(payloads: list[str], limit: int) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 from pasture.errors import BadRequestError
 from pasture.prompt.render import IMAGE_TOKENS, PromptTemplate, Think, tag_images, truncate_history
 from pasture.runner.base import Runner
-from pasture.server.pipeline import images
 from pasture.store.model import LocalModel
 
 Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
@@ -82,7 +81,8 @@ async def chat_prompt(messages: list[dict[str, Any]], render: Render, runner: Ru
     if text is not None and not image_count:  # the render that fitted is the prompt
         return Prompt(text, tokens=tokens)
     system = kept[:len(kept) - (len(messages) - start)]
-    shown = images.of_messages(messages)[-image_count:] if image_count else []
+    shown = [image for message in messages for image in message.get("images") or []]
+    shown = shown[-image_count:] if image_count else []
     return Prompt(await render(system + tagged[start:]), shown)
 
 

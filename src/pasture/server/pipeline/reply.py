@@ -35,31 +35,7 @@ from pasture.prompt.tools import (
 )
 from pasture.runner.base import Runner
 from pasture.server.pipeline.model import ResolvedModel
-
-
-@dataclass
-class Constraint:
-    """What a request asks the answer to follow, checked once before anything loads: a
-    JSON schema (Ollama's `format`) or a user's grammar (GBNF or llguidance Lark)."""
-
-    schema: dict[str, Any] | None = None
-    grammar: str | None = None
-
-    @classmethod
-    def of(cls, fmt: str | dict[str, Any] | None, grammar: str | None,
-           forced_call: bool) -> Constraint:
-        """400 for a `format` or grammar that cannot be honoured, or for two at once (a
-        forced tool call is a grammar too). Compiles a schema: run it off the loop."""
-        if grammar is not None or forced_call:
-            if fmt not in (None, ""):
-                raise BadRequestError("format cannot be combined with a grammar or a forced "
-                                      "tool_choice")
-            if grammar is not None and forced_call:
-                raise BadRequestError("grammar cannot be combined with a forced tool_choice")
-        if grammar is not None:
-            grammars.check_grammar(grammar)
-            return cls(grammar=grammar)
-        return cls(schema=grammars.format_schema(fmt))
+from pasture.server.pipeline.turn import Constraint
 
 
 @dataclass

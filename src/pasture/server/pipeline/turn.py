@@ -3,7 +3,8 @@
 Every inference route (`/api/chat`, `/api/generate`, OpenAI's chat completions,
 completions and responses, Anthropic's messages) translates its request into a `Turn`
 and nothing else; the pipeline reads only this. Fields are Ollama's, so a model behaves
-the same whichever API reaches it.
+the same whichever API reaches it. `Constraint` is a turn's `format` or grammar once
+checked, which is how the pipeline carries it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pasture.api.ollama import Message
+from pasture.errors import BadRequestError
+from pasture.prompt import grammars
 
 
 @dataclass
@@ -45,6 +48,31 @@ class Turn:
     def images(self) -> list[str]:
         """Every image in the conversation (base64)."""
         return [image for message in self.messages for image in message.images or []]
+
+
+@dataclass
+class Constraint:
+    """What a request asks the answer to follow, checked once before anything loads: a
+    JSON schema (Ollama's `format`) or a user's grammar (GBNF or llguidance Lark)."""
+
+    schema: dict[str, Any] | None = None
+    grammar: str | None = None
+
+    @classmethod
+    def of(cls, fmt: str | dict[str, Any] | None, grammar: str | None,
+           forced_call: bool) -> Constraint:
+        """400 for a `format` or grammar that cannot be honoured, or for two at once (a
+        forced tool call is a grammar too). Compiles a schema: run it off the loop."""
+        if grammar is not None or forced_call:
+            if fmt not in (None, ""):
+                raise BadRequestError("format cannot be combined with a grammar or a forced "
+                                      "tool_choice")
+            if grammar is not None and forced_call:
+                raise BadRequestError("grammar cannot be combined with a forced tool_choice")
+        if grammar is not None:
+            grammars.check_grammar(grammar)
+            return cls(grammar=grammar)
+        return cls(schema=grammars.format_schema(fmt))
 
 
 def options_of(**fields: Any) -> dict[str, Any]:
