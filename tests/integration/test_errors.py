@@ -14,9 +14,9 @@ def error_of(response: httpx.Response, status: int) -> str:
     return response.json()["error"]
 
 
-@pytest.mark.parametrize("path", ["/api/generate", "/api/chat", "/api/show"])
-def test_unknown_model_is_404(api: httpx.Client, path: str) -> None:
-    message = error_of(api.post(path, json={"model": "nosuch:latest"}), 404)
+def test_unknown_model_is_404(api: httpx.Client) -> None:
+    # The inference routes' 404s, in every family's shape: tests/routes/test_errors.py.
+    message = error_of(api.post("/api/show", json={"model": "nosuch:latest"}), 404)
     assert message == "model 'nosuch:latest' not found"
 
 
@@ -61,13 +61,6 @@ def test_a_context_outside_the_vocabulary_is_400(api: httpx.Client, context: lis
     fine = api.post("/api/generate", json={"model": MODEL, "prompt": "hi", "context": [1, 2],
                                            "stream": False, "options": {"num_predict": 1}})
     assert fine.status_code == 200, fine.text
-
-
-def test_raw_with_template_is_400(api: httpx.Client) -> None:
-    response = api.post("/api/generate", json={
-        "model": MODEL, "prompt": "hi", "raw": True, "system": "x",
-    })
-    assert "raw mode" in error_of(response, 400)
 
 
 def test_wrong_field_type_is_400(api: httpx.Client) -> None:

@@ -128,20 +128,10 @@ def test_a_named_tool_choice_streams_the_call_once_complete(api: httpx.Client,
 
 def test_tool_choice_none_hides_the_tools_and_answers_in_text(api: httpx.Client,
                                                               qwen: str) -> None:
-    rendered = chat(api, model=qwen, messages=ASK, tools=[WEATHER], tool_choice="none",
-                    _debug_render_only=True)["_debug_info"]["rendered_template"]
-    assert "<tools>" not in rendered and "get_weather" not in rendered
+    # That the prompt hides the tools is tests/routes (test_tool_choice_none_hides_*).
     body = chat(api, model=qwen, messages=ASK, tools=[WEATHER], tool_choice="none",
                 options={"temperature": 0, "num_predict": 8})
     assert body["message"]["content"].strip() and "tool_calls" not in body["message"]
-
-
-def test_bad_tool_choice_is_a_400(api: httpx.Client, qwen: str) -> None:
-    for choice, message in [("sometimes", "invalid tool_choice"),
-                            ({"type": "function", "function": {"name": "nope"}}, "not in tools")]:
-        reply = api.post("/api/chat", json={"model": qwen, "messages": ASK, "tools": [WEATHER],
-                                            "tool_choice": choice})
-        assert reply.status_code == 400 and message in reply.json()["error"]
 
 
 def test_tool_results_in_history_reach_both_template_kinds(api: httpx.Client, qwen: str,
