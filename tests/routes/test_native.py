@@ -235,3 +235,36 @@ def test_embed_returns_normalised_vectors_from_the_engine(serve: Serve) -> None:
 
     serve(scenario)
 
+
+
+FIM = "<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>"
+
+
+def test_a_suffix_fills_in_the_middle_on_generate_and_openai_completions(
+        serve: Serve) -> None:
+    """`suffix` renders the template's insert form, on /api/generate and, as in Ollama,
+    on /v1/completions too; a model whose template has no `.Suffix` refuses it."""
+    async def scenario(server: Server) -> None:
+        created = await server.post("/api/create", model="fim", stream=False, template=FIM,
+                                    **{"from": "plain"})
+        assert created.status_code == 200, created.text
+        native = await server.post("/api/generate", model="fim", prompt="def add(a, b):",
+                                   suffix="return c", stream=False)
+        assert native.status_code == 200, native.text
+        assert native.json()["response"] == "Hello there!"
+        openai = await server.post("/v1/completions", model="fim", prompt="def add(a, b):",
+                                   suffix="return c")
+        assert openai.status_code == 200, openai.text
+        assert openai.json()["choices"][0]["text"] == "Hello there!"
+        fim = "<PRE> def add(a, b): <SUF>return c <MID>"
+        # generate sends the token ids it returns as `context`; completions sends the text
+        sent = [r.prompt if isinstance(r.prompt, str) else "".join(map(chr, r.prompt))
+                for r in server.runner.requests]
+        assert sent == [fim, fim]
+        for path in ("/api/generate", "/v1/completions"):
+            refused = await server.post(path, model="plain", prompt="x", suffix="y",
+                                        stream=False)
+            assert refused.status_code == 400
+            assert "does not support insert" in refused.text
+
+    serve(scenario)

@@ -203,18 +203,12 @@ async def chat_completions(body: oa.ChatCompletionRequest, request: Request) -> 
 
 @router.post("/v1/completions")
 async def completions(body: oa.CompletionRequest, request: Request) -> Response:
-    state = state_of(request)
-    if body.suffix:
-        model = await state.models.resolve(body.model)
-        # Fill-in-the-middle needs a template with a suffix slot (`insert`), rendered by
-        # Pasture's Go templates, which do not reach the compatibility layers yet.
-        model.require("insert", "insert")
-        raise BadRequestError("suffix is not supported yet")
-    # As in Ollama, the prompt goes through the model's template as one user turn.
+    # As in Ollama, a generate: the prompt goes through the model's template as one user
+    # turn, or with a `suffix` fills in the middle (a template with `.Suffix`: `insert`).
     # `logprobs: N` asks for the N likeliest alternatives to each token (0: none).
-    generation = await Generation.open(state, Turn(
+    generation = await Generation.open(state_of(request), Turn(
         model=body.model, messages=messages_of([{"role": "user", "content": body.prompt}]),
-        action="generate",
+        action="generate", suffix=body.suffix or None,
         options=(OPENAI_DEFAULTS, body.options, sampling(body, body.max_tokens)),
         logprobs=body.logprobs is not None, top_logprobs=body.logprobs))
     reply_id, created, display = new_id("cmpl-"), now(), generation.display
