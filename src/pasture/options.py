@@ -1,8 +1,9 @@
-"""Ollama's model options: their names, types and defaults, and how they reach the engine.
+"""Ollama's model options: their names, types, defaults and bounds.
 
 Options arrive from three places, merged in this order (later wins): Pasture's defaults,
 the model's Modelfile `PARAMETER`s, and the request's `options`. Load-time options
-(`num_ctx`, `num_gpu`, …) decide how a runner is started; the rest go with each request.
+(`num_ctx`, `num_gpu`, …) decide how a runner is started; the rest go with each request
+(`runner.llama_server.sampling_fields` writes them for the engine).
 """
 
 from __future__ import annotations
@@ -19,30 +20,29 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One option: its JSON type and, for per-request options, the llama-server field."""
+    """One option: its JSON type, default and bounds."""
 
     type: type
     default: Any
-    engine_field: str | None = None
     low: float | None = None  # smallest allowed value, if bounded
     high: float | None = None  # largest allowed value, if bounded
 
 
 # Per-request sampling options (sent with every completion).
 SAMPLING: dict[str, OptionSpec] = {
-    "num_keep": OptionSpec(int, 4, "n_keep", low=-1),
-    "seed": OptionSpec(int, -1, "seed"),
-    "num_predict": OptionSpec(int, -1, "n_predict", low=-2),
-    "top_k": OptionSpec(int, 40, "top_k", low=0),
-    "top_p": OptionSpec(float, 0.9, "top_p", low=0, high=1),
-    "min_p": OptionSpec(float, 0.0, "min_p", low=0, high=1),
-    "typical_p": OptionSpec(float, 1.0, "typical_p", low=0, high=1),
-    "repeat_last_n": OptionSpec(int, 64, "repeat_last_n", low=-1),
-    "temperature": OptionSpec(float, 0.8, "temperature", low=0),
-    "repeat_penalty": OptionSpec(float, 1.0, "repeat_penalty", low=0),
-    "presence_penalty": OptionSpec(float, 0.0, "presence_penalty"),
-    "frequency_penalty": OptionSpec(float, 0.0, "frequency_penalty"),
-    "stop": OptionSpec(list, None, "stop"),
+    "num_keep": OptionSpec(int, 4, low=-1),
+    "seed": OptionSpec(int, -1),
+    "num_predict": OptionSpec(int, -1, low=-2),
+    "top_k": OptionSpec(int, 40, low=0),
+    "top_p": OptionSpec(float, 0.9, low=0, high=1),
+    "min_p": OptionSpec(float, 0.0, low=0, high=1),
+    "typical_p": OptionSpec(float, 1.0, low=0, high=1),
+    "repeat_last_n": OptionSpec(int, 64, low=-1),
+    "temperature": OptionSpec(float, 0.8, low=0),
+    "repeat_penalty": OptionSpec(float, 1.0, low=0),
+    "presence_penalty": OptionSpec(float, 0.0),
+    "frequency_penalty": OptionSpec(float, 0.0),
+    "stop": OptionSpec(list, None),
 }
 
 # Load-time options: changing one means starting the runner again.
@@ -180,23 +180,3 @@ def add_parameter(params: dict[str, Any], name: str, raw: str) -> None:
         params.setdefault(key, []).append(value)
     else:
         params[key] = value
-
-
-def engine_sampling(options: dict[str, Any], num_ctx: int) -> dict[str, Any]:
-    """The llama-server `/completion` fields for merged options.
-
-    Every sampling field is sent explicitly because llama-server's own defaults differ
-    from Ollama's (e.g. its min_p is 0.05 and top_p 0.95). `num_predict` is capped at
-    ten contexts, as Ollama does, so a runaway generation always ends.
-    """
-    fields: dict[str, Any] = {}
-    for name, spec in SAMPLING.items():
-        value = options.get(name)
-        if value is not None and spec.engine_field:
-            fields[spec.engine_field] = value
-    if fields.get("n_predict", -1) < 0:
-        fields["n_predict"] = 10 * num_ctx
-    if fields.get("seed", -1) < 0:
-        fields.pop("seed", None)
-    fields.setdefault("stop", [])
-    return fields

@@ -8,6 +8,7 @@ import pytest
 
 from pasture import options as opts
 from pasture.errors import BadRequestError
+from pasture.runner.llama_server import sampling_fields
 
 
 def test_defaults_are_ollamas() -> None:
@@ -69,11 +70,11 @@ def test_unknown_parameter_is_rejected() -> None:
 
 
 def test_engine_fields_are_explicit_and_num_predict_is_capped() -> None:
-    fields = opts.engine_sampling(opts.merge({"stop": ["x"]}), num_ctx=2048)
+    fields = sampling_fields(opts.merge({"stop": ["x"]}), num_ctx=2048)
     assert fields["min_p"] == 0.0 and fields["top_p"] == 0.9 and fields["temperature"] == 0.8
     assert fields["n_predict"] == 20480 and fields["stop"] == ["x"]
     assert "seed" not in fields  # -1: the engine picks a random seed
-    assert opts.engine_sampling(opts.merge({"seed": 7, "num_predict": 5}), 2048)["seed"] == 7
+    assert sampling_fields(opts.merge({"seed": 7, "num_predict": 5}), 2048)["seed"] == 7
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -93,3 +94,10 @@ def test_bounds_apply_to_modelfile_parameters_too() -> None:
     with pytest.raises(BadRequestError, match="between 0 and 1"):
         opts.parse_parameter("top_p", "2")
     assert opts.parse_parameter("num_predict", "-2") == -2
+
+
+def test_every_sampling_option_reaches_the_engine() -> None:
+    given = {"stop": ["s"], "seed": 7}  # the defaults of both send nothing of their own
+    options = opts.merge(given)
+    assert set(options) >= set(opts.SAMPLING)
+    assert len(sampling_fields(options, 2048)) == len(opts.SAMPLING)

@@ -17,6 +17,14 @@ from pasture import options as opts
 from pasture.errors import BadRequestError, RunnerError
 from pasture.runner.base import CompletionRequest, EngineChunk, EngineDone, TokenLogprob
 
+# Ollama's sampling options and llama-server's names for them.
+_SAMPLING_FIELDS = {
+    "num_keep": "n_keep", "seed": "seed", "num_predict": "n_predict", "top_k": "top_k",
+    "top_p": "top_p", "min_p": "min_p", "typical_p": "typical_p",
+    "repeat_last_n": "repeat_last_n", "temperature": "temperature",
+    "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty", "stop": "stop",
+}
 _DONE_REASONS = {"limit": "length"}  # llama-server stop_type → Ollama done_reason
 _IMAGE_TAG = re.compile(r"\[img-(\d+)\]")  # where an image goes (`prompt.render.tag_images`)
 
@@ -28,11 +36,8 @@ def sampling_fields(options: dict[str, Any], num_ctx: int) -> dict[str, Any]:
     from Ollama's (e.g. its min_p is 0.05 and top_p 0.95). `num_predict` is capped at
     ten contexts, as Ollama does, so a runaway generation always ends.
     """
-    fields: dict[str, Any] = {}
-    for name, spec in opts.SAMPLING.items():
-        value = options.get(name)
-        if value is not None and spec.engine_field:
-            fields[spec.engine_field] = value
+    fields = {_SAMPLING_FIELDS[name]: options[name] for name in opts.SAMPLING
+              if options.get(name) is not None}
     if fields.get("n_predict", -1) < 0:
         fields["n_predict"] = 10 * num_ctx
     if fields.get("seed", -1) < 0:
