@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from pasture.errors import ClientClosedError, PastureError
 
@@ -86,7 +87,7 @@ class ClosingStreamingResponse(StreamingResponse):
     slot. Closing it at once cancels the engine request and releases the runner.
     """
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:

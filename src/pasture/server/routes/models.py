@@ -95,9 +95,10 @@ async def ps(request: Request) -> Response:
     now = datetime.now(UTC)
     models = []
     for loaded in state.scheduler.loaded():
-        try:
-            details = load_local_model(state.store, ModelName.parse(loaded.key)).details
-        except PastureError:  # deleted while loaded
+        try:  # the manifest is read (if changed) off the loop
+            _, model = await asyncio.to_thread(state.models.local, loaded.key)
+            details = model.details
+        except (PastureError, OSError):  # deleted while loaded
             details = ModelDetails()
         expires = (now + _FOREVER if math.isinf(loaded.expires_at)
                    else datetime.fromtimestamp(loaded.expires_at, UTC))

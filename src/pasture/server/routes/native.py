@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -28,6 +28,7 @@ from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 
 router = APIRouter()
+Reply = TypeVar("Reply", GenerateResponse, ChatResponse)
 
 
 def _now() -> datetime:
@@ -76,11 +77,11 @@ def chat_turn(body: ChatRequest) -> Turn:
 
 
 async def _answer(request: Request, generation: Generation, debug: bool,
-                  chunk: Callable[[Piece | Finish | DebugInfo], Any | None],
-                  whole: Callable[[Collected], Any], stream: bool) -> Response:
+                  chunk: Callable[[Piece | Finish | DebugInfo], Reply | None],
+                  whole: Callable[[Collected], Reply], stream: bool) -> Response:
     """Stream the turn's chunks, or answer them collected; `_debug_render_only` answers
     the prompt instead."""
-    async def chunks() -> AsyncIterator[Any]:
+    async def chunks() -> AsyncIterator[Reply]:
         if debug and generation.turn.messages:
             built = await generation.render_only()
             yield chunk(DebugInfo(rendered_template=built.text, image_count=built.image_count))

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import struct
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -280,7 +281,7 @@ async def embeddings(body: oa.EmbeddingRequest, request: Request) -> Response:
 # ----- models -----------------------------------------------------------------------------
 
 
-def _model_entry(name: ModelName, modified_at: Any) -> oa.Model:
+def _model_entry(name: ModelName, modified_at: datetime) -> oa.Model:
     return oa.Model(id=name.display, created=int(modified_at.timestamp()),
                     owned_by=name.namespace)
 
