@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from pasture.prompt.render import MAX_TEMPLATE_BYTES
 from tests.fake_runner import Script
 from tests.routes.conftest import PLAIN_PARAMETERS, Serve, Server
 
@@ -266,5 +267,25 @@ def test_a_suffix_fills_in_the_middle_on_generate_and_openai_completions(
                                         stream=False)
             assert refused.status_code == 400
             assert "does not support insert" in refused.text
+
+    serve(scenario)
+
+
+def test_a_request_template_over_the_size_budget_is_a_400_on_generate_and_create(
+        serve: Serve) -> None:
+    """A TEMPLATE is untrusted input parsed in a worker: one larger than the budget is
+    refused before anything parses it, where a request sends one."""
+    huge = "{{ . }}" * (MAX_TEMPLATE_BYTES // 7 + 1)
+
+    async def scenario(server: Server) -> None:
+        for path, body in (("/api/generate", {"model": "plain", "prompt": "x"}),
+                           ("/api/create", {"model": "huge", "from": "plain"})):
+            reply = await server.post(path, template=huge, stream=False, **body)
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"] == "template is larger than 64 KiB"
+        assert server.engine.started == []  # nothing loaded for a refused request
+        fits = await server.post("/api/generate", model="plain", prompt="x", stream=False,
+                                 template="{{ .Prompt }}" * 100)
+        assert fits.status_code == 200, fits.text
 
     serve(scenario)

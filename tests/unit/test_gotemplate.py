@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pasture.errors import TemplateError
-from pasture.prompt.gotemplate import GoStruct, JSONMap, Template
+from pasture.prompt.gotemplate import GoStruct, JSONMap, Template, parser
 
 DATA = {"A": "a", "B": "b", "E": "", "F": 2.5, "L": [1, 2, 3, 4], "M": {"x": "X", "y": 2},
         "Empty": [], "Zero": 0, "T": True, "Big": 12345678.0, "Small": 0.0000001}
@@ -160,6 +160,15 @@ def test_recursive_templates_are_capped() -> None:
 def test_deep_nesting_is_a_parse_error() -> None:
     with pytest.raises(TemplateError, match="nesting exceeds"):
         Template.parse("{{ if 1 }}" * 150 + "{{ end }}" * 150)
+
+
+def test_parsing_has_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = "{{ . }}" * 2000  # about 6,000 tokens: the clock is read every 1,024
+    Template.parse(source)
+    monkeypatch.setattr(parser, "MAX_PARSE_SECONDS", 0.0)
+    with pytest.raises(TemplateError, match="template too complex: not parsed in 0 s"):
+        Template.parse(source)
+    Template.parse("{{ . }}" * 100)  # a template under 1,024 tokens never reads the clock
 
 
 def test_identifiers_are_collected_lowercase() -> None:

@@ -37,6 +37,9 @@ from pasture.prompt.gotemplate import (
 )
 
 IMAGE_TOKENS = 768  # what Ollama assumes one image costs when truncating
+# The largest TEMPLATE a request may send (to /api/create or /api/generate): Ollama's own
+# templates are a few KiB, and parsing is linear but slow (about 70 µs an action here).
+MAX_TEMPLATE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,11 @@ class PromptTemplate:
 
 
 def parse_template(source: str) -> PromptTemplate:
-    """Parse a Go TEMPLATE (TemplateError, a 400 with the position, when it is invalid)."""
+    """Parse a Go TEMPLATE from a request (TemplateError, a 400 with the position, when it
+    is invalid; a 400 too when it is larger than `MAX_TEMPLATE_BYTES`). CPU work: call it
+    off the event loop."""
+    if len(source) > MAX_TEMPLATE_BYTES or len(source.encode()) > MAX_TEMPLATE_BYTES:
+        raise BadRequestError(f"template is larger than {MAX_TEMPLATE_BYTES // 1024} KiB")
     return PromptTemplate(source)
 
 

@@ -52,7 +52,7 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
                        ) -> AsyncIterator[ProgressResponse]:
     """Build and store the model `name`, yielding Ollama's progress statuses."""
     if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
-        parse_template(req.template)
+        await asyncio.to_thread(parse_template, req.template)
     check_requires(req.requires)  # before any output, so a refusal is a 400
     if req.files:
         for file_name, digest in req.files.items():

@@ -9,6 +9,7 @@ As in Go, the parser is handed the names of the functions a template may call.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pasture.errors import TemplateError
@@ -34,6 +35,7 @@ from pasture.prompt.gotemplate.nodes import (
 )
 
 MAX_NESTING = 100  # control structures and parentheses inside one another
+MAX_PARSE_SECONDS = 2.0  # a template is untrusted input: parsing it has a time budget
 
 
 def parse(source: str, functions: set[str]) -> Tree:
@@ -51,6 +53,7 @@ class _Parser:
 
     def __init__(self, text: str, functions: set[str]) -> None:
         self.text = text
+        self.deadline = time.monotonic() + MAX_PARSE_SECONDS
         self.tokens = lex(text)
         self.i = 0
         self.functions = functions
@@ -64,6 +67,8 @@ class _Parser:
         token = self.tokens[self.i]
         if token.kind not in ("eof", "error"):
             self.i += 1
+            if self.i % 1024 == 0 and time.monotonic() > self.deadline:
+                raise self.error(f"template too complex: not parsed in {MAX_PARSE_SECONDS:g} s")
         return token
 
     def backup(self, count: int = 1) -> None:
