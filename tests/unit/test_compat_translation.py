@@ -65,7 +65,7 @@ def test_decode_checks_size_before_decoding_and_refuses_bad_base64() -> None:
     assert caught.value.status == 413
     assert caught.value.message == (f"image too large: {len(PNG)} bytes, over the limit of "
                                     f"{len(PNG) - 1} bytes (PASTURE_MAX_IMAGE_BYTES)")
-    for bad in ("abc", "ab!=", "aGk=aGk=", ""):
+    for bad in ("abc", "ab!=", "aGk=aGk=", "", "\u00a1L\u0013P\u0088\U0006037e\u00eag"):
         with pytest.raises(BadRequestError, match="invalid image input"):
             images.decode(bad, 100)
 

@@ -67,7 +67,7 @@ def decode(payload: str, limit: int) -> bytes:
         raise ImageTooLargeError(size, limit)
     try:
         return binascii.a2b_base64(payload, strict_mode=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or characters outside ASCII
         raise BadRequestError("invalid image input: malformed base64 data") from None
 
 
