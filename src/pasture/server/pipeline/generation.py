@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -117,8 +118,10 @@ class Generation:
         options = opts.merge(model.local.params, *(opts.validate(o) for o in turn.options))
         keep_alive = state.keep_alive(turn.keep_alive)
         choice = ToolChoice.of(turn.tool_choice, turn.tools)
-        constraint = await asyncio.to_thread(Constraint.of, turn.format, turn.grammar,
-                                             choice.forced)
+        constraint = Constraint()  # compiling a schema or grammar is CPU work: off the loop
+        if turn.format or turn.grammar is not None or choice.forced:
+            constraint = await asyncio.to_thread(Constraint.of, turn.format, turn.grammar,
+                                                 choice.forced)
         top_logprobs = check_top_logprobs(turn.logprobs, turn.top_logprobs)
         if turn.messages or keep_alive != 0:
             model.require("completion", turn.action)  # unloading works for every model
@@ -171,11 +174,7 @@ class Generation:
                 tokens = None
             if self.turn.return_context and tokens is None:
                 tokens = await runner.tokenize(text)
-            plan = await asyncio.to_thread(
-                plan_reply, self.model, self.template, text,
-                capabilities=() if self.turn.raw else self.model.capabilities,
-                think=self.think, constraint=self.constraint, tools=self.turn.tools,
-                choice=self.choice)
+            plan = await self._plan(text)
             request = await self._request(runner, plan, text, tokens, built.images)
             produced: list[int] = []
             async with contextlib.aclosing(runner.complete(request)) as chunks:
@@ -219,11 +218,24 @@ class Generation:
         async with self.lease() as lease:
             return await self.prompt(lease.runner)
 
+    async def _plan(self, text: str) -> ReplyPlan:
+        """How the answer to `text` is read and constrained; composing a grammar is CPU
+        work, done off the loop (a plain answer needs none)."""
+        capabilities = () if self.turn.raw else self.model.capabilities
+        plan = functools.partial(
+            plan_reply, self.model, self.template, text, capabilities=capabilities,
+            think=self.think, constraint=self.constraint, tools=self.turn.tools,
+            choice=self.choice)
+        if self.turn.tools or "thinking" in capabilities or self.choice.forced:
+            return await asyncio.to_thread(plan)
+        return plan()
+
     async def _request(self, runner: Runner, plan: ReplyPlan, text: str,
                        tokens: list[int] | None, pictures: list[str]) -> CompletionRequest:
         """The engine request: token ids when counted (so the engine does not tokenize
         again), text when images go with it."""
-        schema, grammar = await asyncio.to_thread(plan.engine_constraint, runner)
+        schema, grammar = plan.engine_constraint(runner) if plan.composed is None else \
+            await asyncio.to_thread(plan.engine_constraint, runner)  # GBNF written off-loop
         return CompletionRequest(
             prompt=text if pictures or tokens is None else tokens,
             options=self.options, images=pictures, json_schema=schema, grammar=grammar,

@@ -52,14 +52,19 @@ class ReplyPlan:
         """The JSON schema and grammar for the engine, written for the runner's build:
         Lark where it has llguidance, GBNF where it does not (which may refuse a schema
         keyword GBNF cannot enforce, or a user's Lark grammar)."""
-        if isinstance(self.grammar, grammars.Constrained):
-            return None, self.grammar.lark() if runner.llguidance else self.grammar.gbnf()
+        if self.composed is not None:
+            return None, self.composed.lark() if runner.llguidance else self.composed.gbnf()
         if self.grammar is not None and not runner.llguidance \
                 and grammars.is_lark(self.grammar):
             raise BadRequestError(f"invalid grammar: this model runs on engine build "
                                   f"'{runner.engine}', built without llguidance: write the "
                                   "grammar in GBNF")
         return (None, self.grammar) if self.grammar is not None else (self.schema, None)
+
+    @property
+    def composed(self) -> grammars.Constrained | None:
+        """The grammar Pasture composed (written per engine build), if any."""
+        return self.grammar if isinstance(self.grammar, grammars.Constrained) else None
 
     @property
     def preserved_tokens(self) -> tuple[str, ...]:
