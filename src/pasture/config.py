@@ -80,7 +80,7 @@ class Settings:
     models_dir: Path
     keep_alive: float  # seconds; negative = forever
     num_parallel: int
-    max_queue: int
+    max_queue: int  # requests waiting, for a load or a slot, before 503
     max_loaded_models: int
     load_timeout: float  # seconds; <= 0 = no limit
     context_length: int
@@ -102,6 +102,7 @@ class Settings:
     engine: str | None = None  # PASTURE_ENGINE: the engine build to use first, by name
     header_timeout: float = 10.0  # seconds to send a request head; 0 = none (edge/timeouts.py)
     body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
+    queue_timeout: float | None = None  # seconds a request may wait in the queue; None: any
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -133,6 +134,7 @@ class Settings:
             engine=pasture_only("ENGINE", environ),
             header_timeout=_seconds("HEADER_TIMEOUT", 10.0, environ),
             body_timeout=_seconds("BODY_TIMEOUT", 60.0, environ),
+            queue_timeout=_seconds("QUEUE_TIMEOUT", 0.0, environ) or None,
         )
 
 

@@ -94,12 +94,22 @@ class ClientClosedError(PastureError):
 
 
 class ServerBusyError(PastureError):
-    """The request queue is full (503)."""
+    """The request queue is full (503); the client may retry after `retry_after` seconds."""
 
     status = 503
+    retry_after = 1
 
-    def __init__(self) -> None:
-        super().__init__("server busy, please try again.  maximum pending requests exceeded")
+    def __init__(self, message: str = "server busy, please try again.  "
+                                      "maximum pending requests exceeded") -> None:
+        super().__init__(message)
+
+
+class QueueTimeoutError(ServerBusyError):
+    """A request waited in the queue longer than PASTURE_QUEUE_TIMEOUT (503)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"server busy, please try again.  waited in the queue for "
+                         f"{seconds:g} s (PASTURE_QUEUE_TIMEOUT)")
 
 
 class RunnerError(PastureError):

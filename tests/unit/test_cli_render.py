@@ -58,12 +58,13 @@ def test_list_and_ps_tables_align_columns_without_borders() -> None:
     )
     running = [ProcessModel(name="smollm2:latest", model="smollm2:latest", size=200_000_000,
                             digest="a" * 64, details=details, size_vram=0, context_length=4096,
-                            expires_at=NOW + timedelta(minutes=4, seconds=30), engine="native")]
+                            expires_at=NOW + timedelta(minutes=4, seconds=30), engine="native",
+                            running=1, waiting=3)]
     assert render.ps_table(running, now=NOW) == (
         "NAME              ID              SIZE      PROCESSOR    CONTEXT    UNTIL"
-        "                 ENGINE\n"
+        "                 ENGINE    RUNNING    WAITING\n"
         "smollm2:latest    aaaaaaaaaaaa    200 MB    100% CPU     4096       4 minutes from now"
-        "    native\n"
+        "    native    1          3\n"
     )
 
 

@@ -194,6 +194,9 @@ class ProcessModel(WireModel):
     size_vram: int
     context_length: int
     engine: str | None = None  # beyond Ollama: the engine build running it (`pasture engine`)
+    # Beyond Ollama: requests holding one of its slots, and requests queued for one.
+    running: int | None = None
+    waiting: int | None = None
 
 
 class ProcessResponse(WireModel):

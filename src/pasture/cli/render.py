@@ -157,7 +157,7 @@ def list_table(models: Sequence[ListModel], now: datetime | None = None) -> str:
 
 def ps_table(models: Sequence[ProcessModel], now: datetime | None = None) -> str:
     return table(
-        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE"],
+        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE", "RUNNING", "WAITING"],
         [
             [
                 m.name,
@@ -167,6 +167,8 @@ def ps_table(models: Sequence[ProcessModel], now: datetime | None = None) -> str
                 str(m.context_length),
                 until(m.expires_at, now),
                 m.engine or "",
+                "" if m.running is None else str(m.running),
+                "" if m.waiting is None else str(m.waiting),
             ]
             for m in models
         ],

@@ -1,7 +1,12 @@
-"""Keeps runners loaded while they are wanted, as Ollama's scheduler does.
+"""Keeps runners loaded while they are wanted, as Ollama's scheduler does, and queues
+the requests they cannot serve yet.
 
-One runner per model file and load spec. A request takes a lease on a runner; when the
-last lease ends, the keep_alive timer starts (`0` unloads at once, `inf` never). Loads
+One runner per model file and load spec. A request takes a lease on a runner, then one of
+its slots (`num_parallel`): beyond those it waits in the model's queue, first come first
+served. `max_queue` bounds the requests waiting, for a load or for a slot, across the
+server: past it a request is refused at once (503), as it is after `queue_timeout`
+seconds of waiting. When the last lease ends, the keep_alive timer starts (`0` unloads at
+once, `inf` never). Loads
 happen one at a time; at the loaded-model limit the idle runner with the shortest
 keep_alive is evicted first, and so is it when the new model does not fit in the memory
 the loaded ones leave (see `placement`). A runner found dead is replaced on the next
@@ -12,6 +17,7 @@ CPU.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -19,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from pasture.errors import PastureError, ServerBusyError
+from pasture.errors import PastureError, QueueTimeoutError, ServerBusyError
 from pasture.runner.base import LoadSpec, Runner, RunnerCrashed, RunnerOutOfMemory
 from pasture.scheduler.placement import GPU_RUNTIME_BYTES, Held, Placement, Planner
 
@@ -38,11 +44,20 @@ class Loaded:
     runner: Runner
     keep_alive: float
     placement: Placement  # where it went (the runner was started with its gpu_layers)
-    leases: int = 0
+    leases: int = 0  # requests holding it: running, or waiting for a slot
+    running: int = 0  # requests holding one of its slots
+    # Requests waiting for a slot, in arrival order; a freed slot passes to the first.
+    waiting: collections.deque[asyncio.Future[None]] = field(
+        default_factory=collections.deque)
     expires_at: float = math.inf  # wall-clock seconds; inf = forever
     stopping: bool = False
     loaded_at: float = field(default_factory=time.time)
     _timer: asyncio.Task[None] | None = None
+
+    @property
+    def slot_free(self) -> bool:
+        """A request arriving now would run at once."""
+        return self.running < self.spec.num_parallel and not self.waiting
 
     @property
     def size(self) -> int:
@@ -81,11 +96,12 @@ class Scheduler:
     """Loads, shares, expires and evicts runners."""
 
     def __init__(self, start_runner: StartRunner, *, max_loaded: int, max_queue: int,
-                 planner: Planner | None = None) -> None:
+                 planner: Planner | None = None, queue_timeout: float | None = None) -> None:
         self._start_runner = start_runner
         self._planner = planner  # None: start runners with the spec as given (tests)
         self._max_loaded = max_loaded
         self._max_queue = max_queue
+        self._queue_timeout = queue_timeout  # seconds a request may wait; None: no limit
         self._loaded: dict[str, Loaded] = {}
         self._pending = 0
         self._load_lock = asyncio.Lock()
@@ -98,12 +114,19 @@ class Scheduler:
     @contextlib.asynccontextmanager
     async def lease(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
                     size: int) -> AsyncIterator[Lease]:
-        """Hold a loaded runner for `key` for the duration of a request."""
-        if self._pending >= self._max_queue:
+        """Hold a loaded runner for `key`, and one of its slots, for the duration of a
+        request: 503 at once when `max_queue` requests wait already (unless a slot is
+        free now), or after `queue_timeout` seconds of waiting."""
+        if self._pending >= self._max_queue and not self._runs_now(key, spec):
             raise ServerBusyError()
         self._pending += 1
         try:
             lease = await self._acquire(key, digest, spec, keep_alive, size)
+            try:
+                await self._take_slot(lease.loaded)
+            except BaseException:
+                await self._release(lease.loaded)
+                raise
         finally:
             self._pending -= 1
         try:
@@ -112,7 +135,48 @@ class Scheduler:
             lease.loaded.stopping = True  # the process may not be reaped yet: don't reuse it
             raise
         finally:
+            self._free_slot(lease.loaded)
             await self._release(lease.loaded)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting, for a load or for a slot, across the server."""
+        return self._pending
+
+    def _runs_now(self, key: str, spec: LoadSpec) -> bool:
+        current = self._loaded.get(key)
+        return bool(current and current.spec == spec and current.runner.alive
+                    and not current.stopping and current.slot_free)
+
+    async def _take_slot(self, loaded: Loaded) -> None:
+        """One of `loaded`'s slots, at once or when the requests ahead are done."""
+        if loaded.slot_free:
+            loaded.running += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        loaded.waiting.append(turn)
+        try:
+            async with asyncio.timeout(self._queue_timeout):
+                await turn
+        except BaseException as exc:
+            if turn.done() and not turn.cancelled():  # a slot came as we gave up: pass it on
+                self._free_slot(loaded)
+            else:  # cancelled, maybe already passed over by `_free_slot`
+                turn.cancel()
+                with contextlib.suppress(ValueError):
+                    loaded.waiting.remove(turn)
+            if isinstance(exc, TimeoutError):
+                raise QueueTimeoutError(self._queue_timeout or 0) from None
+            raise
+
+    def _free_slot(self, loaded: Loaded) -> None:
+        """A request is done with its slot: the first one waiting gets it."""
+        while loaded.waiting:
+            turn = loaded.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the slot passes on: `running` stays the same
+                return
+        loaded.running -= 1
 
     async def _acquire(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
                        size: int) -> Lease:

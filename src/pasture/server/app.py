@@ -18,7 +18,7 @@ from pasture import engine
 from pasture.config import Settings
 from pasture.engines.builds import EngineBuild, EngineBuilds
 from pasture.engines.launch import EngineLauncher
-from pasture.errors import PastureError
+from pasture.errors import PastureError, ServerBusyError
 from pasture.runner.base import LoadSpec
 from pasture.runner.process import ProcessRunner
 from pasture.scheduler import Scheduler
@@ -71,7 +71,8 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
         store=Store(settings.models_dir, noprune=settings.noprune),
         scheduler=Scheduler(start_runner, max_loaded=settings.max_loaded_models,
                             max_queue=settings.max_queue,
-                            planner=planner_for(settings, info, refresh)),
+                            planner=planner_for(settings, info, refresh),
+                            queue_timeout=settings.queue_timeout),
     )
 
     @contextlib.asynccontextmanager
@@ -104,8 +105,10 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     @app.exception_handler(PastureError)
     async def pasture_error(request: Request, exc: PastureError) -> JSONResponse:
         status, body = error_body(exc)
+        headers = {"Retry-After": str(exc.retry_after)} \
+            if isinstance(exc, ServerBusyError) else None
         return JSONResponse(shaped_error(request.url.path, status, body["error"]),
-                            status_code=status)
+                            status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -106,5 +106,6 @@ async def ps(request: Request) -> Response:
             name=loaded.key, model=loaded.key, size=loaded.size, digest=loaded.digest,
             details=details, expires_at=expires, size_vram=loaded.size_vram,
             context_length=loaded.spec.num_ctx, engine=loaded.runner.engine,
+            running=loaded.running, waiting=len(loaded.waiting),
         ))
     return json_response(ProcessResponse(models=models))
