@@ -10,6 +10,7 @@ import pytest
 
 from pasture.errors import TemplateError
 from pasture.prompt.gotemplate import GoStruct, JSONMap, Template, parser
+from pasture.prompt.gotemplate.exec import MAX_WORK
 
 DATA = {"A": "a", "B": "b", "E": "", "F": 2.5, "L": [1, 2, 3, 4], "M": {"x": "X", "y": 2},
         "Empty": [], "Zero": 0, "T": True, "Big": 12345678.0, "Small": 0.0000001}
@@ -150,6 +151,56 @@ def test_steps_are_capped() -> None:
 def test_time_is_capped() -> None:
     with pytest.raises(TemplateError, match="longer than"):
         render("{{ range 100000000 }}{{ end }}", max_seconds=0.05, max_steps=10**9)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    # Go's parsenum gives up on a written width or precision past 1e6 (`tooLarge`): the
+    # rest of the format is dropped, so no directive builds a string of that size
+    ('{{ printf "%999999999d" 1 }}', "%!(NOVERB)%!(EXTRA int=1)"),
+    ('{{ printf "x%.999999999f" 1.5 }}', "x%!(NOVERB)%!(EXTRA float64=1.5)"),
+    # one taken from an argument (`*`) is refused past 1e6 and the verb still prints
+    ('{{ printf "%*d|" 1000001 7 }}', "%!(BADWIDTH)7|"),
+    ('{{ printf "%.*f|" 1000001 1.5 }}', "%!(BADPREC)1.500000|"),
+    ('{{ printf "%*d|%*d|%*d" 4 7 -3 7 "x" 1 }}', "   7|7  |%!(BADWIDTH)1"),
+    ('{{ printf "%.3d|%.0d|%6.2f|%.2000000s" 7 0 3.14159 "abc" }}', "007||  3.14|abc"),
+    ('{{ printf "%c%q" -1 -1 }}', "\ufffd'\ufffd'"),  # an invalid rune is U+FFFD
+    ('{{ printf "%." 1 }}', "%!.(int=1)"),  # a '.' at the end is the verb
+])
+def test_printf_widths_and_precisions_follow_go(source: str, expected: str) -> None:
+    assert render(source) == expected
+
+
+@pytest.mark.parametrize("source", ['{{ printf "%9999999d" 1 }}',
+                                    '{{ printf "%.9999999f" 1.5 }}'])
+def test_a_width_go_accepts_but_over_the_output_cap_fails_before_building(source: str) -> None:
+    with pytest.raises(TemplateError, match="template value exceeds 1048576 characters"):
+        render(source)
+
+
+def test_json_escapes_as_go_does() -> None:
+    text = "\x00\x1f\b\f\n\t\"\\\x7f\u2028\u2029\ud800é<>&"
+    assert render("{{ json . }}", text) == (
+        '"\\u0000\\u001f\\b\\f\\n\\t\\"\\\\\x7f\\u2028\\u2029\ufffdé\\u003c\\u003e\\u0026"')
+
+
+def test_a_function_call_is_charged_the_text_it_reads_and_builds() -> None:
+    """`json` reads 1,000 characters and builds 1,002, which `len` reads again: 3,004."""
+    source, data = "{{ $n := len (json .) }}", "a" * 1000
+    assert render(source, data, max_work=3004) == ""
+    with pytest.raises(TemplateError, match="template exceeds 3003 characters of work"):
+        render(source, data, max_work=3003)
+
+
+def test_costly_steps_exhaust_the_work_budget_not_the_clock() -> None:
+    """The attack run's template: five steps an iteration, each iteration marshalling 800 KB
+    of conversation. Counted in steps it ran 16 s against a 2 s budget; charged by the text
+    each call reads and builds it stops after about 40 iterations, on the work budget."""
+    messages = [GoStruct("api.Message", {"Role": "user", "Content": "a" * 20_000})] * 40
+    with pytest.raises(TemplateError) as caught:
+        render("{{ range 100000 }}{{ len (json $.Messages) }}{{ end }}",
+               {"Messages": messages})
+    assert caught.value.message.endswith(
+        f"executing: template exceeds {MAX_WORK} characters of work")
 
 
 def test_recursive_templates_are_capped() -> None:

@@ -4,9 +4,16 @@ Follows `text/template/exec.go`: truthiness, variable scopes (a variable lives u
 `end` of the control structure that declared it), `range` over lists, maps (sorted keys)
 and integers, short-circuiting `and`/`or` that return the deciding value, `eq` with
 several operands, and Ollama's `missingkey=zero` (a missing map key is nil, which prints
-as `<no value>`). Every run is capped in steps, output size, call depth and time, so a
-hostile template ends with a TemplateError instead of hanging the server. The functions
-a template calls are in `funcs`; only the short-circuiting `and`/`or` are run here.
+as `<no value>`). The functions a template calls are in `funcs`; only the
+short-circuiting `and`/`or` are run here.
+
+Every run is capped in steps, work, output size, call depth and time, so a hostile
+template ends with a TemplateError instead of hanging the server. A step is one node
+evaluated; work is the text a function reads and builds (characters, or the elements of
+a list it slices). Steps alone let one cheap-looking action do unbounded work:
+`{{ range 100000 }}{{ len (json $.Messages) }}{{ end }}` is five steps an iteration but
+marshals the whole conversation each time. The clock is read every `CLOCK_EVERY` steps
+and characters of work, so no run outlasts its time by more than one function call.
 """
 
 from __future__ import annotations
@@ -40,9 +47,13 @@ from pasture.prompt.gotemplate.nodes import (
     Variable,
 )
 
-MAX_OUTPUT = 1 << 20  # characters of output (and of any string a function builds)
+MAX_OUTPUT = gv.MAX_TEXT  # characters of output (and of any string a function builds)
 MAX_STEPS = 1_000_000  # node evaluations
+# Characters (and list elements) functions read and build in one render: 64 outputs' worth,
+# well under a second of C-speed string work; Ollama's templates use a few outputs' worth.
+MAX_WORK = 64 * MAX_OUTPUT
 MAX_SECONDS = 2.0
+CLOCK_EVERY = 1024  # steps and characters of work between two readings of the clock
 MAX_CALL_DEPTH = 50  # nested {{ template }} calls
 
 _MISSING = object()  # no value piped into a command (Go's missingVal)
@@ -69,6 +80,7 @@ class _Failure(Exception):
 class _Limits:
     max_output: int = MAX_OUTPUT
     max_steps: int = MAX_STEPS
+    max_work: int = MAX_WORK
     max_seconds: float = MAX_SECONDS
 
 
@@ -92,6 +104,8 @@ class _State:
         self.out: list[str] = []
         self.size = 0
         self.steps = 0
+        self.work = 0
+        self.next_clock = CLOCK_EVERY  # in steps + work
         self.deadline = time.monotonic() + limits.max_seconds
         self.depth = 0
 
@@ -99,10 +113,25 @@ class _State:
         self.steps += 1
         if self.steps > self.limits.max_steps:
             raise _Failure(node, f"template exceeds {self.limits.max_steps} steps")
-        if self.steps % 1024 == 0 and time.monotonic() > self.deadline:
+        if self.steps + self.work >= self.next_clock:
+            self.read_clock(node)
+
+    def charge(self, node: Node, work: int) -> None:
+        """Count `work` characters (or list elements) a function read or built."""
+        self.work += work
+        if self.work > self.limits.max_work:
+            raise _Failure(node, f"template exceeds {self.limits.max_work} characters "
+                                 "of work")
+        if self.steps + self.work >= self.next_clock:
+            self.read_clock(node)
+
+    def read_clock(self, node: Node) -> None:
+        self.next_clock = self.steps + self.work + CLOCK_EVERY
+        if time.monotonic() > self.deadline:
             raise _Failure(node, f"template takes longer than {self.limits.max_seconds:g}s")
 
     def write(self, node: Node, text: str) -> None:
+        self.charge(node, len(text))
         self.size += len(text)
         if self.size > self.limits.max_output:
             raise _Failure(node, f"template output exceeds {self.limits.max_output} characters")
@@ -126,7 +155,12 @@ class _State:
         elif isinstance(node, Action):
             value = self.pipeline(dot, node.pipe, scope)
             if not node.pipe.decl:
-                self.write(node, _printable(value))
+                try:
+                    text = _printable(value)
+                except gv.TooLarge as exc:
+                    raise _Failure(node, f"template value exceeds {exc.limit} "
+                                         "characters") from None
+                self.write(node, text)
         elif isinstance(node, Branch):
             mark = len(scope)
             try:
@@ -338,11 +372,21 @@ class _State:
                     else str(spec.min_args))
             raise _Failure(node, f"wrong number of args for {name}: want {want} got {len(args)}")
         try:
-            return self.check_size(node, spec.call(*args))
+            result = spec.call(*args)
         except CallError as exc:
             raise _Failure(node, f"error calling {name}: {exc}") from None
         except ArgTypeError as exc:
             raise _Failure(node, f"expected {exc}") from None
+        except gv.TooLarge as exc:
+            raise _Failure(node, f"template value exceeds {exc.limit} characters") from None
+        self.charge(node, _work(args, result))
+        return self.check_size(node, result)
+
+
+def _work(args: list[Any], result: Any) -> int:
+    """What a call cost: the strings it read, and the string or list it built."""
+    read = sum(len(arg) for arg in args if isinstance(arg, str))
+    return read + (len(result) if isinstance(result, str | list) else 0)
 
 
 def _printable(value: Any) -> str:

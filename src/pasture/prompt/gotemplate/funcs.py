@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pasture.prompt.gotemplate import values as gv
+from pasture.prompt.gotemplate.printf import sprintf
 
 
 class CallError(Exception):
@@ -170,7 +171,7 @@ def _format_string(value: Any) -> str:
 
 
 def _printf(fmt: Any, *args: Any) -> str:
-    return gv.sprintf(_format_string(fmt), list(args))
+    return sprintf(_format_string(fmt), list(args))
 
 
 def _print(*args: Any) -> str:

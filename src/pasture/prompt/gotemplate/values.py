@@ -10,10 +10,24 @@ bool, int, float, str, list, dict, and `GoStruct`, and which of them count as tr
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import urllib.parse
 from decimal import Decimal
 from typing import Any
+
+# The most characters a function may build into one value (the executor's output cap too):
+# printing, marshalling and escaping stop as soon as they would pass it.
+MAX_TEXT = 1 << 20
+
+
+class TooLarge(Exception):
+    """A function would build a value over `limit` characters."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"value exceeds {limit} characters")
+        self.limit = limit
 
 
 class GoStruct:
@@ -192,118 +206,42 @@ def stringer_text(value: Any) -> str:
         return ""
 
 
-def sprint(args: list[Any]) -> str:
-    """`fmt.Sprint`: operands joined, a space only between two non-strings."""
+def sprint(args: list[Any], limit: int = MAX_TEXT) -> str:
+    """`fmt.Sprint`: operands joined, a space only between two non-strings.
+
+    TooLarge past `limit`, checked after each operand: `{{ print $.Big $.Big … }}` must
+    not build its operands' total before anything looks at the size."""
     out: list[str] = []
+    size = 0
     for i, arg in enumerate(args):
         if i > 0 and not isinstance(arg, str) and not isinstance(args[i - 1], str):
             out.append(" ")
+            size += 1
         out.append(sprint_value(arg))
+        size += len(out[-1])
+        if size > limit:
+            raise TooLarge(limit)
     return "".join(out)
 
 
-def sprintln(args: list[Any]) -> str:
+def sprintln(args: list[Any], limit: int = MAX_TEXT) -> str:
     """`fmt.Sprintln`: operands always space-separated, newline at the end."""
-    return " ".join(sprint_value(a) for a in args) + "\n"
-
-
-# ----- printf ---------------------------------------------------------------------------
-
-
-def sprintf(fmt: str, args: list[Any]) -> str:
-    """`fmt.Sprintf` for the verbs templates use, with Go's `%!v(…)` error forms."""
     out: list[str] = []
-    i, n, argn = 0, len(fmt), 0
-    while i < n:
-        j = fmt.find("%", i)
-        if j < 0:
-            out.append(fmt[i:])
-            break
-        out.append(fmt[i:j])
-        i = j + 1
-        flags = ""
-        while i < n and fmt[i] in "+-# 0":
-            flags += fmt[i]
-            i += 1
-        width, i = _number(fmt, i)
-        prec = None
-        if i < n and fmt[i] == ".":
-            prec, i = _number(fmt, i + 1)
-            prec = prec or 0
-        if i >= n:
-            out.append("%!(NOVERB)")
-            break
-        verb = fmt[i]
-        i += 1
-        if verb == "%":
-            out.append("%")
-            continue
-        if argn >= len(args):
-            out.append(f"%!{verb}(MISSING)")
-            continue
-        arg = args[argn]
-        argn += 1
-        out.append(_pad(_format_arg(verb, flags, prec, arg), width, flags))
-    if argn < len(args):
-        extra = ", ".join(f"{type_name(a)}={sprint_value(a)}" for a in args[argn:])
-        out.append(f"%!(EXTRA {extra})")
-    return "".join(out)
+    size = len(args)
+    for arg in args:
+        out.append(sprint_value(arg))
+        size += len(out[-1])
+        if size > limit:
+            raise TooLarge(limit)
+    return " ".join(out) + "\n"
 
 
-def _number(fmt: str, i: int) -> tuple[int | None, int]:
-    start = i
-    while i < len(fmt) and fmt[i].isdigit():
-        i += 1
-    return (int(fmt[start:i]) if i > start else None), i
-
-
-def _pad(text: str, width: int | None, flags: str) -> str:
-    if width is None or len(text) >= width:
-        return text
-    if "-" in flags:
-        return text.ljust(width)
-    if "0" in flags and text[:1] in "+-" and text[1:2].isdigit():
-        return text[0] + text[1:].rjust(width - 1, "0")
-    if "0" in flags and text[:1].isdigit():
-        return text.rjust(width, "0")
-    return text.rjust(width)
-
-
-def _format_arg(verb: str, flags: str, prec: int | None, arg: Any) -> str:
-    if verb == "T":
-        return type_name(arg)
-    if verb == "q":
-        if isinstance(arg, str):
-            return quote(arg)
-        if isinstance(arg, int) and not isinstance(arg, bool):
-            return "'" + quote(chr(arg))[1:-1].replace("'", "\\'").replace('\\"', '"') + "'"
-        return sprint_value(arg, "q")
-    if verb in "dxXobc" and isinstance(arg, int) and not isinstance(arg, bool):
-        text = {"d": str, "x": lambda v: format(v, "x"), "X": lambda v: format(v, "X"),
-                "o": lambda v: format(v, "o"), "b": lambda v: format(v, "b"),
-                "c": chr}[verb](arg)
-        return ("+" + text) if "+" in flags and arg >= 0 and verb == "d" else text
-    if verb in "xX" and isinstance(arg, str):
-        text = arg.encode().hex()
-        return text.upper() if verb == "X" else text
-    if verb in "eEfFgG" and isinstance(arg, float):
-        text = format_float(arg, verb, -1 if prec is None else prec)
-        if verb in "fF" and prec is None:
-            text = f"{arg:.6f}"
-        if verb in "eE" and prec is None:
-            text = f"{arg:.6{verb}}"
-        return ("+" + text) if "+" in flags and not text.startswith("-") else text
-    if verb == "s" and isinstance(arg, str) and prec is not None:
-        return arg[:prec]
-    if verb == "t" and isinstance(arg, bool):
-        return _b(arg)
-    if verb in "vsd":
-        return sprint_value(arg, verb)
-    return f"%!{verb}({type_name(arg)}={sprint_value(arg)})"
-
-
-def quote(text: str) -> str:
+def quote(text: str, limit: int = MAX_TEXT) -> str:
     """`strconv.Quote`: double-quoted with Go escapes, printable Unicode kept."""
+    if len(text) + 2 > limit:  # escaping only lengthens it
+        raise TooLarge(limit)
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'
     special = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
                "\t": "\\t", "\v": "\\v", "\\": "\\\\", '"': '\\"'}
     out = []
@@ -326,69 +264,86 @@ def quote(text: str) -> str:
 # ----- encoding/json --------------------------------------------------------------------
 
 
-def marshal(value: Any) -> str:
-    """`json.Marshal`: compact, HTML-safe escapes, map keys sorted, struct tags honoured."""
-    out: list[str] = []
+def marshal(value: Any, limit: int = MAX_TEXT) -> str:
+    """`json.Marshal`: compact, HTML-safe escapes, map keys sorted, struct tags honoured.
+
+    TooLarge as soon as the text passes `limit` characters."""
+    out = _JSONOutput(limit)
     _marshal(value, out)
     return "".join(out)
 
 
-def _marshal(value: Any, out: list[str]) -> None:
+class _JSONOutput(list[str]):
+    """Marshalled pieces, refusing (TooLarge) to grow past `limit` characters."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.size = 0
+
+    def add(self, piece: str) -> None:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise TooLarge(self.limit)
+        self.append(piece)
+
+
+def _marshal(value: Any, out: _JSONOutput) -> None:
     if hasattr(value, "go_json"):
         value = value.go_json()
     if value is None:
-        out.append("null")
+        out.add("null")
     elif isinstance(value, bool):
-        out.append("true" if value else "false")
+        out.add("true" if value else "false")
     elif isinstance(value, int):
-        out.append(str(value))
+        out.add(str(value))
     elif isinstance(value, float):
-        out.append(_json_float(value))
+        out.add(_json_float(value))
     elif isinstance(value, str):
-        out.append(_json_string(value))
+        out.add(_json_string(value))
     elif isinstance(value, GoStruct):
         _marshal_struct(value, out)
     elif isinstance(value, dict):
         if isinstance(value, JSONMap) and value.is_nil:
-            out.append("null")
+            out.add("null")
             return
         keys = list(value) if isinstance(value, JSONMap) and value.ordered else sorted(value)
-        out.append("{")
+        out.add("{")
         for i, key in enumerate(keys):
             if i:
-                out.append(",")
-            out.append(_json_string(str(key)))
-            out.append(":")
+                out.add(",")
+            out.add(_json_string(str(key)))
+            out.add(":")
             _marshal(value[key], out)
-        out.append("}")
+        out.add("}")
     elif isinstance(value, list | tuple):
         if isinstance(value, JSONList) and value.is_nil:
-            out.append("null")
+            out.add("null")
             return
-        out.append("[")
+        out.add("[")
         for i, item in enumerate(value):
             if i:
-                out.append(",")
+                out.add(",")
             _marshal(item, out)
-        out.append("]")
+        out.add("]")
     else:
-        out.append(_json_string(str(value)))
+        out.add(_json_string(str(value)))
 
 
-def _marshal_struct(value: GoStruct, out: list[str]) -> None:
-    out.append("{")
+def _marshal_struct(value: GoStruct, out: _JSONOutput) -> None:
+    out.add("{")
     first = True
     for field, item in value.fields.items():
         name, omitempty = (value.json_tags or {}).get(field, (field, False))
         if omitempty and _is_empty(item):
             continue
         if not first:
-            out.append(",")
+            out.add(",")
         first = False
-        out.append(_json_string(name))
-        out.append(":")
+        out.add(_json_string(name))
+        out.add(":")
         _marshal(item, out)
-    out.append("}")
+    out.add("}")
 
 
 def _is_empty(value: Any) -> bool:
@@ -412,53 +367,71 @@ def _json_float(value: float) -> str:
     return format_float(value, "f")
 
 
-_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-                 "\b": "\\b", "\f": "\\f", "<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                 "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# What Go escapes beyond what Python's encoder does (escapeHTML, and the JS separators).
+_GO_ONLY_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_string(text: str) -> str:
-    out = ['"']
-    for ch in text:
-        if ch in _JSON_ESCAPES:
-            out.append(_JSON_ESCAPES[ch])
-        elif ch < " ":
-            out.append(f"\\u{ord(ch):04x}")
-        elif "\ud800" <= ch <= "\udfff":  # unpaired surrogate: Go writes U+FFFD
-            out.append("\ufffd")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """A JSON string as Go writes it, at the speed of Python's C encoder.
+
+    Both escape `"`, `\\`, `\\b\\f\\n\\r\\t` and other controls as lowercase `\\u00xx`
+    and keep other characters as they are; Go also escapes `<>&` and U+2028/U+2029, and
+    writes an unpaired surrogate (invalid UTF-8 to Go) as U+FFFD."""
+    if not text.isascii() and _has_surrogate(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    encoded = json.dumps(text, ensure_ascii=False)
+    for char, escape in _GO_ONLY_ESCAPES:
+        if char in encoded:
+            encoded = encoded.replace(char, escape)
+    return encoded
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # ----- html, js, urlquery ---------------------------------------------------------------
 
 
-def html_escape(text: str) -> str:
-    """`template.HTMLEscapeString`."""
-    table = {"\0": "\ufffd", '"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;",
-             ">": "&gt;"}
-    return "".join(table.get(ch, ch) for ch in text)
+_HTML_ESCAPES = str.maketrans({"\0": "\ufffd", '"': "&#34;", "'": "&#39;", "&": "&amp;",
+                               "<": "&lt;", ">": "&gt;"})
+_JS_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E",
+               "&": "\\u0026", "=": "\\u003D"}
+_JS_SPECIAL = re.compile("[\\\\'\"<>&=\x00-\x1f]|[^\x00-\x7f]+")
 
 
-def js_escape(text: str) -> str:
-    """`template.JSEscapeString`."""
-    table = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E",
-             "&": "\\u0026", "=": "\\u003D"}
-    out = []
-    for ch in text:
-        if ch in table:
-            out.append(table[ch])
-        elif ch < " ":
-            out.append(f"\\u{ord(ch):04X}")
-        elif ord(ch) >= 0x80 and not ch.isprintable():
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return "".join(out)
+def html_escape(text: str, limit: int = MAX_TEXT) -> str:
+    """`template.HTMLEscapeString` (escaping only lengthens: TooLarge past `limit`)."""
+    if len(text) > limit:
+        raise TooLarge(limit)
+    return text.translate(_HTML_ESCAPES)
 
 
-def url_query_escape(text: str) -> str:
+def js_escape(text: str, limit: int = MAX_TEXT) -> str:
+    """`template.JSEscapeString`: quotes, `<>&=` and controls escaped, and characters
+    past ASCII only when they are not printable (TooLarge past `limit`)."""
+    if len(text) > limit:
+        raise TooLarge(limit)
+    return _JS_SPECIAL.sub(_js_escape_match, text)
+
+
+def _js_escape_match(match: re.Match[str]) -> str:
+    found = match.group()
+    if found in _JS_ESCAPES:
+        return _JS_ESCAPES[found]
+    if found < " " or not found.isprintable():
+        return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04X}" for ch in found)
+    return found
+
+
+def url_query_escape(text: str, limit: int = MAX_TEXT) -> str:
     """`url.QueryEscape`: spaces as `+`, everything but unreserved characters escaped."""
+    if len(text) > limit:
+        raise TooLarge(limit)
     return urllib.parse.quote_plus(text, safe="-_.~")
