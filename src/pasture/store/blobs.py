@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from pasture.errors import (
     NotFoundError,
     PastureError,
 )
+from pasture.store.paths import lstat_below, read_below
 
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _BLOB_FILE_RE = re.compile(r"sha256-([0-9a-f]{64})")
@@ -91,25 +93,41 @@ class BlobStore:
     """The `blobs/` directory of a models directory."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root)  # `<models>/blobs`: below the models directory, no link
+        self.base = self.root.parent  # is followed (pasture.store.paths)
 
     def path(self, digest: str) -> Path:
         """Where the blob for `digest` lives; the digest is validated first."""
         validate_digest(digest)
         return self.root / digest.replace(":", "-", 1)
 
+    def _parts(self, digest: str) -> tuple[str, str]:
+        return (self.root.name, self.path(digest).name)
+
+    def lstat(self, digest: str) -> os.stat_result | None:
+        """The blob file's own status, None if absent; StoreLinkError (400) if it, or the
+        blobs directory, is a symbolic link: a blob is never read through a link."""
+        return lstat_below(self.base, self._parts(digest))
+
     def exists(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        found = self.lstat(digest)
+        return found is not None and stat.S_ISREG(found.st_mode)
 
     def size(self, digest: str) -> int:
         """Size in bytes; NotFoundError if the blob is missing."""
-        try:
-            return self.path(digest).stat().st_size
-        except FileNotFoundError:
-            raise NotFoundError(f'blob "{digest}" not found') from None
+        found = self.lstat(digest)
+        if found is None or not stat.S_ISREG(found.st_mode):
+            raise NotFoundError(f'blob "{digest}" not found')
+        return found.st_size
+
+    def read(self, digest: str, limit: int) -> bytes:
+        """A small blob's bytes, at most `limit + 1` of them, opened without following
+        links; FileNotFoundError if it is missing."""
+        return read_below(self.base, self._parts(digest), limit)
 
     def _temp(self) -> tuple[Path, BinaryIO]:
         self.root.mkdir(parents=True, exist_ok=True)
+        lstat_below(self.base, (self.root.name,))  # not written through a linked folder
         path = self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         return path, open(path, "xb")  # the caller closes it
 

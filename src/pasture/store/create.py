@@ -67,7 +67,7 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
         if not await asyncio.to_thread(store.manifests.exists, base_name):
             async for status in _pull_base(store, base_name, bool(req.insecure)):
                 yield status
-        base = load_local_model(store, base_name)
+        base = await asyncio.to_thread(load_local_model, store, base_name)
         draft = _Draft(
             layers=list(base.manifest.layers),
             config=base.config.model_copy(),
@@ -234,10 +234,20 @@ async def _from_files(store: Store, files: dict[str, str]) -> _Draft:
     """Layers for uploaded files: the GGUF model (checked), then any vision projectors
     (a text model and its mmproj GGUF come as two FROM files, as in Ollama)."""
     ggufs = [(n, d) for n, d in files.items() if n.lower().endswith(".gguf")] or list(files.items())
-    read = [(d, await asyncio.to_thread(gguf.read_gguf, store.blobs.path(d))) for _, d in ggufs]
-    projectors = [mf.Layer(mediaType=mf.MEDIA_TYPE_PROJECTOR, digest=digest, size=info.file_size)
-                  for digest, info in read if _is_projector(info)]
-    models = [(digest, info) for digest, info in read if not _is_projector(info)]
+    projectors: list[mf.Layer] = []
+    models: list[tuple[str, gguf.GGUFInfo]] = []
+    # Each distinct blob is parsed once, in turn, and a second model file ends the
+    # request at once: a hostile header can take seconds and hundreds of MB to parse.
+    for digest in dict.fromkeys(digest for _, digest in ggufs):
+        info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
+        if _is_projector(info):
+            projectors.append(mf.Layer(mediaType=mf.MEDIA_TYPE_PROJECTOR, digest=digest,
+                                       size=info.file_size))
+        elif models:
+            raise BadRequestError("expected exactly one GGUF model file, got a second one "
+                                  f"({digest})")
+        else:
+            models.append((digest, info))
     if len(models) != 1:
         raise BadRequestError("expected exactly one GGUF model file"
                               + (" besides the vision projector" if projectors else ""))

@@ -8,9 +8,11 @@ model's ID, so manifests received from a registry are stored byte for byte (`wri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +20,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pasture.errors import BadRequestError, InvalidDigestError, ModelNotFoundError
-from pasture.store.blobs import TEMP_PREFIX, disk_full_is_507, fsync_dir, validate_digest
+from pasture.store.blobs import TEMP_PREFIX, disk_full_is_507, validate_digest
 from pasture.store.names import ModelName
+from pasture.store.paths import dir_below, lstat_below, read_below
 
 MEDIA_TYPE_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MEDIA_TYPE_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -148,31 +151,42 @@ class ModelConfig(BaseModel):
             raise InvalidManifestError("invalid model config") from None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same directory and os.replace."""
-    temp = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-    with disk_full_is_507():
-        path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(root: Path, parts: tuple[str, ...], data: bytes) -> None:
+    """Write `data` to `root/parts…` via a temp file in the same directory and a rename,
+    every directory below `root` opened without following links."""
+    temp = f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    with disk_full_is_507(), dir_below(root, parts[:-1], create=True) as dir_fd:
         try:
-            with open(temp, "xb") as f:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644,
+                         dir_fd=dir_fd)
+            with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(temp, path)
+            # Replaces a link at the final name itself, never what it points to.
+            os.replace(temp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=dir_fd)
             raise
-    fsync_dir(path.parent)
+        with contextlib.suppress(OSError):  # make the rename durable, where possible
+            os.fsync(dir_fd)
 
 
 class ManifestStore:
     """The manifests of a models directory (`root/manifests`)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root) / "manifests"
+        self.base = Path(root)  # the models directory: below it, no link is followed
+        self.root = self.base / "manifests"
 
     def _path(self, name: ModelName) -> Path:
         return self.root.joinpath(*name.manifest_parts)
+
+    @staticmethod
+    def _parts(name: ModelName) -> tuple[str, ...]:
+        """The manifest's path components below the models directory."""
+        return ("manifests", *name.manifest_parts)
 
     def resolve(self, name: ModelName) -> ModelName:
         """The name as stored on disk, matching each level case-insensitively.
@@ -199,20 +213,21 @@ class ManifestStore:
         return ModelName(*parts, scheme=name.scheme)
 
     def path(self, name: ModelName) -> Path | None:
-        """Path of the manifest file for `name`, or None if there is no such model."""
-        path = self._path(self.resolve(name))
-        return path if path.is_file() else None
+        """Path of the manifest file for `name`, or None if there is no such model;
+        StoreLinkError if a link stands anywhere on the way."""
+        resolved = self.resolve(name)
+        found = lstat_below(self.base, self._parts(resolved))
+        return self._path(resolved) if found and stat.S_ISREG(found.st_mode) else None
 
     def exists(self, name: ModelName) -> bool:
         return self.path(name) is not None
 
     def read_bytes(self, name: ModelName) -> bytes:
         """Raw manifest bytes; ModelNotFoundError if missing."""
-        path = self.path(name)
-        if path is None:
-            raise ModelNotFoundError(name.display)
-        with open(path, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
+        try:
+            data = read_below(self.base, self._parts(self.resolve(name)), MAX_MANIFEST_BYTES)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ModelNotFoundError(name.display) from None
         if len(data) > MAX_MANIFEST_BYTES:
             raise InvalidManifestError("invalid manifest: larger than 4 MiB")
         return data
@@ -228,7 +243,7 @@ class ManifestStore:
         path = self.path(name)
         if path is None:
             raise ModelNotFoundError(name.display)
-        return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        return datetime.fromtimestamp(path.lstat().st_mtime, tz=UTC)
 
     def write(self, name: ModelName, manifest: Manifest) -> None:
         """Atomically write `manifest` for `name` (over any case-variant of it)."""
@@ -237,14 +252,17 @@ class ManifestStore:
     def write_raw(self, name: ModelName, data: bytes) -> None:
         """Validate and store manifest bytes exactly as given (keeps a pulled digest)."""
         Manifest.parse(data)
-        _write_atomic(self._path(self.resolve(name)), data)
+        _write_atomic(self.base, self._parts(self.resolve(name)), data)
 
     def delete(self, name: ModelName) -> None:
         """Remove the manifest and any directories it leaves empty."""
-        path = self.path(name)
+        resolved = self.resolve(name)
+        path = self.path(resolved)
         if path is None:
             raise ModelNotFoundError(name.display)
-        path.unlink()
+        parts = self._parts(resolved)
+        with dir_below(self.base, parts[:-1]) as dir_fd:
+            os.unlink(parts[-1], dir_fd=dir_fd)
         parent = path.parent
         while parent != self.root and self.root in parent.parents:
             try:

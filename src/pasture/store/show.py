@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from pasture import gguf
@@ -18,18 +20,73 @@ _PARSER_CAPABILITIES = {"harmony": ("tools", "thinking")}
 # Arrays longer than this (token lists, merges) are left out unless `verbose` is set.
 _SHORT_ARRAY = 5
 _HIDDEN_KEYS = ("general.name", "tokenizer.chat_template")
+# What the parsed GGUF headers kept for `show` and every request may hold in all.
+GGUF_CACHE_BYTES = 64 << 20
 
 
-@functools.lru_cache(maxsize=32)
-def _gguf_info(path: str, size: int) -> gguf.GGUFInfo:
-    """GGUF metadata, cached per blob (blobs are immutable: path and size identify them)."""
-    from pathlib import Path
+class GGUFCache:
+    """GGUF headers by blob, least recently used first out, bounded by the bytes they
+    hold rather than by count: a hostile 70 MB header of a million tiny tensors holds
+    hundreds of MB as Python objects, so 32 of them would not fit in any server.
 
-    return gguf.read_gguf(Path(path))
+    Blobs are immutable: path and size identify one. A header larger than the whole
+    budget is returned and not kept.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held_bytes = 0
+        self._entries: OrderedDict[tuple[str, int], tuple[gguf.GGUFInfo, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, path: Path) -> gguf.GGUFInfo:
+        """The header of the GGUF at `path` (blocking: parses on a miss)."""
+        key = (str(path), path.stat().st_size)
+        with self._lock:
+            if (hit := self._entries.get(key)) is not None:
+                self._entries.move_to_end(key)
+                return hit[0]
+        info = gguf.read_gguf(path)  # outside the lock: other headers stay available
+        cost = estimated_bytes(info)
+        if cost > self.budget:
+            return info
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = (info, cost)
+                self.held_bytes += cost
+            while self.held_bytes > self.budget:
+                _, (_, freed) = self._entries.popitem(last=False)
+                self.held_bytes -= freed
+        return info
+
+
+def estimated_bytes(info: gguf.GGUFInfo) -> int:
+    """About what a parsed header holds in memory, measured with tracemalloc on CPython
+    3.12: some 230 bytes a tensor (its TensorInfo, name and shape tuple), some 100 a
+    metadata entry plus its strings and list elements. Errs on the high side."""
+    total = 1024 + len(info.tensors) * 300 + sum(len(t.name) for t in info.tensors)
+    for key, value in info.metadata.items():
+        total += 160 + len(key) + _value_bytes(value)
+    return total
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return 64 + len(value.encode())
+    if isinstance(value, list):
+        return 64 + sum(8 + (_value_bytes(item) if isinstance(item, str | list) else 16)
+                        for item in value)
+    return 40
+
+
+gguf_cache = GGUFCache(GGUF_CACHE_BYTES)
 
 
 def model_gguf(model: LocalModel) -> gguf.GGUFInfo:
-    return _gguf_info(str(model.model_path), model.model_path.stat().st_size)
+    return gguf_cache.get(model.model_path)
 
 
 def capabilities(model: LocalModel, info: gguf.GGUFInfo) -> list[str]:
@@ -144,7 +201,7 @@ def show_model(model: LocalModel, verbose: bool = False) -> ShowResponse:
         details=model.details,
         messages=[Message(**m) for m in model.messages] or None,
         model_info=model_info(info, verbose),
-        projector_info=(model_info(_gguf_info(str(path), path.stat().st_size), verbose)
+        projector_info=(model_info(gguf_cache.get(path), verbose)
                         if (path := model.projector_path) is not None else None),
         capabilities=capabilities(model, info),
         modified_at=model.modified_at,

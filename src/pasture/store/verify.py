@@ -51,10 +51,10 @@ def check_blobs(store: Store, name: ModelName, manifest: Manifest) -> None:
     """DamagedModelError unless every blob of `manifest` is there with its size (a few
     stat calls: cheap enough for every request that uses the model)."""
     for layer in [*manifest.layers, manifest.config]:
-        try:
-            size = store.blobs.path(layer.digest).stat().st_size
-        except FileNotFoundError:
-            raise DamagedModelError(name.display, layer.digest, "is missing") from None
+        found = store.blobs.lstat(layer.digest)  # a link is refused, never followed
+        if found is None:
+            raise DamagedModelError(name.display, layer.digest, "is missing")
+        size = found.st_size
         if size != layer.size:
             raise DamagedModelError(name.display, layer.digest,
                                     f"has {size} bytes instead of {layer.size}")
@@ -108,11 +108,11 @@ async def _check_blob(store: Store, layer: Layer, states: dict[str, BlobState | 
     """Hash one blob (after a size check that spares hashing a truncated one), yielding
     progress, and record its state in `states` (None: intact)."""
     path = store.blobs.path(layer.digest)
-    try:
-        size = await asyncio.to_thread(lambda: path.stat().st_size)
-    except FileNotFoundError:
+    found = await asyncio.to_thread(store.blobs.lstat, layer.digest)
+    if found is None:
         states[layer.digest] = "missing"
         return
+    size = found.st_size
     if size != layer.size:
         states[layer.digest] = "corrupt"
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -19,11 +20,12 @@ from pasture.api.ollama import (
     ModelDetails,
     ProcessModel,
     ProcessResponse,
+    ProgressResponse,
     ShowRequest,
 )
 from pasture.errors import BadRequestError, PastureError
 from pasture.server.state import state_of
-from pasture.server.streaming import json_response, ndjson_response
+from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store import ModelName
 from pasture.store.create import create_model
 from pasture.store.model import load_local_model
@@ -67,9 +69,14 @@ async def create(body: CreateRequest, request: Request) -> Response:
         raise BadRequestError("quantization is not supported yet")
     progress = create_model(state.store, name, body)
     if body.stream:
-        return await ndjson_response(progress)
-    statuses = [status async for status in progress]
+        return await ndjson_response(progress, request)
+    # A client that leaves stops the work: no more GGUF parsing, no manifest written.
+    statuses = await unless_disconnected(request, _collect(progress))
     return json_response(statuses[-1])
+
+
+async def _collect(progress: AsyncIterator[ProgressResponse]) -> list[ProgressResponse]:
+    return [status async for status in progress]
 
 
 @router.post("/api/copy")

@@ -2,9 +2,11 @@
 
 The manifest is fetched and validated (size cap, digest grammar, layer count) before any
 status is reported, so an unknown model or a hostile manifest is an ordinary HTTP error;
-blobs are verified as they land; the manifest is written last, byte for byte, so the
-model's ID (the manifest's sha256) is the registry's. As in Ollama, a pull that replaces a
-tag's manifest then removes the old blobs nothing else uses, unless `OLLAMA_NOPRUNE` is set.
+blobs are verified as they land, then the settings layers (template, parameters, ...) and
+the config are read back as a load reads them; the manifest is written last, byte for
+byte, so the model's ID (the manifest's sha256) is the registry's. As in Ollama, a pull
+that replaces a tag's manifest then removes the old blobs nothing else uses, unless
+`OLLAMA_NOPRUNE` is set.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from pasture.api.ollama import ProgressResponse
 from pasture.store.local import Store
 from pasture.store.manifests import InvalidManifestError, Manifest
+from pasture.store.model import JSON_LAYERS, MAX_SETTINGS_LAYER, TEXT_LAYERS, check_layers
 from pasture.store.names import ModelName
 from pasture.store.registry.client import RegistryClient, TransferOptions
 from pasture.store.registry.download import download_blob
@@ -63,6 +66,9 @@ async def pull_model(store: Store, name: ModelName, *, insecure: bool = False,
                                                layer.size):
                     raise InvalidManifestError(
                         f"blob {layer.digest[7:19]} is missing or has the wrong size")
+            # Templates, parameters and the config are read by every listing: one that
+            # cannot be read must not be stored, or it would break them for everyone.
+            await asyncio.to_thread(check_layers, store, name.display, manifest)
 
             yield ProgressResponse(status="writing manifest")
             if await asyncio.to_thread(store.replace_manifest, name, raw):
@@ -80,6 +86,9 @@ async def fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manif
     for layer in [*manifest.layers, manifest.config]:
         if layer.size > MAX_BLOB_SIZE:  # would only plan parts and pre-size files forever
             raise UnsafeRegistryError(f"blob {layer.digest[7:19]} claims a size over 4 TiB")
+        if layer.mediaType in TEXT_LAYERS + JSON_LAYERS and layer.size > MAX_SETTINGS_LAYER:
+            raise UnsafeRegistryError(f"the {layer.mediaType} layer {layer.digest[7:19]} "
+                                      f"is larger than {MAX_SETTINGS_LAYER >> 20} MiB")
     return raw, manifest
 
 
