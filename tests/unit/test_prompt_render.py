@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,8 @@ def test_truncation_drops_oldest_non_system_messages() -> None:
     assert prompt.startswith("<|im_start|>system\nsys<|im_end|>")
     assert "m5" in prompt and "m0" not in prompt
     assert kept[0]["content"] == "sys" and kept[1:] == messages[start:]
-    assert len(tokens) == len(prompt.split()) <= 50  # the fitting render's own tokens
-    assert lengths == sorted(lengths, reverse=True)  # each try drops another old message
+    assert len(tokens) == len(prompt.split()) <= 49  # the fitting render's own tokens
+    assert len(tokens) == max(n for n in lengths if n <= 49)  # the most history that fits
 
 
 def test_truncation_always_keeps_the_last_message() -> None:
@@ -183,6 +184,45 @@ def test_truncation_always_keeps_the_last_message() -> None:
 
     _, start, prompt, _ = asyncio.run(truncate_history(messages, _render(template), words, 10))
     assert "old" not in prompt and "huge" in prompt and start == 2
+
+
+@pytest.mark.parametrize("count", [2, 3, 50, 800])
+def test_truncation_renders_at_most_logarithmically_many_times(count: int) -> None:
+    template = parse_template((CORPUS / "chatml.gotmpl").read_text())
+    messages = [{"role": "system", "content": "sys"}] + [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} " + "w " * 20}
+        for i in range(count - 1)]
+    renders = 0
+
+    async def render(kept: list[dict[str, Any]]) -> str:
+        nonlocal renders
+        renders += 1
+        return template.render(kept, None, Think())
+
+    async def words(text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+    kept, start, prompt, tokens = asyncio.run(truncate_history(messages, render, words, 100))
+    assert renders <= math.ceil(math.log2(count)) + 2
+    assert len(tokens) == len(prompt.split()) <= 99 and kept[0]["content"] == "sys"
+    if start > 1:  # one message more would not have fitted
+        longer = asyncio.run(render([messages[0], *messages[start - 1:]]))
+        assert len(longer.split()) > 99
+
+
+def test_truncation_leaves_room_for_one_generated_token() -> None:
+    messages = [{"role": "user", "content": "a " * 10}, {"role": "user", "content": "b " * 10}]
+
+    async def words(text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+    async def plain(kept: list[dict[str, Any]]) -> str:
+        return " ".join(m["content"] for m in kept)
+
+    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, words, 20))
+    assert (start, len(tokens)) == (1, 10)  # 20 tokens would fill a 20-token context
+    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, words, 21))
+    assert (start, len(tokens)) == (0, 20)
 
 
 def _render(template: PromptTemplate) -> Callable[[list[dict[str, Any]]], Awaitable[str]]:

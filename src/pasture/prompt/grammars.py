@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pasture.errors import BadRequestError
-from pasture.prompt import gbnf
+from pasture.prompt import bounds, gbnf
 from pasture.prompt.tools import ToolCallFormat, ToolChoice
 
 LLGUIDANCE = "%llguidance {}"
@@ -56,7 +56,6 @@ def _first_line(message: str) -> str:
     return re.sub(r"^at \d+\(\d+\): ", "", " ".join(lines))
 
 
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
                "propertyNames", "unevaluatedProperties")
@@ -70,7 +69,7 @@ def closed_objects(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     closed = dict(schema)
-    for key in _SCHEMA_MAPS:
+    for key in bounds.SCHEMA_MAPS:
         if isinstance(closed.get(key), dict):
             closed[key] = {name: closed_objects(sub) for name, sub in closed[key].items()}
     for key in _SCHEMA_LISTS:
@@ -120,6 +119,7 @@ def format_schema(fmt: str | dict[str, Any] | None) -> dict[str, Any] | None:
     if fmt == "json":
         return {"type": "object"}
     if isinstance(fmt, dict):
+        bounds.check_schema(fmt)  # before anything walks it: its depth is bounded here
         schema = closed_objects(fmt)
         check_json_schema(schema)  # else the engine would answer unconstrained
         return schema
@@ -151,6 +151,7 @@ def check_grammar(grammar: str) -> None:
         raise BadRequestError("invalid grammar: it is empty")
     if len(grammar.encode()) > MAX_GRAMMAR_BYTES:
         raise BadRequestError("invalid grammar: larger than 256 KiB")
+    bounds.check_grammar(grammar, is_lark(grammar))
     if is_lark(grammar):
         error = _compile_error(grammar)
         if error:
@@ -193,6 +194,8 @@ def tool_call_grammar(fmt: ToolCallFormat, tools: list[dict[str, Any]],
     """A grammar that forces one call in the model's own format: its tag, the call
     object, its closing tag (after room for `thought`). 400 if a tool's parameters
     cannot be enforced."""
+    bounds.check_schema({"anyOf": [(tool.get("function") or {}).get("parameters")
+                                   for tool in tools]}, "tools")
     schema = call_schema(tools, choice, fmt.arguments_key)
     check_json_schema(schema, "tools")
     if fmt.prefix == "{":

@@ -410,19 +410,46 @@ async def truncate_history(messages: list[dict[str, Any]],
                            tokenize: Callable[[str], Awaitable[list[int]]], num_ctx: int,
                            image_tokens: int = 0
                            ) -> tuple[list[dict[str, Any]], int, str, list[int]]:
-    """Drop the oldest non-system messages until the prompt fits `num_ctx` tokens.
+    """Drop the oldest non-system messages until the prompt leaves room in `num_ctx` for
+    at least one generated token.
 
     Returns the messages kept (every system message and always the last message), the
     index in `messages` where the kept history starts, and the prompt they render to
     with its tokens.
+
+    Ollama (`chatPrompt`, server/prompt.go) renders and tokenizes once per dropped
+    message, which is quadratic: 800 messages took 58 s. The cost falls as the start
+    moves later, so the first start that fits is found by bisection: the whole history
+    first (the common case, one render), then at most about log2(N) more. Ollama accepts
+    a prompt of exactly `num_ctx` tokens and its runner shifts the context to generate;
+    llama-server refuses a prompt that fills its context, so the budget is `num_ctx - 1`.
     """
-    kept, start, prompt, tokens = messages, 0, "", []
-    for start in range(len(messages)):
+    fitting: dict[int, tuple[list[dict[str, Any]], str, list[int]]] = {}
+
+    async def fits(start: int, keep: bool = False) -> bool:
+        """Whether the prompt from `start` fits; the one that does (or must) is kept,
+        and only it: a long history's token lists are large."""
         kept = [m for m in messages[:start] if m.get("role") == "system"] + messages[start:]
         prompt = await render(kept)
         tokens = await tokenize(prompt)
-        cost = len(tokens) + image_tokens * sum(len(m.get("images") or [])
-                                                for m in messages[start:])
-        if cost <= num_ctx:
-            break
+        images = sum(len(m.get("images") or []) for m in messages[start:])
+        ok = len(tokens) + image_tokens * images <= num_ctx - 1
+        if ok or keep:
+            fitting.clear()
+            fitting[start] = kept, prompt, tokens
+        return ok
+
+    start, last = 0, len(messages) - 1
+    if not await fits(0, keep=last <= 0):
+        low, high = 1, last  # the first start that fits is in low..high (last if none)
+        while low < high:
+            middle = (low + high) // 2
+            if await fits(middle):
+                high = middle
+            else:
+                low = middle + 1
+        if low not in fitting:  # nothing from `last` on was tried: it is kept anyway
+            await fits(low, keep=True)
+        start = low
+    kept, prompt, tokens = fitting[start]
     return kept, start, prompt, tokens
