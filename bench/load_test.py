@@ -10,7 +10,12 @@ into a temporary store), then:
 2. `--rounds` bursts of `--clients` concurrent streaming `/api/generate` requests
    (asyncio + httpx, `num_predict` 2), every other one against an unloaded model, so the
    burst arrives while the model loads and the queue overflows; the others are served
-   by the loaded model (llama-server queues them for its slots).
+   by the loaded model (llama-server queues them for its slots);
+3. slow bodies (issue 15, item 7): `--slow-bodies` sockets each declare a 100 000-byte
+   body and send one byte every `--slow-every` seconds (never silent long enough for
+   the idle timeout), against `PASTURE_BODY_DEADLINE=--slow-deadline`; meanwhile
+   `GET /api/version` is sampled every 0.1 s. Each slow socket must end in a 408 (or a
+   close) at the deadline, within `2 x --slow-deadline` seconds, or it is a failure.
 
 Every request must end in a 200 (a complete stream) or Ollama's 503 "server busy"; a
 500, an error chunk or a request without an answer within `--hang` seconds is counted as
@@ -22,6 +27,7 @@ server's queue and memory, and on a shared 2-core machine ggml's spinning thread
 make two threads many times slower whenever other processes want the cores.
 
     python bench/load_test.py [--requests 5000] [--rounds 10] [--clients 200] [--threads 1]
+                              [--slow-bodies 500] [--slow-every 5] [--slow-deadline 20]
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,7 +86,8 @@ class Phase:
 
     @property
     def failures(self) -> int:
-        return sum(n for outcome, n in self.outcomes.items() if outcome not in ("200", "503"))
+        return sum(n for outcome, n in self.outcomes.items()
+                   if outcome not in ("200", "503", "408", "closed"))
 
 
 def rss_mib(pid: int) -> float:
@@ -136,6 +145,56 @@ async def burst(url: str, clients: int, hang: float, phase: Phase) -> None:
         await asyncio.gather(*(generate(client, i, phase) for i in range(clients)))
 
 
+def slow_bodies(url: str, count: int, every: float, deadline: float) -> Phase:
+    """Phase 3: `count` bodies trickled a byte every `every` s; outcomes are the slow
+    sockets' ends, latencies those of `GET /api/version` sampled meanwhile."""
+    phase = Phase(f"{count} slow bodies (a byte every {every:g} s, deadline {deadline:g} s)")
+    host, port = url.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port)), timeout=2 * deadline)
+               for _ in range(count)]
+    for sock in sockets:
+        sock.sendall(b"POST /api/show HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Length: 100000\r\n\r\n")
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(every):
+            for sock in sockets:
+                try:
+                    sock.send(b"{")
+                except OSError:
+                    pass  # dropped: what the phase waits for
+
+    def end_of(sock: socket.socket) -> str:
+        try:
+            reply = sock.recv(65536)
+        except TimeoutError:
+            return "still open"
+        except OSError:
+            return "closed"
+        return "closed" if not reply else reply.split(b" ", 2)[1].decode()
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    ends: list[str] = []
+    reader = threading.Thread(target=lambda: ends.extend(end_of(s) for s in sockets))
+    reader.start()
+    with httpx.Client(timeout=5) as client:
+        while reader.is_alive():
+            started = time.monotonic()
+            try:
+                client.get(url + "/api/version").raise_for_status()
+                phase.latencies.append(time.monotonic() - started)
+            except httpx.HTTPError:
+                phase.outcomes["version failed"] += 1
+            time.sleep(0.1)
+    stop.set()
+    for sock in sockets:
+        sock.close()
+    phase.outcomes.update(ends)
+    return phase
+
+
 def unload(url: str) -> None:
     httpx.post(url + "/api/generate", json={"model": MODEL, "keep_alive": 0}, timeout=120)
     while httpx.get(url + "/api/ps", timeout=30).json()["models"]:
@@ -184,13 +243,18 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--hang", type=float, default=300, help="seconds without an answer")
     parser.add_argument("--threads", type=int, default=1, help="engine threads (0: all cores)")
+    parser.add_argument("--slow-bodies", type=int, default=500, help="0: skip phase 3")
+    parser.add_argument("--slow-every", type=float, default=5, help="seconds between bytes")
+    parser.add_argument("--slow-deadline", type=float, default=20,
+                        help="PASTURE_BODY_DEADLINE for the run, seconds")
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("hey is not installed: run scripts/install_system_deps.sh")
 
     root = Path(tempfile.mkdtemp(prefix="pasture-load-"))
     server = start_server(root / "models", root / "server.log",
-                          PASTURE_MAX_QUEUE=str(MAX_QUEUE), PASTURE_NUM_THREADS=str(args.threads))
+                          PASTURE_MAX_QUEUE=str(MAX_QUEUE), PASTURE_NUM_THREADS=str(args.threads),
+                          PASTURE_BODY_DEADLINE=f"{args.slow_deadline:g}s")
     phases: list[Phase] = []
     try:
         import_model(server.url, fetch_smollm2() / SMOLLM2_FILE, MODEL)
@@ -213,13 +277,20 @@ def main() -> int:
             phase.rss_after = rss_mib(server.process.pid)
             phases.append(phase)
             print(phase.summary(), flush=True)
+        if args.slow_bodies:
+            phase = slow_bodies(server.url, args.slow_bodies, args.slow_every,
+                                args.slow_deadline)
+            phase.rss_after = rss_mib(server.process.pid)
+            phases.append(phase)
+            print(phase.summary(), flush=True)
         tracebacks = server.log().count("Traceback")
+        log_lines = len(server.log().splitlines())
     finally:
         stop_server(server)
         shutil.rmtree(root, ignore_errors=True)
     print()
     print(report(phases, rss_start, load_before, os.getloadavg()[0], args))
-    print(f"\nTracebacks in the server log: {tracebacks}")
+    print(f"\nTracebacks in the server log: {tracebacks}; log lines: {log_lines}")
     return 1 if tracebacks or any(phase.failures for phase in phases) else 0
 
 

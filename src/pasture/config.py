@@ -103,6 +103,11 @@ class Settings:
     header_timeout: float = 10.0  # seconds to send a request head; 0 = none (edge/timeouts.py)
     body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
     queue_timeout: float | None = None  # seconds a request may wait in the queue; None: any
+    # A request body must be in within body_deadline plus a second per body_min_rate
+    # bytes received (edge/timeouts.py); 0 = no deadline.
+    body_deadline: float = 30.0
+    body_min_rate: int = 1000  # bytes a second
+    max_connections: int = 1000  # open client connections; lowered to fit the fd limit
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -135,6 +140,9 @@ class Settings:
             header_timeout=_seconds("HEADER_TIMEOUT", 10.0, environ),
             body_timeout=_seconds("BODY_TIMEOUT", 60.0, environ),
             queue_timeout=_seconds("QUEUE_TIMEOUT", 0.0, environ) or None,
+            body_deadline=_seconds("BODY_DEADLINE", 30.0, environ),
+            body_min_rate=max(0, _int("BODY_MIN_RATE", 1000, environ)),
+            max_connections=max(1, _int("MAX_CONNECTIONS", 1000, environ)),
         )
 
 

@@ -17,6 +17,9 @@ from pasture.errors import BadRequestError
 
 log = logging.getLogger(__name__)
 
+# llama.cpp reads these counts as 32-bit ints: a larger value would wrap, so it is refused.
+INT32_MAX = (1 << 31) - 1
+
 
 @dataclass(frozen=True)
 class OptionSpec:
@@ -30,14 +33,14 @@ class OptionSpec:
 
 # Per-request sampling options (sent with every completion).
 SAMPLING: dict[str, OptionSpec] = {
-    "num_keep": OptionSpec(int, 4, low=-1),
+    "num_keep": OptionSpec(int, 4, low=-1, high=INT32_MAX),
     "seed": OptionSpec(int, -1),
-    "num_predict": OptionSpec(int, -1, low=-2),
-    "top_k": OptionSpec(int, 40, low=0),
+    "num_predict": OptionSpec(int, -1, low=-2, high=INT32_MAX),
+    "top_k": OptionSpec(int, 40, low=0, high=INT32_MAX),
     "top_p": OptionSpec(float, 0.9, low=0, high=1),
     "min_p": OptionSpec(float, 0.0, low=0, high=1),
     "typical_p": OptionSpec(float, 1.0, low=0, high=1),
-    "repeat_last_n": OptionSpec(int, 64, low=-1),
+    "repeat_last_n": OptionSpec(int, 64, low=-1, high=INT32_MAX),
     "temperature": OptionSpec(float, 0.8, low=0),
     "repeat_penalty": OptionSpec(float, 1.0, low=0),
     "presence_penalty": OptionSpec(float, 0.0),

@@ -70,6 +70,12 @@ def test_api_keys_are_required_except_for_the_root(keyed_server: RunningServer) 
         assert response.status_code == 200
 
 
+def test_a_key_with_bytes_outside_ascii_is_401_not_500(keyed_server: RunningServer) -> None:
+    for key in (b"Bearer \xff\xfe", "Bearer clé".encode(), b"Bearer first-key\xe9"):
+        response = httpx.get(keyed_server.url + "/api/tags", headers={"authorization": key})
+        assert response.status_code == 401 and response.json() == {"error": "unauthorized"}
+
+
 def test_client_sends_the_api_key_from_the_environment(keyed_server: RunningServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from pasture.client import Client, ResponseError

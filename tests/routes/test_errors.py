@@ -126,3 +126,18 @@ def test_a_failure_before_the_first_chunk_is_an_http_error_even_when_streaming(
         assert await server.loaded() == []  # a crashed runner is not reused
 
     serve(scenario, Script(fail_after=0))
+
+
+@pytest.mark.parametrize("value", [10**18, 2**31])
+def test_a_num_predict_past_the_engines_int_is_400_naming_the_range(serve: Serve,
+                                                                   value: int) -> None:
+    """llama.cpp reads n_predict as a 32-bit int: a larger value must not wrap into it."""
+    async def scenario(server: Server) -> None:
+        reply = await server.post("/api/generate", model="plain", prompt="hi", stream=False,
+                                  options={"num_predict": value})
+        assert reply.status_code == 400
+        assert reply.json() == {
+            "error": 'option "num_predict" must be between -2 and 2147483647'}
+        assert server.engine.started == []
+
+    serve(scenario)

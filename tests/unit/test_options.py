@@ -79,8 +79,9 @@ def test_engine_fields_are_explicit_and_num_predict_is_capped() -> None:
 
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("num_ctx", 0, "between 1 and 4194304"), ("num_ctx", 1 << 30, "between 1 and 4194304"),
-    ("num_batch", 0, "between 1 and 65536"), ("num_keep", -5, "at least -1"),
-    ("num_predict", -3, "at least -2"), ("top_p", 1.5, "between 0 and 1"),
+    ("num_batch", 0, "between 1 and 65536"), ("num_keep", -5, "between -1 and 2147483647"),
+    ("num_predict", -3, "between -2 and 2147483647"),
+    ("top_k", 1 << 31, "between 0 and 2147483647"), ("top_p", 1.5, "between 0 and 1"),
     ("temperature", -0.1, "at least 0"), ("num_gpu", -2, "at least -1"),
     ("num_thread", 100_000, "between 0 and 1024"),
 ])

@@ -58,6 +58,13 @@ def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def partial_files(root: Path) -> dict[str, int]:
+    """The download files left in the blobs directory, with their sizes on disk."""
+    blobs = root / "blobs"
+    return {p.name: p.stat().st_blocks * 512 for p in blobs.glob("*-partial*")} \
+        if blobs.exists() else {}
+
+
 def blob_gets(registry: FakeRegistry) -> list[str]:
     return [r.path for r in registry.requests if r.method == "GET" and "/blobs/" in r.path]
 
@@ -205,6 +212,7 @@ def test_encoded_blob_is_refused(tmp_path: Path, registry: FakeRegistry) -> None
         pull(Store(tmp_path), registry)
     assert not Store(tmp_path).blobs.exists(sha256(WEIGHTS))
     assert files_under(tmp_path / "manifests") == []
+    assert partial_files(tmp_path) == {}  # nothing to resume from a refused encoding
 
 
 def test_registry_that_ignores_range_still_yields_a_verified_blob(
@@ -336,3 +344,54 @@ def test_errors_never_name_server_paths(tmp_path: Path, registry: FakeRegistry) 
     with pytest.raises(PastureError) as info:
         pull(Store(tmp_path), registry)
     assert str(tmp_path) not in info.value.message
+
+
+DECLARED = 64 << 20  # what a hostile manifest claims; far more than it will send
+ONE_PART = TransferOptions(part_size=1 << 30, retries=0)
+
+
+def serve_stalling_layer(registry: FakeRegistry, tag: str, sent: bytes) -> str:
+    """A layer declared DECLARED bytes long whose blob ends after `sent`; its digest."""
+    digest = sha256(sent + tag.encode())
+    manifest = manifest_for(CONFIG, WEIGHTS)
+    manifest["layers"][0].update(digest=digest, size=DECLARED)
+    registry.serve_model("library/m", tag, manifest, {sha256(CONFIG): CONFIG})
+    registry.route("GET", f"/v2/library/m/blobs/{digest}",
+                   Route(body=sent, send_length=False))
+    return digest
+
+
+def test_a_declared_size_reserves_no_disk_when_the_blob_is_missing(
+        tmp_path: Path, registry: FakeRegistry) -> None:
+    """A manifest can claim any size; a 404 for the blob must leave no file behind."""
+    manifest = manifest_for(CONFIG, WEIGHTS)
+    manifest["layers"][0]["size"] = DECLARED
+    registry.serve_model("library/m", "latest", manifest, {sha256(CONFIG): CONFIG})
+    with pytest.raises(RegistryError, match="not on the registry"):
+        pull(Store(tmp_path), registry, options=ONE_PART)
+    assert partial_files(tmp_path) == {}
+
+
+def test_an_interrupted_download_keeps_only_the_bytes_received(
+        tmp_path: Path, registry: FakeRegistry) -> None:
+    sent = os.urandom(100_000)
+    serve_stalling_layer(registry, "latest", sent)
+    with pytest.raises(RegistryError, match="ended the body early"):
+        pull(Store(tmp_path), registry, options=ONE_PART)
+    left = partial_files(tmp_path)
+    data = [size for name, size in left.items() if name.endswith("-partial")]
+    assert len(data) == 1 and data[0] <= len(sent) + 8192  # a block, not DECLARED bytes
+    assert sum(left.values()) <= len(sent) + 16 * 8192
+
+
+def test_only_the_most_recent_interrupted_downloads_are_kept(
+        tmp_path: Path, registry: FakeRegistry) -> None:
+    from pasture.store.registry.download import MAX_LEFTOVERS
+
+    digests = [serve_stalling_layer(registry, f"t{i}", b"x" * 1000)
+               for i in range(MAX_LEFTOVERS + 3)]
+    for i in range(len(digests)):
+        with pytest.raises(RegistryError, match="ended the body early"):
+            pull(Store(tmp_path), registry, tag=f"t{i}", options=ONE_PART)
+    kept = {name.split("-partial")[0] for name in partial_files(tmp_path)}
+    assert kept == {d.replace(":", "-") for d in digests[-MAX_LEFTOVERS:]}

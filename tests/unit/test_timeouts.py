@@ -29,3 +29,23 @@ def test_zero_or_negative_turns_a_clock_off() -> None:
     assert issubclass(protocol, TimedH11Protocol)
     assert (protocol.header_timeout, protocol.body_timeout) == (0.0, 0.0)
     assert protocol_with_timeouts(2.5, 7).body_timeout == 7
+
+
+def test_body_deadline_rate_and_connection_cap_defaults_and_settings() -> None:
+    settings = Settings.from_env({})
+    assert (settings.body_deadline, settings.body_min_rate, settings.max_connections) == (
+        30.0, 1000, 1000)
+    settings = Settings.from_env({"PASTURE_BODY_DEADLINE": "2m", "PASTURE_BODY_MIN_RATE": "50",
+                                  "PASTURE_MAX_CONNECTIONS": "64"})
+    assert (settings.body_deadline, settings.body_min_rate, settings.max_connections) == (
+        120.0, 50, 64)
+    protocol = protocol_with_timeouts(1, 2, 3, 4)
+    assert (protocol.body_deadline, protocol.body_min_rate) == (3, 4)
+
+
+def test_the_connection_cap_leaves_half_the_descriptors_to_the_work() -> None:
+    from pasture.server.edge.connections import FD_RESERVE, connection_cap
+
+    assert connection_cap(1000, 1 << 20) == 1000
+    assert connection_cap(1000, 1024) == (1024 - FD_RESERVE) // 2
+    assert connection_cap(1000, 10) == 1

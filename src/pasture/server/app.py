@@ -188,12 +188,21 @@ def serve(settings: Settings) -> None:
     """Run the server in the foreground until interrupted."""
     import uvicorn
 
+    from pasture.server.edge.connections import connection_cap, protocol_class, raise_fd_limit
+    from pasture.server.edge.logs import LogThrottle
     from pasture.server.edge.timeouts import protocol_with_timeouts
 
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # uvicorn's loggers propagate here too
+        handler.addFilter(LogThrottle())
+    fd_limit = raise_fd_limit()
+    max_connections = connection_cap(settings.max_connections, fd_limit)
+    if max_connections < settings.max_connections:
+        log.info("at most %d open connections: the open-file limit is %d", max_connections,
+                 fd_limit)
     app = create_app(settings)
     log.info("listening on %s", settings.host.url)
     if not is_loopback(settings.host.host):
@@ -203,6 +212,8 @@ def serve(settings: Settings) -> None:
             log.warning("LISTENING ON %s WITHOUT API KEYS: anyone who can reach this address "
                         "can use, create and delete your models. Set PASTURE_API_KEYS, or "
                         "bind 127.0.0.1.", settings.host.url)
+    protocol = protocol_with_timeouts(settings.header_timeout, settings.body_timeout,
+                                      settings.body_deadline, settings.body_min_rate,
+                                      base=protocol_class(max_connections))
     uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="warning",
-                timeout_graceful_shutdown=5,
-                http=protocol_with_timeouts(settings.header_timeout, settings.body_timeout))
+                log_config=None, timeout_graceful_shutdown=5, http=protocol)

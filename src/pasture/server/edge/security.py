@@ -145,10 +145,13 @@ class EdgeGuard:
         await self._forward(scope, receive, send, headers, cors)
 
     def _authorized(self, header: str) -> bool:
+        """Compared as bytes: `compare_digest` refuses str with characters outside ASCII,
+        and a header may carry any byte (it was decoded as latin-1 above)."""
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key:
             return False
-        return any(hmac.compare_digest(key.strip(), k) for k in self.policy.api_keys)
+        given = key.strip().encode("latin-1")
+        return any(hmac.compare_digest(given, k.encode()) for k in self.policy.api_keys)
 
     @staticmethod
     async def _preflight(send: Send, cors: list[tuple[bytes, bytes]]) -> None:

@@ -8,6 +8,12 @@ fetched with a `Range` request; each part's progress is kept next to the file in
 a pull killed at any point resumes with ranges from where the bytes on disk end, and
 Ollama and Pasture can resume each other's downloads. Several pulls of one digest in this
 process share one download.
+
+A registry is trusted with nothing it has not sent: the partial file grows only with the
+bytes received (no preallocation to the declared size, which a hostile manifest picks), a
+download that fails for good (the blob is missing, encoded, the wrong range, the wrong
+digest) deletes its partial file at once, and only the `MAX_LEFTOVERS` most recent
+interrupted downloads are kept for resuming.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ _FLUSH_SIZE = 1 << 20  # bytes gathered before each write to disk
 _SAVE_INTERVAL = 0.5  # seconds between saves of a part's progress
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _PARTIAL_RE = re.compile(r"(sha256-[0-9a-f]{64})-partial(?:-(\d+))?")
+# Interrupted downloads kept for resuming; older ones are deleted when a new one starts.
+MAX_LEFTOVERS = 4
 
 
 @dataclass
@@ -129,36 +137,53 @@ def remove_partial(blob: Path) -> None:
                 Path(entry.path).unlink(missing_ok=True)
 
 
+def _leftovers(blobs_root: Path) -> list[tuple[float, list[os.DirEntry[str]]]]:
+    """The files of each download not running in this process, with the time its newest
+    file was touched, oldest download first."""
+    groups: dict[str, list[os.DirEntry[str]]] = {}
+    try:
+        entries = list(os.scandir(blobs_root))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        match = _PARTIAL_RE.fullmatch(entry.name)
+        if match:
+            groups.setdefault(match.group(1), []).append(entry)
+    active = {path.name for path in _ACTIVE}
+    found = []
+    for name, files in groups.items():
+        if name in active:
+            continue
+        try:
+            found.append((max(f.stat(follow_symlinks=False).st_mtime for f in files), files))
+        except FileNotFoundError:
+            continue
+    return sorted(found, key=lambda leftover: leftover[0])
+
+
+def _remove_files(files: list[os.DirEntry[str]]) -> int:
+    for f in files:
+        Path(f.path).unlink(missing_ok=True)
+    return len(files)
+
+
 def remove_stale_partials(blobs_root: Path, older_than: float = 3600.0) -> int:
     """Delete downloads untouched for `older_than` seconds; younger ones stay resumable.
 
     A download is judged by the newest of its files, and one running in this process is
     never touched. Returns how many files were removed.
     """
-    groups: dict[str, list[os.DirEntry[str]]] = {}
-    try:
-        entries = list(os.scandir(blobs_root))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        match = _PARTIAL_RE.fullmatch(entry.name)
-        if match:
-            groups.setdefault(match.group(1), []).append(entry)
     cutoff = time.time() - older_than
-    active = {path.name for path in _ACTIVE}
-    removed = 0
-    for name, files in groups.items():
-        if name in active:
-            continue
-        try:
-            newest = max(f.stat(follow_symlinks=False).st_mtime for f in files)
-        except FileNotFoundError:
-            continue
-        if newest < cutoff:
-            for f in files:
-                Path(f.path).unlink(missing_ok=True)
-                removed += 1
-    return removed
+    return sum(_remove_files(files) for newest, files in _leftovers(blobs_root)
+               if newest < cutoff)
+
+
+def keep_recent_partials(blobs_root: Path, keep: int = MAX_LEFTOVERS) -> int:
+    """Delete all but the `keep` most recently touched interrupted downloads, so that a
+    registry that stalls each of many blobs cannot pile up partial files; returns how
+    many files were removed."""
+    leftovers = _leftovers(blobs_root)
+    return sum(_remove_files(files) for _, files in leftovers[:max(0, len(leftovers) - keep)])
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -187,6 +212,11 @@ class BlobDownload:
     async def _run(self) -> None:
         try:
             await self._download()
+        except (RegistryUnreachableError, asyncio.CancelledError):
+            raise  # the network or the client went away: kept for a resume
+        except PastureError:  # the registry's answer is unusable: nothing to resume
+            await asyncio.to_thread(remove_partial, self.blob)
+            raise
         except OSError as exc:  # reported without the path, which is the server's business
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(self.digest) from None
@@ -202,6 +232,7 @@ class BlobDownload:
         parts = await asyncio.to_thread(load_parts, self.blob, self.total)
         if parts is None:
             await asyncio.to_thread(remove_partial, self.blob)
+            await asyncio.to_thread(keep_recent_partials, self.blob.parent, MAX_LEFTOVERS - 1)
             parts = plan_parts(self.total, opts.parts_for(self.total))
         else:
             log.info("resuming %s from %d of %d bytes", self.digest[7:19],
@@ -209,7 +240,7 @@ class BlobDownload:
         self.completed = sum(p.completed for p in parts)
         fd = os.open(partial_path(self.blob), os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            await asyncio.to_thread(self._reserve, fd)
+            await asyncio.to_thread(self._check_space, fd)
             for part in parts:
                 await asyncio.to_thread(save_part, self.blob, part)
             limit = asyncio.Semaphore(max(1, opts.max_parallel))
@@ -230,22 +261,13 @@ class BlobDownload:
             os.close(fd)
         await self._commit()
 
-    def _reserve(self, fd: int) -> None:
-        """Size the file now, so a full disk is reported before any byte is fetched.
-
-        Free space is checked first: a failed fallocate may keep what it had allocated.
-        """
+    def _check_space(self, fd: int) -> None:
+        """Report a full disk before any byte is fetched, reserving nothing: the size is the
+        registry's claim, and a file sized to it would hold that much disk for a blob the
+        registry may never send (the file grows with what arrives instead)."""
         info, space = os.fstat(fd), os.fstatvfs(fd)
         if self.total - info.st_blocks * 512 > space.f_bavail * space.f_frsize:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        if info.st_size != self.total:
-            os.ftruncate(fd, self.total)
-        try:
-            os.posix_fallocate(fd, 0, self.total)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise
-            # Filesystems without fallocate: the sparse file will do.
 
     async def _commit(self) -> None:
         """Verify the whole file, then give it its final name (or delete it)."""
