@@ -198,14 +198,14 @@ export function parseModelfile(text) {
  * bad value is reported with its line before anything is uploaded.
  */
 const OPTIONS = {
-    num_keep: { type: 'int', low: -1 },
+    num_keep: { type: 'int', low: -1, high: 2147483647 },
     seed: { type: 'int' },
-    num_predict: { type: 'int', low: -2 },
-    top_k: { type: 'int', low: 0 },
+    num_predict: { type: 'int', low: -2, high: 2147483647 },
+    top_k: { type: 'int', low: 0, high: 2147483647 },
     top_p: { type: 'float', low: 0, high: 1 },
     min_p: { type: 'float', low: 0, high: 1 },
     typical_p: { type: 'float', low: 0, high: 1 },
-    repeat_last_n: { type: 'int', low: -1 },
+    repeat_last_n: { type: 'int', low: -1, high: 2147483647 },
     temperature: { type: 'float', low: 0 },
     repeat_penalty: { type: 'float', low: 0 },
     presence_penalty: { type: 'float' },
