@@ -7,6 +7,7 @@ leaves while waiting spends no slot, and `PASTURE_QUEUE_TIMEOUT` ends a wait wit
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from tests.fake_runner import Script
@@ -120,3 +121,80 @@ def test_a_wait_past_the_queue_timeout_is_a_503(serve: Serve) -> None:
         assert len(server.runner.requests) == 1
 
     serve(scenario, script, QUEUE_TIMEOUT="200ms")
+
+
+async def call(server: Server, path: str, request: dict[str, Any], sent: list[bytes],
+               headers: list[tuple[bytes, bytes]], leave_when: asyncio.Event) -> int:
+    """POST to the app as uvicorn would, collecting the body chunks as they are sent; the
+    client leaves when `leave_when` is set. Returns the status."""
+    status = 0
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": json.dumps(request).encode(),
+                    "more_body": False}
+        await leave_when.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message.get("body"):
+            sent.append(message["body"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1:11434"),
+                         (b"content-type", b"application/json"), *headers],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 11434)}
+    await server.app(scope, receive, send)
+    return status
+
+
+def lines(sent: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in b"".join(sent).splitlines() if line]
+
+
+def test_a_client_that_asks_hears_its_place_in_the_queue_before_its_answer(
+        serve: Serve) -> None:
+    script = Script(gate=asyncio.Event())
+    report = [(b"x-pasture-queue", b"report")]
+
+    async def scenario(server: Server) -> None:
+        scheduler = server.app.state.pasture.scheduler
+        first = asyncio.create_task(server.post("/api/chat", **body("/api/chat", "plain",
+                                                                    stream=False)))
+        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        streams: dict[str, list[bytes]] = {"second": [], "third": [], "quiet": []}
+        leave_second, stay = asyncio.Event(), asyncio.Event()
+        second = asyncio.create_task(call(server, "/api/chat", body("/api/chat", "plain"),
+                                          streams["second"], report, leave_second))
+        await until(lambda: scheduler.waiting == 1)
+        third = asyncio.create_task(call(server, "/api/chat", body("/api/chat", "plain"),
+                                         streams["third"], report, stay))
+        await until(lambda: scheduler.waiting == 2)
+        quiet = asyncio.create_task(call(server, "/api/chat", body("/api/chat", "plain"),
+                                         streams["quiet"], [], stay))
+        await until(lambda: scheduler.waiting == 3)
+        await until(lambda: len(lines(streams["third"])) == 1)
+        assert lines(streams["second"]) == [{"status": "queued", "position": 1}]
+        assert lines(streams["third"]) == [{"status": "queued", "position": 2}]
+        assert streams["quiet"] == []  # a client that did not ask sees nothing new
+        leave_second.set()  # the second leaves the queue: the third moves up
+        assert await second == 200
+        await until(lambda: len(lines(streams["third"])) == 2)
+        assert lines(streams["third"])[1] == {"status": "queued", "position": 1}
+        script.gate.set()
+        assert (await first).status_code == 200
+        assert await third == 200 and await quiet == 200
+        third_lines = lines(streams["third"])
+        assert third_lines[2]["message"]["content"] == "Hello" and third_lines[-1]["done"]
+        assert all("status" not in line for line in lines(streams["quiet"]))
+        assert len(server.runner.requests) == 3  # first, third, quiet: the second left
+
+    serve(scenario, script)

@@ -159,6 +159,14 @@ class ChatResponse(Metrics):
     debug_info: DebugInfo | None = Field(default=None, alias="_debug_info")
 
 
+class QueueStatus(WireModel):
+    """A progress line for a client that sent `X-Pasture-Queue: report`: its request
+    waits for a slot, `position` 1 being next (beyond Ollama)."""
+
+    status: str = "queued"
+    position: int
+
+
 # ----- model management -------------------------------------------------------------------
 
 

@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 StartRunner = Callable[[LoadSpec], Awaitable[Runner]]
 
 
+OnQueued = Callable[[int], None]  # told a waiting request's place in its queue (1: next)
+
+
+@dataclass(eq=False)
+class Waiter:
+    """A request waiting for a slot: resolved when one passes to it."""
+
+    turn: asyncio.Future[None]
+    on_queued: OnQueued | None = None
+
+
 @dataclass(eq=False)
 class Loaded:
     """A loaded model: its runner and its lifetime bookkeeping."""
@@ -47,8 +58,7 @@ class Loaded:
     leases: int = 0  # requests holding it: running, or waiting for a slot
     running: int = 0  # requests holding one of its slots
     # Requests waiting for a slot, in arrival order; a freed slot passes to the first.
-    waiting: collections.deque[asyncio.Future[None]] = field(
-        default_factory=collections.deque)
+    waiting: collections.deque[Waiter] = field(default_factory=collections.deque)
     expires_at: float = math.inf  # wall-clock seconds; inf = forever
     stopping: bool = False
     loaded_at: float = field(default_factory=time.time)
@@ -113,17 +123,18 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def lease(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
-                    size: int) -> AsyncIterator[Lease]:
+                    size: int, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
         """Hold a loaded runner for `key`, and one of its slots, for the duration of a
         request: 503 at once when `max_queue` requests wait already (unless a slot is
-        free now), or after `queue_timeout` seconds of waiting."""
+        free now), or after `queue_timeout` seconds of waiting. `on_queued` hears the
+        request's place in the model's queue whenever it has to wait and moves up."""
         if self._pending >= self._max_queue and not self._runs_now(key, spec):
             raise ServerBusyError()
         self._pending += 1
         try:
             lease = await self._acquire(key, digest, spec, keep_alive, size)
             try:
-                await self._take_slot(lease.loaded)
+                await self._take_slot(lease.loaded, on_queued)
             except BaseException:
                 await self._release(lease.loaded)
                 raise
@@ -148,23 +159,26 @@ class Scheduler:
         return bool(current and current.spec == spec and current.runner.alive
                     and not current.stopping and current.slot_free)
 
-    async def _take_slot(self, loaded: Loaded) -> None:
+    async def _take_slot(self, loaded: Loaded, on_queued: OnQueued | None) -> None:
         """One of `loaded`'s slots, at once or when the requests ahead are done."""
         if loaded.slot_free:
             loaded.running += 1
             return
-        turn = asyncio.get_running_loop().create_future()
-        loaded.waiting.append(turn)
+        waiter = Waiter(asyncio.get_running_loop().create_future(), on_queued)
+        loaded.waiting.append(waiter)
+        if on_queued is not None:
+            on_queued(len(loaded.waiting))
         try:
             async with asyncio.timeout(self._queue_timeout):
-                await turn
+                await waiter.turn
         except BaseException as exc:
-            if turn.done() and not turn.cancelled():  # a slot came as we gave up: pass it on
-                self._free_slot(loaded)
+            if waiter.turn.done() and not waiter.turn.cancelled():  # a slot came as we gave
+                self._free_slot(loaded)                                # up: pass it on
             else:  # cancelled, maybe already passed over by `_free_slot`
-                turn.cancel()
+                waiter.turn.cancel()
                 with contextlib.suppress(ValueError):
-                    loaded.waiting.remove(turn)
+                    loaded.waiting.remove(waiter)
+                _tell_places(loaded)
             if isinstance(exc, TimeoutError):
                 raise QueueTimeoutError(self._queue_timeout or 0) from None
             raise
@@ -172,9 +186,10 @@ class Scheduler:
     def _free_slot(self, loaded: Loaded) -> None:
         """A request is done with its slot: the first one waiting gets it."""
         while loaded.waiting:
-            turn = loaded.waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)  # the slot passes on: `running` stays the same
+            waiter = loaded.waiting.popleft()
+            if not waiter.turn.done():
+                waiter.turn.set_result(None)  # the slot passes on: `running` stays the same
+                _tell_places(loaded)
                 return
         loaded.running -= 1
 
@@ -320,3 +335,10 @@ class Scheduler:
         """Stop every runner (server shutdown)."""
         for loaded in list(self._loaded.values()):
             await self._unload(loaded)
+
+
+def _tell_places(loaded: Loaded) -> None:
+    """Tell each request still waiting for `loaded` its place, after the queue moved."""
+    for place, waiter in enumerate(loaded.waiting, start=1):
+        if waiter.on_queued is not None and not waiter.turn.done():
+            waiter.on_queued(place)

@@ -32,7 +32,7 @@ from pasture.runner.base import (
     RunnerCrashed,
     TokenLogprob,
 )
-from pasture.scheduler.scheduler import Lease
+from pasture.scheduler.scheduler import Lease, OnQueued
 from pasture.server.pipeline import images, prompt
 from pasture.server.pipeline.model import ResolvedModel
 from pasture.server.pipeline.reply import ReplyPlan, offered_tools, plan_reply
@@ -151,20 +151,22 @@ class Generation:
         return self.turn.raw or self.template is not None
 
     @contextlib.asynccontextmanager
-    async def lease(self) -> AsyncIterator[Lease]:
-        """A runner for this turn's model and load options, held while in use."""
+    async def lease(self, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
+        """A runner for this turn's model and load options, and one of its slots, held
+        while in use; `on_queued` hears the turn's place while it waits for a slot."""
         async with self.state.scheduler.lease(self.display, self.model.local.digest,
                                               self.spec, self.keep_alive,
-                                              self.model.local.size) as lease:
+                                              self.model.local.size, on_queued) as lease:
             yield lease
 
-    async def events(self) -> AsyncIterator[Piece | Finish]:
+    async def events(self, on_queued: OnQueued | None = None
+                     ) -> AsyncIterator[Piece | Finish]:
         """Run the turn: `Piece`s as the answer comes, then exactly one `Finish`. A turn
         without messages only loads the model (or, with keep_alive 0, unloads it)."""
         if not self.turn.messages:
             yield await self._load_or_unload()
             return
-        async with self.lease() as lease:
+        async with self.lease(on_queued) as lease:
             runner = lease.runner
             built = await self.prompt(runner)
             tokens = built.tokens
@@ -284,6 +286,38 @@ async def _context_text(runner: Runner, context: list[int]) -> str:
         return await runner.detokenize(context)
     except BadRequestError:
         raise outside from None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The turn waits for a slot: `position` 1 is next."""
+
+    position: int
+
+
+async def reporting_queue(generation: Generation) -> AsyncIterator[Queued | Piece | Finish]:
+    """`generation.events()`, preceded while it waits for a slot by its place in the
+    queue (`Queued`, each time it moves up); a turn that need not wait reports nothing."""
+    places: asyncio.Queue[int] = asyncio.Queue()
+    events = generation.events(places.put_nowait)
+    first = asyncio.ensure_future(anext(events))
+    try:
+        while not first.done():
+            place = asyncio.ensure_future(places.get())
+            await asyncio.wait({first, place}, return_when=asyncio.FIRST_COMPLETED)
+            if place.done():
+                yield Queued(place.result())
+            else:
+                place.cancel()
+        yield first.result()
+        async for item in events:
+            yield item
+    finally:
+        if not first.done():  # the client left while waiting: leave the queue
+            first.cancel()
+            with contextlib.suppress(BaseException):
+                await first
+        await events.aclose()
 
 
 async def prepend(first: Piece | Finish, rest: AsyncIterator[Piece | Finish]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,11 +19,20 @@ from pasture.api.ollama import (
     GenerateResponse,
     Logprob,
     Message,
+    QueueStatus,
     ToolCall,
     TopLogprob,
 )
 from pasture.runner.base import TokenLogprob
-from pasture.server.pipeline.generation import Collected, Finish, Generation, Piece, collect
+from pasture.server.pipeline.generation import (
+    Collected,
+    Finish,
+    Generation,
+    Piece,
+    Queued,
+    collect,
+    reporting_queue,
+)
 from pasture.server.pipeline.turn import Turn
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
@@ -81,14 +91,20 @@ async def _answer(request: Request, generation: Generation, debug: bool,
                   whole: Callable[[Collected], Reply], stream: bool) -> Response:
     """Stream the turn's chunks, or answer them collected; `_debug_render_only` answers
     the prompt instead."""
-    async def chunks() -> AsyncIterator[Reply]:
+    report = stream and request.headers.get("x-pasture-queue", "").lower() == "report"
+
+    async def chunks() -> AsyncIterator[Reply | QueueStatus]:
         if debug and generation.turn.messages:
             built = await generation.render_only()
             yield chunk(DebugInfo(rendered_template=built.text, image_count=built.image_count))
             return
-        async for event in generation.events():
-            if (item := chunk(event)) is not None:
-                yield item
+        events = reporting_queue(generation) if report else generation.events()
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, Queued):
+                    yield QueueStatus(position=event.position)
+                elif (item := chunk(event)) is not None:
+                    yield item
 
     if stream or (debug and generation.turn.messages):
         return await ndjson_response(chunks(), request)
