@@ -9,7 +9,11 @@ operation runs; what is on disk afterwards is exactly what a kill at that instan
     PASTURE_TEST_KILL_AT='os.rename:/blobs/sha256-' python tests/integration/kill_at.py
 
 The variable is `<audit event>:<regex>`: `open` matches the path opened (built-in `open`
-and `os.open`), `os.rename` the destination of `os.rename`/`os.replace`.
+and `os.open`), `os.rename` the destination of `os.rename`/`os.replace`; a destination
+given relative to a directory descriptor (`dst_dir_fd`, as the store writes manifests) is
+matched as its full path. `os.rename+` kills just after the rename instead of before it
+(the hook performs it first): the state a kill between a rename and the directory's
+fsync leaves.
 """
 
 from __future__ import annotations
@@ -21,17 +25,30 @@ import sys
 from typing import Any
 
 _WATCHED_ARGUMENT = {"open": 0, "os.rename": 1}
+_DIR_FD_ARGUMENT = {"os.rename": 3}  # os.rename/os.replace audit (src, dst, src_fd, dst_fd)
 
 
 def kill_at(event: str, pattern: str) -> None:
-    """Install the hook: SIGKILL this process when `event` fires on a path matching."""
+    """Install the hook: SIGKILL this process when `event` fires on a path matching (after
+    the rename itself for `os.rename+`)."""
+    after = event.endswith("+")
+    event = event.rstrip("+")
     index = _WATCHED_ARGUMENT[event]
     matcher = re.compile(pattern)
+    renaming = False  # the hook's own rename (for `os.rename+`) fires the hook again
 
     def hook(name: str, args: tuple[Any, ...]) -> None:
-        if name != event or not isinstance(args[index], str | bytes | os.PathLike):
+        nonlocal renaming
+        if renaming or name != event or not isinstance(args[index], str | bytes | os.PathLike):
             return
-        if matcher.search(os.fsdecode(args[index])):
+        path = os.fsdecode(args[index])
+        dir_fd = args[_DIR_FD_ARGUMENT[event]] if event in _DIR_FD_ARGUMENT else None
+        if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        if matcher.search(path):
+            if after:
+                renaming = True
+                os.rename(args[0], args[1], src_dir_fd=args[2], dst_dir_fd=args[3])
             os.kill(os.getpid(), signal.SIGKILL)
 
     sys.addaudithook(hook)

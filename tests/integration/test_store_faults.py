@@ -169,7 +169,8 @@ def test_upload_killed_before_its_rename_leaves_only_a_temp_file(models: Path,
 CREATE_KILL_POINTS = {
     "layer complete, not renamed": ("os.rename", r"/blobs/sha256-", "v1"),
     "manifest complete, not renamed": ("os.rename", r"/manifests/.+/m/latest$", "v1"),
-    "manifest renamed, directory not synced": ("open", r"/manifests/.+/library/m$", "v2"),
+    "manifest renamed, directory not synced": ("os.rename+", r"/manifests/.+/m/latest$",
+                                               "v2"),
 }
 
 
