@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -47,7 +48,7 @@ class ProcessRunner:
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
                  drain: asyncio.Task[None], buffers: BufferSizes | None = None,
                  engine: str = "default", media_marker: str | None = None,
-                 llguidance: bool = True) -> None:
+                 llguidance: bool = True, api_key: str | None = None) -> None:
         self.spec = spec
         self.engine = engine  # the engine build it runs on (`pasture engine list`)
         self.llguidance = llguidance  # that build runs llguidance grammars
@@ -56,7 +57,7 @@ class ProcessRunner:
         self.address = address
         self._drain = drain
         self.buffers = buffers or BufferSizes()  # what the engine allocated (from its log)
-        self._http = RunnerHTTP(address)
+        self._http = RunnerHTTP(address, api_key)
 
     @classmethod
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
@@ -75,6 +76,9 @@ class ProcessRunner:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
+        api_key = secrets.token_urlsafe(32)
+        assert process.stdin is not None
+        process.stdin.write(api_key.encode() + b"\n")  # the child reads it before loading
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         buffers = BufferSizes()
         drain = asyncio.create_task(_drain_stderr(process, tail, buffers))
@@ -99,7 +103,7 @@ class ProcessRunner:
                               + _exit_reason(died, tail))
         log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
         return cls(spec, process, reply["address"], drain, buffers, engine,
-                   reply.get("media_marker"), llguidance)
+                   reply.get("media_marker"), llguidance, api_key)
 
     @property
     def alive(self) -> bool:
