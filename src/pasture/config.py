@@ -102,6 +102,9 @@ class Settings:
     engine: str | None = None  # PASTURE_ENGINE: the engine build to use first, by name
     header_timeout: float = 10.0  # seconds to send a request head; 0 = none (edge/timeouts.py)
     body_timeout: float = 60.0  # seconds a request body may go silent; 0 = none
+    # Each runner's anonymous memory; None: half the RAM (runner/watchdog.py), 0: no cap.
+    runner_memory_limit: int | None = None
+    max_embed_inputs: int = 2048  # inputs in one embedding request
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -133,6 +136,8 @@ class Settings:
             engine=pasture_only("ENGINE", environ),
             header_timeout=_seconds("HEADER_TIMEOUT", 10.0, environ),
             body_timeout=_seconds("BODY_TIMEOUT", 60.0, environ),
+            runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
+            max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
         )
 
 
