@@ -15,11 +15,12 @@ from tests.integration.conftest import MODEL, RunningServer
 
 
 def runner_address(server: RunningServer) -> str:
-    """The engine port of the newest runner, from the server's log."""
-    addresses = re.findall(r"runner pid \d+ serving .* on (http://127\.0\.0\.1:\d+)",
-                           server.log())
-    assert addresses, server.log()[-2000:]
-    return addresses[-1]
+    """The engine port of a runner still running, from the server's log."""
+    started = re.findall(r"runner pid (\d+) serving .* on (http://127\.0\.0\.1:\d+)",
+                         server.log())
+    running = [address for pid, address in started if int(pid) in server.children()]
+    assert running, server.log()[-2000:]
+    return running[-1]
 
 
 ENGINE_ENDPOINTS = [
