@@ -69,6 +69,7 @@ class FakeRunner:
         self.requests: list[CompletionRequest] = []
         self.templated: list[dict[str, Any]] = []  # apply_template calls: their arguments
         self.tokenized = 0  # tokenize calls
+        self.embedded: list[list[str] | list[list[int]]] = []  # embed calls: their inputs
         self.cancelled = 0  # generations closed before their end
         self.finished = 0  # generations that reached their end
         self._cached: list[int] = []  # the last prompt: what the next one may reuse
@@ -124,6 +125,7 @@ class FakeRunner:
         return head + turns + "<|assistant|>"
 
     async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
+        self.embedded.append(inputs)
         vectors = [[float(len(item)), 1.0] for item in inputs]
         return Embeddings(vectors, sum(len(item) for item in inputs))
 

@@ -108,6 +108,9 @@ class Settings:
     body_deadline: float = 30.0
     body_min_rate: int = 1000  # bytes a second
     max_connections: int = 1000  # open client connections; lowered to fit the fd limit
+    # Each runner's anonymous memory; None: half the RAM (runner/watchdog.py), 0: no cap.
+    runner_memory_limit: int | None = None
+    max_embed_inputs: int = 2048  # inputs in one embedding request
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -143,6 +146,8 @@ class Settings:
             body_deadline=_seconds("BODY_DEADLINE", 30.0, environ),
             body_min_rate=max(0, _int("BODY_MIN_RATE", 1000, environ)),
             max_connections=max(1, _int("MAX_CONNECTIONS", 1000, environ)),
+            runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
+            max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
         )
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pasture.server.pipeline.embedding import GROUP_INPUTS
 from tests.embedding_ggufs import write_tiny_bert
 from tests.integration.conftest import MODEL, RunningServer, import_model
+from tests.loop_probe import STALL_LIMIT, HTTPProbe
 
 BERT = "tiny-bert:latest"
 
@@ -131,3 +133,37 @@ def test_embed_over_long_input_truncates_or_is_400(api: httpx.Client, bert: str)
     cut = api.post("/api/embed", json={"model": bert, "input": long_text})
     assert cut.status_code == 200, cut.text
     assert cut.json()["prompt_eval_count"] == 512
+
+
+def test_a_thousand_inputs_embed_without_stalling_or_killing_the_runner(
+        api: httpx.Client, server: RunningServer) -> None:
+    # Issue #15, item 8: 1000 inputs of "a" at once killed the runner (and 500 took 91 s).
+    api.post("/api/embed", json={"model": MODEL, "input": "a"}).raise_for_status()
+    runners = set(server.children())
+    with HTTPProbe(server.url) as probe:
+        reply = api.post("/v1/embeddings", json={"model": MODEL, "input": ["a"] * 1000})
+    assert reply.status_code == 200, reply.text
+    data = reply.json()["data"]
+    assert len(data) == 1000 and data[0]["embedding"] == data[999]["embedding"]
+    assert probe.answers > 0 and probe.worst < STALL_LIMIT
+    assert set(server.children()) == runners  # the same runner, still serving
+    assert api.post("/api/embed", json={"model": MODEL, "input": "b"}).status_code == 200
+
+
+def test_distinct_inputs_past_one_group_keep_their_order(api: httpx.Client) -> None:
+    texts = [f"item {n}: the sky" for n in range(GROUP_INPUTS + 3)]  # two engine calls
+    batch = api.post("/api/embed", json={"model": MODEL, "input": texts})
+    assert batch.status_code == 200, batch.text
+    vectors = batch.json()["embeddings"]
+    assert len(vectors) == len(texts)
+    for index in (0, GROUP_INPUTS - 1, GROUP_INPUTS + 2):
+        single = api.post("/api/embed", json={"model": MODEL, "input": texts[index]})
+        cosine = sum(a * b for a, b in zip(vectors[index], single.json()["embeddings"][0],
+                                           strict=True))
+        assert cosine == pytest.approx(1.0, abs=1e-3)
+
+
+def test_more_inputs_than_the_cap_is_400(api: httpx.Client) -> None:
+    reply = api.post("/api/embed", json={"model": MODEL, "input": ["a"] * 2049})
+    assert reply.status_code == 400
+    assert "too many inputs: 2049" in reply.json()["error"]

@@ -28,11 +28,13 @@ class HTTPError(Exception):
 
 
 class RunnerHTTP:
-    """POSTs JSON to `http://host:port` and reads JSON or server-sent-event replies."""
+    """POSTs JSON to `http://host:port` and reads JSON or server-sent-event replies;
+    `api_key`, when given, goes with every request as `Authorization: Bearer`."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, api_key: str | None = None) -> None:
         host, _, port = address.removeprefix("http://").rstrip("/").rpartition(":")
         self.host, self.port = host, int(port)
+        self._authorization = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST and return the decoded JSON reply."""
@@ -70,7 +72,7 @@ class RunnerHTTP:
         writer.write(
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-            "Connection: close\r\n\r\n".encode() + payload
+            f"{self._authorization}Connection: close\r\n\r\n".encode() + payload
         )
         await writer.drain()
         return reader, writer

@@ -1,6 +1,8 @@
 """Child-process entry point: load one model into llama.cpp's server and serve it.
 
-Run as `python -m pasture.runner.main '<LoadSpec JSON>'`. Prints one JSON line on
+Run as `python -m pasture.runner.main '<LoadSpec JSON>'`, with the engine's API key as
+the first line of stdin (a key on the command line would be readable by any local user
+in /proc). Prints one JSON line on
 stdout — `{"address": "http://127.0.0.1:PORT", "media_marker": ...}` (the marker only
 with a projector) or `{"error": "..."}` — then serves until its stdin closes, which
 happens when the parent exits or unloads the model.
@@ -15,11 +17,14 @@ import sys
 from typing import Any
 
 
-def engine_params(spec: dict[str, Any]) -> Any:
-    """llama.cpp `CommonParams` for a load spec (see `pasture.runner.base.LoadSpec`)."""
+def engine_params(spec: dict[str, Any], api_key: str | None = None) -> Any:
+    """llama.cpp `CommonParams` for a load spec (see `pasture.runner.base.LoadSpec`);
+    with `api_key`, the engine's port answers only requests bearing it."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
+    if api_key:
+        params.api_keys = [api_key]
     params.model.path = spec["model_path"]
     params.n_parallel = spec["num_parallel"]
     # Each slot gets the full context the user asked for, as in Ollama (-c num_ctx × P).
@@ -72,7 +77,7 @@ def engine_params(spec: dict[str, Any]) -> Any:
     return params
 
 
-def media_marker(address: str) -> str:
+def media_marker(address: str, api_key: str) -> str:
     """The text the engine swaps for an image in a prompt: llama-server picks a random one
     per process and reports it in `/props`; older builds use mtmd's fixed default."""
     import http.client
@@ -80,7 +85,7 @@ def media_marker(address: str) -> str:
     host, _, port = address.removeprefix("http://").rpartition(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        connection.request("GET", "/props")
+        connection.request("GET", "/props", headers={"Authorization": f"Bearer {api_key}"})
         props = json.loads(connection.getresponse().read())
     finally:
         connection.close()
@@ -105,6 +110,9 @@ def _speculative_draft(xllamacpp: Any, params: Any, spec: dict[str, Any]) -> Non
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    # Only the parent knows this per-start key: any other local process reaching the
+    # engine's loopback port gets 401 (PASTURE_API_KEYS would mean nothing otherwise).
+    api_key = sys.stdin.readline().strip()
     if spec.get("num_gpu") == 0:
         # Placed on the CPU: hide CUDA GPUs before the engine starts, so the runner takes
         # no GPU memory (a CUDA context, op-offload compute buffers) and /api/ps is honest.
@@ -112,9 +120,9 @@ def main() -> None:
     try:
         import xllamacpp
 
-        server = xllamacpp.Server(engine_params(spec))
+        server = xllamacpp.Server(engine_params(spec, api_key))
         address = server.listening_address
-        marker = media_marker(address) if spec.get("projector") else None
+        marker = media_marker(address, api_key) if spec.get("projector") else None
     except Exception as exc:  # the engine reports load failures as plain exceptions
         print(json.dumps({"error": str(exc) or type(exc).__name__}), flush=True)
         os._exit(1)

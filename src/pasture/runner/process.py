@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pasture.errors import BadRequestError, RunnerError
-from pasture.runner import llama_server
+from pasture.runner import llama_server, watchdog
 from pasture.runner.base import (
     CompletionRequest,
     Embeddings,
@@ -47,7 +48,8 @@ class ProcessRunner:
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
                  drain: asyncio.Task[None], buffers: BufferSizes | None = None,
                  engine: str = "default", media_marker: str | None = None,
-                 llguidance: bool = True) -> None:
+                 llguidance: bool = True, api_key: str | None = None,
+                 memory_limit: int | None = None) -> None:
         self.spec = spec
         self.engine = engine  # the engine build it runs on (`pasture engine list`)
         self.llguidance = llguidance  # that build runs llguidance grammars
@@ -56,15 +58,23 @@ class ProcessRunner:
         self.address = address
         self._drain = drain
         self.buffers = buffers or BufferSizes()  # what the engine allocated (from its log)
-        self._http = RunnerHTTP(address)
+        self._http = RunnerHTTP(address, api_key)
+        self.memory_limit = memory_limit  # bytes of anonymous memory; None: no cap
+        self._stopped_because: str | None = None  # why the parent killed it, if it did
+        self._watchdog = asyncio.create_task(
+            watchdog.watch(process.pid, memory_limit, self._overran)) \
+            if memory_limit is not None else None
 
     @classmethod
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
                     engine: str = "default", site: Path | None = None,
-                    llguidance: bool = True) -> ProcessRunner:
+                    llguidance: bool = True, memory_limit: int | None = None
+                    ) -> ProcessRunner:
         """Spawn a runner for `spec` and return once the model is loaded and healthy;
-        `site` is an engine build's directory, put first on the child's import path, and
-        `llguidance` whether that build has llguidance."""
+        `site` is an engine build's directory, put first on the child's import path,
+        `llguidance` whether that build has llguidance, and `memory_limit` the bytes of
+        anonymous memory past which the runner is killed (None: the default of
+        `watchdog.memory_limit`, 0: no cap)."""
         env = None
         if site is not None:
             env = dict(os.environ)
@@ -75,6 +85,9 @@ class ProcessRunner:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
+        api_key = secrets.token_urlsafe(32)
+        assert process.stdin is not None
+        process.stdin.write(api_key.encode() + b"\n")  # the child reads it before loading
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
         buffers = BufferSizes()
         drain = asyncio.create_task(_drain_stderr(process, tail, buffers))
@@ -97,13 +110,17 @@ class ProcessRunner:
                 raise RunnerOutOfMemory("not enough memory to load this model")
             raise RunnerError("the engine could not load this model: "
                               + _exit_reason(died, tail))
-        log.info("runner pid %d serving %s on %s", process.pid, spec.model_path, reply["address"])
+        limit = watchdog.memory_limit(memory_limit, watchdog.anonymous_memory(process.pid) or 0)
+        log.info("runner pid %d serving %s on %s (memory limit %s)", process.pid,
+                 spec.model_path, reply["address"],
+                 f"{limit >> 20} MiB" if limit is not None else "none")
         return cls(spec, process, reply["address"], drain, buffers, engine,
-                   reply.get("media_marker"), llguidance)
+                   reply.get("media_marker"), llguidance, api_key, limit)
 
     @property
     def alive(self) -> bool:
-        return self.process.returncode is None
+        # Killed by the watchdog counts at once, before the child is reaped.
+        return self.process.returncode is None and self._stopped_because is None
 
     @property
     def pid(self) -> int:
@@ -133,11 +150,11 @@ class ProcessRunner:
                     if done is not None:
                         yield done
                         return
-            raise RunnerCrashed()  # the reply ended without its final chunk
+            raise self._crashed()  # the reply ended without its final chunk
         except HTTPError as exc:
             raise llama_server.http_error(exc.status, exc.body) from None
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
-            raise RunnerCrashed() from None
+            raise self._crashed() from None
 
     async def apply_template(self, messages: list[dict[str, Any]],
                              tools: list[dict[str, Any]] | None = None,
@@ -177,10 +194,28 @@ class ProcessRunner:
                 raise BadRequestError(failed) from None
             raise llama_server.http_error(exc.status, exc.body) from None
         except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
-            raise RunnerCrashed() from None
+            raise self._crashed() from None
+
+    def _crashed(self) -> RunnerCrashed:
+        """The error for a request the runner died under: why, when the parent knows."""
+        return RunnerCrashed(self._stopped_because) if self._stopped_because \
+            else RunnerCrashed()
+
+    def _overran(self, used: int) -> None:
+        """The watchdog saw the runner past its memory limit: stop it, and say so."""
+        assert self.memory_limit is not None
+        self._stopped_because = (f"model runner exceeded its memory limit "
+                                 f"({self.memory_limit >> 20} MiB) and was stopped")
+        log.error("runner pid %d serving %s used %d MiB, over its memory limit of %d MiB "
+                  "(PASTURE_RUNNER_MEMORY_LIMIT): killed", self.process.pid,
+                  self.spec.model_path, used >> 20, self.memory_limit >> 20)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
 
     async def close(self) -> None:
         """Ask the child to exit (stdin EOF), then kill it if it lingers."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self.process.stdin and not self.process.stdin.is_closing():
             self.process.stdin.close()
         try:

@@ -60,7 +60,8 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     launcher = None
     if start_runner is None:
         launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
-                                  partial(start_on_build, timeout=settings.load_timeout or None),
+                                  partial(start_on_build, timeout=settings.load_timeout or None,
+                                          memory_limit=settings.runner_memory_limit),
                                   preferred=settings.engine)
         start_runner, refresh = launcher.start, launcher.refresh_gpus
         info = engine_info or launcher.machine()
@@ -147,11 +148,12 @@ def planner_for(settings: Settings, info: engine.EngineInfo,
                    gpu_limit=settings.gpu_memory_limit, refresh=refresh if info.gpus else None)
 
 
-async def start_on_build(spec: LoadSpec, build: EngineBuild,
-                         timeout: float | None) -> ProcessRunner:
-    """A runner process for `spec` importing the engine from `build`."""
+async def start_on_build(spec: LoadSpec, build: EngineBuild, timeout: float | None,
+                         memory_limit: int | None = None) -> ProcessRunner:
+    """A runner process for `spec` importing the engine from `build`, killed past
+    `memory_limit` (`PASTURE_RUNNER_MEMORY_LIMIT`)."""
     return await ProcessRunner.start(spec, timeout, engine=build.name, site=build.site,
-                                     llguidance=build.llguidance)
+                                     llguidance=build.llguidance, memory_limit=memory_limit)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,13 +30,19 @@ async def embed(body: _EmbedBody, request: Request) -> Response:
         state_of(request), body.model, inputs, truncate=body.truncate is not False,
         options=body.options, keep_alive=body.keep_alive,
     )
-    return json_response(EmbedResponse(
-        model=result.model,
-        embeddings=[embedding.normalize(v, body.dimensions) for v in result.vectors],
+    # Thousands of vectors take seconds to normalise and encode: not on the event loop.
+    return await asyncio.to_thread(_embed_response, result, body.dimensions)
+
+
+def _embed_response(result: embedding.EmbedResult, dimensions: int | None) -> Response:
+    shell = EmbedResponse(
+        model=result.model, embeddings=[],
         total_duration=int(result.total_duration * 1e9),
         load_duration=int(result.load_duration * 1e9),
         prompt_eval_count=result.prompt_tokens,
-    ))
+    )
+    return embedding.spliced_json(
+        shell, "embeddings", (embedding.normalize(v, dimensions) for v in result.vectors))
 
 
 @router.post("/api/embeddings")

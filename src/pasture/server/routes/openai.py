@@ -265,17 +265,23 @@ async def embeddings(body: oa.EmbeddingRequest, request: Request) -> Response:
         raise BadRequestError("invalid input: input must not be empty")
     embedding.check_dimensions(body.dimensions)
     result = await embedding.embed(state_of(request), body.model, inputs, options=body.options)
-    vectors = [embedding.normalize(v, body.dimensions) for v in result.vectors]
-    data = [
+    # Thousands of vectors take seconds to normalise and encode: not on the event loop.
+    return await asyncio.to_thread(_embedding_list, result, body)
+
+
+def _embedding_list(result: embedding.EmbedResult, body: oa.EmbeddingRequest) -> Response:
+    vectors = (embedding.normalize(v, body.dimensions) for v in result.vectors)
+    data = (
         oa.Embedding(index=i, embedding=encode_base64(v) if body.encoding_format == "base64"
                      else v)
         for i, v in enumerate(vectors)
-    ]
-    return json_out(oa.EmbeddingList(
-        data=data, model=result.model,
+    )
+    shell = oa.EmbeddingList(
+        data=[], model=result.model,
         usage=oa.EmbeddingUsage(prompt_tokens=result.prompt_tokens,
                                 total_tokens=result.prompt_tokens),
-    ))
+    )
+    return embedding.spliced_json(shell, "data", data)
 
 
 # ----- models -----------------------------------------------------------------------------
