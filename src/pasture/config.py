@@ -108,6 +108,7 @@ class Settings:
     body_deadline: float = 30.0
     body_min_rate: int = 1000  # bytes a second
     max_connections: int = 1000  # open client connections; lowered to fit the fd limit
+    metrics: bool = True  # GET /metrics (PASTURE_METRICS=0: off, and nothing recorded)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -143,6 +144,7 @@ class Settings:
             body_deadline=_seconds("BODY_DEADLINE", 30.0, environ),
             body_min_rate=max(0, _int("BODY_MIN_RATE", 1000, environ)),
             max_connections=max(1, _int("MAX_CONNECTIONS", 1000, environ)),
+            metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
         )
 
 
