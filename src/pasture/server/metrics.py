@@ -98,7 +98,12 @@ class Metrics:
 
     # The scheduler's watcher (see Scheduler.watcher)
     def loaded(self, model: str, seconds: float) -> None:
+        """Also starts the model's counters at 0: `rate()` and `increase()` then count
+        the first request's tokens too (a series that appears with a value has no 0)."""
         self.load_seconds.labels(model).observe(seconds)
+        for counter in (self.prompt_tokens, self.generation_tokens, self.cache_hits,
+                        self.cache_queries):
+            counter.labels(model)
 
     def crashed(self, model: str) -> None:
         self.crashes.labels(model).inc()
