@@ -5,6 +5,8 @@ off with PASTURE_METRICS=0, behind the API key when keys are set."""
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -140,3 +142,21 @@ def test_metrics_need_the_api_key_when_keys_are_set(serve: Serve) -> None:
                      route="unmatched", status="401") == 1
 
     serve(scenario, API_KEYS="sesame")
+
+
+def test_every_series_the_docs_and_dashboard_name_is_exported(serve: Serve) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    named = set(re.findall(r"pasture:[a-z0-9_]+", (docs / "metrics.md").read_text() +
+                           (docs / "grafana-dashboard.json").read_text()))
+
+    async def scenario(server: Server) -> set[str]:
+        assert (await server.post("/api/generate", model="plain", prompt="hi",
+                                  stream=False)).status_code == 200
+        reply = await server.client.get("/metrics")
+        families = list(text_string_to_metric_families(reply.text))
+        return {f.name + ("_total" if f.type == "counter" else "") for f in families} | {
+            s.name for f in families for s in f.samples} | {f.name for f in families}
+
+    exported = serve(scenario)
+    assert len(named) > 20
+    assert named <= exported, named - exported
