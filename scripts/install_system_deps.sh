@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian: `docker-registry` (CNCF distribution 2.8), the
 # real OCI registry the pull/push tests run on 127.0.0.1 with a config of their own; `hey`;
-# and `chromium` for the browser test. Idempotent. The registry package's own service would
-# listen on all interfaces (`addr: :5000`), so it is stopped and disabled wherever a service
-# manager started it.
+# `chromium` for the browser test; and `prometheus`, which the metrics test runs. Idempotent.
+# The registry's and Prometheus' own services would listen on all interfaces, so they are
+# kept from starting and disabled wherever a service manager runs them.
 set -euo pipefail
 
 sudo=""
@@ -16,8 +16,9 @@ apt_install() {
     $sudo apt-get install -y -qq --no-install-recommends "$1" > /dev/null
 }
 
-if [ ! -x /usr/bin/docker-registry ]; then
-    # policy-rc.d exit 101 keeps invoke-rc.d from starting the service during install.
+# install_without_service PACKAGE: install a package whose service would listen on all
+# interfaces; policy-rc.d exit 101 keeps invoke-rc.d from starting it during the install.
+install_without_service() {
     policy=/usr/sbin/policy-rc.d
     created_policy=""
     if [ ! -e "$policy" ]; then
@@ -25,17 +26,23 @@ if [ ! -x /usr/bin/docker-registry ]; then
         $sudo chmod +x "$policy"
         created_policy=1
     fi
-    apt_install docker-registry
+    apt_install "$1"
     if [ -n "$created_policy" ]; then $sudo rm -f "$policy"; fi
-fi
-# Never leave the package's all-interfaces service enabled or running.
-if command -v systemctl > /dev/null && systemctl is-enabled docker-registry.service \
-        > /dev/null 2>&1; then
-    if [ -d /run/systemd/system ]; then
-        $sudo systemctl stop docker-registry.service > /dev/null 2>&1 || true
+}
+
+# disable_service NAME: never leave a package's all-interfaces service enabled or running.
+disable_service() {
+    if command -v systemctl > /dev/null && systemctl is-enabled "$1.service" \
+            > /dev/null 2>&1; then
+        if [ -d /run/systemd/system ]; then
+            $sudo systemctl stop "$1.service" > /dev/null 2>&1 || true
+        fi
+        $sudo systemctl disable "$1.service" > /dev/null 2>&1 || true
     fi
-    $sudo systemctl disable docker-registry.service > /dev/null 2>&1 || true
-fi
+}
+
+[ -x /usr/bin/docker-registry ] || install_without_service docker-registry
+disable_service docker-registry
 /usr/bin/docker-registry --version
 
 # `hey`, the HTTP load generator that bench/load_test.py and tests/integration/test_load.py
@@ -48,3 +55,10 @@ command -v hey
 command -v chromium > /dev/null || apt_install chromium
 # (Debian's wrapper script warns on stderr about the memory size; only the version matters.)
 chromium --version 2> /dev/null
+
+# `prometheus`, which tests/integration/test_prometheus.py starts on a loopback port with a
+# config of its own, scraping a test server. The package's service would listen on all
+# interfaces (:9090): kept from starting, and disabled, as the registry's.
+command -v prometheus > /dev/null || install_without_service prometheus
+disable_service prometheus
+prometheus --version 2>&1 | head -1

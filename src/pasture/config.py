@@ -111,6 +111,7 @@ class Settings:
     # Each runner's anonymous memory; None: half the RAM (runner/watchdog.py), 0: no cap.
     runner_memory_limit: int | None = None
     max_embed_inputs: int = 2048  # inputs in one embedding request
+    metrics: bool = True  # GET /metrics (PASTURE_METRICS=0: off, and nothing recorded)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -148,6 +149,7 @@ class Settings:
             max_connections=max(1, _int("MAX_CONNECTIONS", 1000, environ)),
             runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
             max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
+            metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
         )
 
 

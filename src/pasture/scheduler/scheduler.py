@@ -37,6 +37,16 @@ StartRunner = Callable[[LoadSpec], Awaitable[Runner]]
 OnQueued = Callable[[int], None]  # told a waiting request's place in its queue (1: next)
 
 
+class Watcher:
+    """Told what happens to runners (the server's metrics listen); does nothing here."""
+
+    def loaded(self, key: str, seconds: float) -> None:
+        """`key` was loaded, in `seconds` (memory placement included)."""
+
+    def crashed(self, key: str) -> None:
+        """`key`'s runner was found dead while loaded."""
+
+
 @dataclass(eq=False)
 class Waiter:
     """A request waiting for a slot: resolved when one passes to it."""
@@ -116,6 +126,7 @@ class Scheduler:
         self._pending = 0
         self._load_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
+        self.watcher = Watcher()
 
     def loaded(self) -> list[Loaded]:
         """Runners currently loaded, most distant expiry first (as /api/ps lists them)."""
@@ -143,6 +154,8 @@ class Scheduler:
         try:
             yield lease
         except RunnerCrashed:
+            if not lease.loaded.stopping:
+                self.watcher.crashed(lease.loaded.key)
             lease.loaded.stopping = True  # the process may not be reaped yet: don't reuse it
             raise
         finally:
@@ -201,6 +214,9 @@ class Scheduler:
                 usable = current and current.runner.alive and not current.stopping
                 if usable and current.spec == spec:
                     break
+                if current and not current.runner.alive and not current.stopping:
+                    self.watcher.crashed(key)  # died while idle, or before its stream saw it
+                    current.stopping = True
                 if current and (current.leases == 0 or not current.runner.alive):
                     await self._unload(current)
                     continue
@@ -217,6 +233,7 @@ class Scheduler:
                         await self._wait_for_change()
                     continue
                 runner, placement = await self._start(key, spec, placement)
+                self.watcher.loaded(key, time.perf_counter() - started)
                 current = Loaded(key, digest, spec, runner, keep_alive, placement)
                 self._loaded[key] = current
                 current.leases += 1

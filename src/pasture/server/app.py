@@ -25,6 +25,7 @@ from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Planner
 from pasture.scheduler.scheduler import StartRunner
 from pasture.server.edge.bodies import JSONBodies
+from pasture.server.edge.requests import RequestTracking, install_log_context
 from pasture.server.edge.security import (
     DEFAULT_ORIGINS,
     EdgeGuard,
@@ -38,6 +39,7 @@ from pasture.server.routes import (
     blobs,
     embed,
     meta,
+    metrics,
     models,
     native,
     openai,
@@ -95,11 +97,15 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app = FastAPI(title="Pasture", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.pasture = state
     app.add_middleware(JSONBodies)
-    app.add_middleware(EdgeGuard, policy=edge_policy(settings))  # outermost: runs first
+    app.add_middleware(EdgeGuard, policy=edge_policy(settings))
+    install_log_context()
+    app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
     for module in (meta, models, blobs, native, registry, verify):
         app.include_router(module.router)
     for module in (embed, openai, responses, anthropic):
         app.include_router(module.router)
+    if state.metrics is not None:
+        app.include_router(metrics.router)
 
     # Each API family gets errors in its own shape (Ollama's, OpenAI's, Anthropic's),
     # chosen by the request path; the status code is the same for all.
@@ -194,9 +200,10 @@ def serve(settings: Settings) -> None:
     from pasture.server.edge.logs import LogThrottle
     from pasture.server.edge.timeouts import protocol_with_timeouts
 
+    install_log_context()  # before any record: the format names `request_id`
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
     )
     for handler in logging.getLogger().handlers:  # uvicorn's loggers propagate here too
         handler.addFilter(LogThrottle())

@@ -10,6 +10,7 @@ from fastapi import Request
 from pasture.config import Settings
 from pasture.durations import parse_keep_alive
 from pasture.scheduler import Scheduler
+from pasture.server.metrics import Metrics
 from pasture.server.pipeline.model import Models
 from pasture.store import Store
 
@@ -20,9 +21,11 @@ class ServerState:
     store: Store
     scheduler: Scheduler
     models: Models = field(init=False)
+    metrics: Metrics | None = field(init=False)  # None: PASTURE_METRICS=0
 
     def __post_init__(self) -> None:
         self.models = Models(self.store)
+        self.metrics = Metrics(self.scheduler) if self.settings.metrics else None
 
     def keep_alive(self, value: float | str | None) -> float:
         """Seconds from a request's keep_alive, or the server default when unset."""

@@ -17,5 +17,6 @@ class JSONBodies:
         if scope["type"] == "http" and path.startswith(("/api/", "/v1/")) and \
                 not path.startswith("/api/blobs/"):
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            # in place: the middleware outside reads the matched route from this scope
+            scope["headers"] = [*headers, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)

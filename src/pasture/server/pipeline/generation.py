@@ -33,6 +33,7 @@ from pasture.runner.base import (
     TokenLogprob,
 )
 from pasture.scheduler.scheduler import Lease, OnQueued
+from pasture.server.edge.requests import note_generation
 from pasture.server.pipeline import images, prompt
 from pasture.server.pipeline.model import ResolvedModel
 from pasture.server.pipeline.reply import ReplyPlan, offered_tools, plan_reply
@@ -104,6 +105,7 @@ class Generation:
         self.choice = choice
         self.top_logprobs = top_logprobs
         self.started = started
+        self.queue_seconds = 0.0  # waited for a slot, the last time a lease was taken
 
     @property
     def display(self) -> str:
@@ -154,9 +156,11 @@ class Generation:
     async def lease(self, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
         """A runner for this turn's model and load options, and one of its slots, held
         while in use; `on_queued` hears the turn's place while it waits for a slot."""
+        asked = time.perf_counter()
         async with self.state.scheduler.lease(self.display, self.model.local.digest,
                                               self.spec, self.keep_alive,
                                               self.model.local.size, on_queued) as lease:
+            self.queue_seconds = time.perf_counter() - asked - lease.load_duration
             yield lease
 
     async def events(self, on_queued: OnQueued | None = None
@@ -179,21 +183,36 @@ class Generation:
             plan = await self._plan(text)
             request = await self._request(runner, plan, text, tokens, built.images)
             produced: list[int] = []
-            async with contextlib.aclosing(runner.complete(request)) as chunks:
-                async for chunk in chunks:
-                    if isinstance(chunk, EngineChunk):
-                        produced.extend(chunk.tokens)
-                        split = plan.parser.feed(chunk.text) if plan.parser is not None \
-                            else Split(chunk.text)
-                        yield Piece(split.content, chunk.tokens, split.thinking,
-                                    split.tool_calls, chunk.logprobs)
-                        continue
-                    if plan.parser is not None and (rest := plan.parser.finish()):
-                        yield Piece(rest.content, [], rest.thinking, rest.tool_calls)
-                    context = tokens + produced if self.turn.return_context and tokens \
-                        is not None else None
-                    yield self._finish(chunk, lease.load_duration, context)
-                    return
+            metrics = self.state.metrics
+            watch = metrics.generation(self.display, self.started) if metrics else None
+            if watch is not None:
+                watch.queued(self.queue_seconds)
+            try:
+                async with contextlib.aclosing(runner.complete(request)) as chunks:
+                    async for chunk in chunks:
+                        if isinstance(chunk, EngineChunk):
+                            if watch is not None:
+                                watch.piece()
+                            produced.extend(chunk.tokens)
+                            split = plan.parser.feed(chunk.text) if plan.parser is not None \
+                                else Split(chunk.text)
+                            yield Piece(split.content, chunk.tokens, split.thinking,
+                                        split.tool_calls, chunk.logprobs)
+                            continue
+                        if plan.parser is not None and (rest := plan.parser.finish()):
+                            yield Piece(rest.content, [], rest.thinking, rest.tool_calls)
+                        context = tokens + produced if self.turn.return_context and tokens \
+                            is not None else None
+                        note_generation(self.display, chunk.prompt_eval_count,
+                                        chunk.eval_count)
+                        if watch is not None:
+                            watch.finished(chunk.done_reason, chunk.prompt_eval_count,
+                                           chunk.eval_count, chunk.cached_tokens)
+                        yield self._finish(chunk, lease.load_duration, context)
+                        return
+            finally:
+                if watch is not None:
+                    watch.ended()
 
     async def prompt(self, runner: Runner | None) -> prompt.Prompt:
         """The prompt: as given when raw, fill-in-the-middle with a suffix, else the

@@ -44,6 +44,7 @@ from pasture.store.registry.errors import (
     RegistryUnreachableError,
     UnsafeRegistryError,
 )
+from pasture.store.registry.traffic import TRAFFIC
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +356,7 @@ class BlobDownload:
         await asyncio.to_thread(_pwrite_all, fd, data, part.offset + part.completed)
         part.completed += len(data)
         self.completed += len(data)
+        TRAFFIC.pulled += len(data)
         now = time.monotonic()
         if now - self._saved_at.get(part.n, 0.0) >= _SAVE_INTERVAL:
             self._saved_at[part.n] = now

@@ -21,6 +21,7 @@ from pasture.store.manifests import Layer
 from pasture.store.names import ModelName
 from pasture.store.registry.client import RegistryClient
 from pasture.store.registry.errors import RegistryError
+from pasture.store.registry.traffic import TRAFFIC
 
 _READ_SIZE = 1 << 20
 
@@ -96,6 +97,7 @@ class _Upload:
                         raise RegistryError(f"blob {self.layer.digest[7:19]} shrank on disk")
                     left -= len(data)
                     self.completed += len(data)
+                    TRAFFIC.pushed += len(data)
                     yield data
 
         async with self.client.request("PATCH", location, headers=headers,
