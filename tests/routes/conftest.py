@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -193,3 +193,39 @@ def serve(store: Path) -> Serve:
                                           for name, value in env.items()})
         return asyncio.run(run_app(settings, engine, scenario))
     return run
+
+
+async def asgi_post(server: Server, path: str, request: dict[str, Any], sent: list[bytes],
+                    leave: Callable[[list[bytes]], Awaitable[None]],
+                    headers: Sequence[tuple[bytes, bytes]] = ()) -> int:
+    """POST `request` to the app as uvicorn does (ASGI spec 2.3), appending the body
+    chunks to `sent` as they go out; the client disconnects once `leave(sent)` returns.
+    httpx's ASGITransport never tells an app the client left, nor streams: this does.
+    Returns the status."""
+    status = 0
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": json.dumps(request).encode(),
+                    "more_body": False}
+        await leave(sent)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message.get("body"):
+            sent.append(message["body"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1:11434"),
+                         (b"content-type", b"application/json"), *headers],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 11434)}
+    await server.app(scope, receive, send)
+    return status

@@ -8,14 +8,13 @@ by receiving `http.disconnect`).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.fake_runner import Script
-from tests.routes.conftest import Serve, Server
+from tests.routes.conftest import Serve, Server, asgi_post
 from tests.routes.families import ROUTES, body, error_message
 
 QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
@@ -33,32 +32,7 @@ async def leave(server: Server, path: str, request: dict[str, Any],
     """POST `request` to the app as uvicorn would, the client disconnecting once `when`
     (given the body chunks sent so far) returns; the status and the body chunks sent."""
     sent: list[bytes] = []
-    status = 0
-    received = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": json.dumps(request).encode(),
-                    "more_body": False}
-        await when(sent)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message.get("body"):
-            sent.append(message["body"])
-
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
-             "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:11434"), (b"content-type", b"application/json")],
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 11434)}
-    await server.app(scope, receive, send)
-    return status, sent
+    return await asgi_post(server, path, request, sent, when), sent
 
 
 def after_first_chunk(sent: list[bytes]) -> Awaitable[None]:

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from tests.fake_runner import Script
-from tests.routes.conftest import Serve, Server
+from tests.routes.conftest import Serve, Server, asgi_post
 from tests.routes.families import ROUTES, body, error_message
 from tests.routes.test_disconnect_and_queue import QUEUE_FULL, leave, until
 
@@ -125,35 +125,12 @@ def test_a_wait_past_the_queue_timeout_is_a_503(serve: Serve) -> None:
 
 async def call(server: Server, path: str, request: dict[str, Any], sent: list[bytes],
                headers: list[tuple[bytes, bytes]], leave_when: asyncio.Event) -> int:
-    """POST to the app as uvicorn would, collecting the body chunks as they are sent; the
-    client leaves when `leave_when` is set. Returns the status."""
-    status = 0
-    received = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": json.dumps(request).encode(),
-                    "more_body": False}
+    """POST to the app, the body chunks collected in `sent` as they go out; the client
+    leaves when `leave_when` is set. Returns the status."""
+    async def leave(_: list[bytes]) -> None:
         await leave_when.wait()
-        return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message.get("body"):
-            sent.append(message["body"])
-
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
-             "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:11434"),
-                         (b"content-type", b"application/json"), *headers],
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 11434)}
-    await server.app(scope, receive, send)
-    return status
+    return await asgi_post(server, path, request, sent, leave, headers)
 
 
 def lines(sent: list[bytes]) -> list[dict[str, Any]]:
