@@ -152,6 +152,27 @@ class GenerationMetrics:
             self._metrics.request_success.labels(self._model, "abort").inc()
 
 
+class Unwatched:
+    """`GenerationMetrics` when metrics are off (PASTURE_METRICS=0): observes nothing."""
+
+    __slots__ = ()
+
+    def queued(self, seconds: float) -> None:
+        pass
+
+    def piece(self) -> None:
+        pass
+
+    def finished(self, reason: str, prompt_tokens: int, generated: int, cached: int) -> None:
+        pass
+
+    def ended(self) -> None:
+        pass
+
+
+UNWATCHED = Unwatched()
+
+
 class SchedulerCollector(Collector):
     """Gauges read from the scheduler at scrape time."""
 

@@ -34,6 +34,7 @@ from pasture.runner.base import (
 )
 from pasture.scheduler.scheduler import Lease, OnQueued
 from pasture.server.edge.requests import note_generation
+from pasture.server.metrics import UNWATCHED
 from pasture.server.pipeline import images, prompt
 from pasture.server.pipeline.model import ResolvedModel
 from pasture.server.pipeline.reply import ReplyPlan, offered_tools, plan_reply
@@ -184,15 +185,13 @@ class Generation:
             request = await self._request(runner, plan, text, tokens, built.images)
             produced: list[int] = []
             metrics = self.state.metrics
-            watch = metrics.generation(self.display, self.started) if metrics else None
-            if watch is not None:
-                watch.queued(self.queue_seconds)
+            watch = metrics.generation(self.display, self.started) if metrics else UNWATCHED
+            watch.queued(self.queue_seconds)
             try:
                 async with contextlib.aclosing(runner.complete(request)) as chunks:
                     async for chunk in chunks:
                         if isinstance(chunk, EngineChunk):
-                            if watch is not None:
-                                watch.piece()
+                            watch.piece()
                             produced.extend(chunk.tokens)
                             split = plan.parser.feed(chunk.text) if plan.parser is not None \
                                 else Split(chunk.text)
@@ -205,14 +204,12 @@ class Generation:
                             is not None else None
                         note_generation(self.display, chunk.prompt_eval_count,
                                         chunk.eval_count)
-                        if watch is not None:
-                            watch.finished(chunk.done_reason, chunk.prompt_eval_count,
-                                           chunk.eval_count, chunk.cached_tokens)
+                        watch.finished(chunk.done_reason, chunk.prompt_eval_count,
+                                       chunk.eval_count, chunk.cached_tokens)
                         yield self._finish(chunk, lease.load_duration, context)
                         return
             finally:
-                if watch is not None:
-                    watch.ended()
+                watch.ended()
 
     async def prompt(self, runner: Runner | None) -> prompt.Prompt:
         """The prompt: as given when raw, fill-in-the-middle with a suffix, else the
