@@ -35,8 +35,8 @@ def _free_port() -> int:
 
 
 def _env(store: Path, port: int) -> dict[str, str]:
-    return {**os.environ, "PASTURE_HOST": f"127.0.0.1:{port}", "PASTURE_MODELS": str(store / "models"),
-            "PASTURE_ENGINES": str(store / "engines")}
+    return {**os.environ, "PASTURE_HOST": f"127.0.0.1:{port}",
+            "PASTURE_MODELS": str(store / "models"), "PASTURE_ENGINES": str(store / "engines")}
 
 
 def _wait_up(url: str, deadline: float) -> float:

@@ -6,7 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from pasture.api.ollama import ListModel, Metrics, ModelDetails, ProcessModel, ShowResponse
-from pasture.cli import render
+from pasture.cli import progress, render
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -142,7 +142,7 @@ def test_progress_prints_each_status_once_when_not_on_a_terminal() -> None:
     from rich.console import Console
 
     out = io.StringIO()
-    with render.ProgressView(Console(file=out, force_terminal=False)) as view:
+    with progress.ProgressView(Console(file=out, force_terminal=False)) as view:
         view.update("pulling manifest")
         for done in (0, 500, 1000):
             view.update("pulling abcdef123456", "sha256:" + "ab" * 32, 1000, done)
@@ -154,7 +154,7 @@ def test_progress_draws_bars_on_a_terminal() -> None:
     from rich.console import Console
 
     out = io.StringIO()
-    with render.ProgressView(Console(file=out, force_terminal=True, width=100)) as view:
+    with progress.ProgressView(Console(file=out, force_terminal=True, width=100)) as view:
         view.update("pulling abcdef123456", "sha256:" + "ab" * 32, 2_000_000, 1_000_000)
         view.update("success")
     text = out.getvalue()

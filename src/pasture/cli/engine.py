@@ -3,33 +3,39 @@
 These work on the local engines directory (`PASTURE_ENGINES`), not through the server:
 building needs this machine's compilers, and a running server picks up a new build at
 its next model load.
+
+The `pasture.engines` modules (GPU and CPU probing, the runner, the builder) and rich are
+imported inside the commands, so that registering this group costs every other
+`pasture` command nothing.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from pasture.cli.render import table
 from pasture.config import engines_dir, pasture_only
-from pasture.engines.build import build_wheel, fetch_source, plan_build
-from pasture.engines.builds import EngineBuild, EngineBuilds
-from pasture.engines.choose import choices
-from pasture.engines.launch import discover
-from pasture.engines.probe import host_cpu_flags, missing_instructions
+
+if TYPE_CHECKING:
+    from pasture.engines.builds import EngineBuild, EngineBuilds
 
 
 def builds() -> EngineBuilds:
+    from pasture.engines.builds import EngineBuilds
+
     return EngineBuilds(engines_dir())
 
 
 def list_builds() -> None:
     """Show the installed builds, what each supports, and which this machine would use."""
+    from pasture.engines.choose import choices
+    from pasture.engines.launch import discover
+    from pasture.engines.probe import host_cpu_flags
+
     store = builds()
     flags = host_cpu_flags()
     info, _ = discover(store, flags)
@@ -49,6 +55,8 @@ def list_builds() -> None:
 
 
 def status(build: EngineBuild, flags: set[str]) -> str:
+    from pasture.engines.probe import missing_instructions
+
     if build.bad and not build.is_default:
         return f"set aside: {build.bad}"
     if lacking := missing_instructions(list(build.cpu_features), flags):
@@ -72,6 +80,8 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild an existing build")] = False,
 ) -> None:
     """Compile the engine for this machine (takes a while) and install it as a build."""
+    from pasture.engines.build import build_wheel, fetch_source, plan_build
+
     del native  # every build targets this CPU; the flag only says so explicitly
     store = builds()
     plan = plan_build(cuda=cuda, cuda_arch=cuda_arch, name=name)
@@ -120,11 +130,14 @@ class BuildProgress:
     """A live line on a terminal; elsewhere a line per step and per 25 files compiled."""
 
     def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
         self.console = Console(stderr=True, highlight=False)
         self.live = Progress(TextColumn("{task.description}"), TextColumn("{task.fields[files]}"),
                              TimeElapsedColumn(), console=self.console) \
             if self.console.is_terminal else None
-        self.task: TaskID | None = None
+        self.task: Any = None  # rich's TaskID once the live line is drawn
         self.last = ("", 0)
 
     def __enter__(self) -> BuildProgress:

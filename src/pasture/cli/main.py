@@ -3,6 +3,10 @@
 Every command turns failures into `Error: <message>` on stderr and exit status 1 (130
 after Ctrl+C), never a traceback. `serve` is the one command that starts the server
 in this process instead of calling it.
+
+This module decides what each command imports: only typer at start, and each command's
+own modules inside its function, so `pasture list` or `--help` do not pay for rich,
+anyio, the engines or the server (`tests/unit/test_cli_imports.py` keeps it so).
 """
 
 from __future__ import annotations
@@ -11,16 +15,15 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
 import typer
 
 from pasture import __version__
-from pasture.cli import engine, render, transfer
-from pasture.cli.chat import Session
-from pasture.client import Client, ResponseError
-from pasture.errors import PastureError
+from pasture.cli import engine, render
+
+if TYPE_CHECKING:
+    from pasture.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,19 +52,38 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except ResponseError as exc:
-            raise fail(exc.error) from None
-        except PastureError as exc:
-            raise fail(exc.message) from None
-        except httpx.HTTPError as exc:
-            raise fail(str(exc) or type(exc).__name__) from None
-        except (OSError, ValueError) as exc:  # ConnectionError: the server is not running
-            raise fail(str(exc)) from None
         except KeyboardInterrupt:
             typer.echo("", err=True)
             raise typer.Exit(130) from None
+        except Exception as exc:
+            message = failure_message(exc)
+            if message is None:
+                raise
+            raise fail(message) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def failure_message(exc: Exception) -> str | None:
+    """The line to show for an expected failure; None for a bug, which keeps its traceback.
+
+    httpx and the client's errors are imported here, once something failed, so that a
+    command that needs neither does not load them to start.
+    """
+    import httpx
+
+    from pasture.client import ResponseError
+    from pasture.errors import PastureError
+
+    if isinstance(exc, ResponseError):
+        return exc.error
+    if isinstance(exc, PastureError):
+        return exc.message
+    if isinstance(exc, httpx.HTTPError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, OSError | ValueError):  # ConnectionError: the server is not running
+        return str(exc)
+    return None
 
 
 def command(*names: str, hidden: bool = False, **kwargs: Any) -> Callable[[F], F]:
@@ -77,12 +99,18 @@ def command(*names: str, hidden: bool = False, **kwargs: Any) -> Callable[[F], F
 
 
 def client() -> Client:
+    from pasture.client import Client
+
     return Client()
 
 
 def _version(value: bool) -> None:
     if not value:
         return
+    import httpx
+
+    from pasture.client import Client, ResponseError
+
     try:
         with Client(timeout=5) as probe:
             server_version = probe.version().version
@@ -150,6 +178,7 @@ def run(
     insecure: Insecure = False,
 ) -> None:
     """Run a model: answer PROMPT, or chat interactively."""
+    from pasture.cli.chat import Session
     from pasture.cli.run import run as run_model
 
     if format not in (None, "", "json"):
@@ -178,6 +207,8 @@ def _think_value(think: bool | None, level: str | None) -> bool | str | None:
 @command("stop")
 def stop(model: ModelArg) -> None:
     """Stop a running model."""
+    from pasture.client import ResponseError
+
     try:
         client().generate(model, "", keep_alive=0)
     except ResponseError as exc:
@@ -192,12 +223,16 @@ def stop(model: ModelArg) -> None:
 @command("pull")
 def pull(model: ModelArg, insecure: Insecure = False) -> None:
     """Pull a model from a registry."""
+    from pasture.cli import transfer
+
     transfer.pull(client(), model, insecure)
 
 
 @command("push")
 def push(model: ModelArg, insecure: Insecure = False) -> None:
     """Push a model to a registry."""
+    from pasture.cli import transfer
+
     transfer.push(client(), model, insecure)
 
 
@@ -213,6 +248,8 @@ def create(
     ] = None,
 ) -> None:
     """Create a model from a Modelfile."""
+    from pasture.cli import transfer
+
     transfer.create(client(), model, file, quantize)
 
 
@@ -227,6 +264,8 @@ def verify(
     insecure: Insecure = False,
 ) -> None:
     """Check that models' files are intact (beyond Ollama); exit status 1 if any is not."""
+    from pasture.cli import transfer
+
     if not transfer.verify(client(), models or [], repair, insecure):
         raise typer.Exit(1)
 
@@ -285,6 +324,8 @@ def copy(
 @command("rm")
 def remove(models: Annotated[list[str], typer.Argument(help="Models to remove")]) -> None:
     """Remove one or more models."""
+    from pasture.client import ResponseError
+
     api = client()
     for model in models:
         try:  # unload it first, so its memory is freed along with its files

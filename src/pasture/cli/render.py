@@ -1,7 +1,8 @@
-"""How the CLI shows things: sizes, times, tables, stats and progress, the way Ollama does.
+"""How the CLI shows things: sizes, times, tables and stats, the way Ollama does.
 
-Pure formatting lives here (no network, no typer) so it is tested on its own, and
-scripts that scrape `ollama list` or `ollama run --verbose` output keep working.
+Pure formatting lives here (no network, no typer, no rich: live progress is in
+`progress`) so it is tested on its own, and scripts that scrape `ollama list` or
+`ollama run --verbose` output keep working.
 """
 
 from __future__ import annotations
@@ -11,22 +12,10 @@ import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
-from pasture.api.ollama import ListModel, ProcessModel, ShowResponse
+if TYPE_CHECKING:  # annotations only
+    from pasture.api.ollama import ListModel, ProcessModel, ShowResponse
 
 # ----- sizes and times --------------------------------------------------------------------
 
@@ -333,71 +322,3 @@ def text_writer(word_wrap: bool, out: TextIO | None = None) -> WordWrapper | Pla
     if word_wrap and out.isatty():
         return WordWrapper(out)
     return PlainWriter(out)
-
-
-# ----- progress ---------------------------------------------------------------------------
-
-
-class _WhenSized(ProgressColumn):
-    """Shows the wrapped column only for tasks with a size (a bar), not for status lines."""
-
-    def __init__(self, column: ProgressColumn) -> None:
-        super().__init__()
-        self.column = column
-
-    def render(self, task: Task) -> Any:
-        if task.total is None or task.fields.get("status_line"):
-            return Text("")
-        return self.column.render(task)
-
-
-class ProgressView:
-    """Ollama-style progress on stderr: a line per status, a bar per digest.
-
-    Feed it `(status, digest, total, completed)` as they arrive from a pull, push or
-    create stream. On a terminal, statuses with a size get a live bar; otherwise (logs,
-    pipes) each status is printed once, as a plain line.
-    """
-
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
-        self.live = self.console.is_terminal
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            _WhenSized(TextColumn("{task.percentage:>3.0f}%")),
-            _WhenSized(BarColumn(bar_width=40)),
-            _WhenSized(DownloadColumn()),
-            _WhenSized(TimeRemainingColumn()),
-            console=self.console,
-            transient=False,
-        )
-        self.tasks: dict[str, TaskID | None] = {}
-        self.started = False
-
-    def __enter__(self) -> ProgressView:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.started:
-            self.progress.stop()
-
-    def update(self, status: str, digest: str | None = None, total: int | None = None,
-               completed: int | None = None) -> None:
-        sized = bool(digest and total)
-        key = f"{'bar' if sized else 'line'}:{status}"
-        if not self.live:
-            if key not in self.tasks:
-                self.tasks[key] = None
-                self.console.print(status, soft_wrap=True)
-            return
-        # Started on the first status, so an early error leaves no empty display behind.
-        if not self.started:
-            self.progress.start()
-            self.started = True
-        if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(
-                status, total=total if sized else None, status_line=not sized
-            )
-        task = self.tasks[key]
-        if sized and task is not None:
-            self.progress.update(task, total=total, completed=completed or 0)

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pasture.api.ollama import ModelCheck, ProgressResponse, VerifyResponse
-from pasture.cli.render import ProgressView, short_digest, table
+from pasture.cli.progress import ProgressView
+from pasture.cli.render import short_digest, table
 from pasture.client import BlobProgress, Client
 
 

@@ -10,11 +10,33 @@ progress callbacks for blob uploads.
 
 from __future__ import annotations
 
-from pasture.client._async import AsyncClient
-from pasture.client._sync import Client
-from pasture.client.blobs import BlobProgress
-from pasture.client.errors import ResponseError, ServerNotRunningError
-from pasture.client.modelfile import CreatePlan, plan_create
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pasture.client._async import AsyncClient
+    from pasture.client._sync import Client
+    from pasture.client.blobs import BlobProgress
+    from pasture.client.errors import ResponseError, ServerNotRunningError
+    from pasture.client.modelfile import CreatePlan, plan_create
+
+# Each name is imported from its module on first use, so `pasture list` (the blocking
+# client) pays for neither anyio (the async client) nor urllib (Modelfile planning).
+_EXPORTS = {
+    "AsyncClient": "pasture.client._async",
+    "BlobProgress": "pasture.client.blobs",
+    "Client": "pasture.client._sync",
+    "CreatePlan": "pasture.client.modelfile",
+    "ResponseError": "pasture.client.errors",
+    "ServerNotRunningError": "pasture.client.errors",
+    "plan_create": "pasture.client.modelfile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'pasture.client' has no attribute {name!r}")
 
 __all__ = [
     "AsyncClient",

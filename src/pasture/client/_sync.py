@@ -36,7 +36,6 @@ from pasture.client._protocol import (
     raise_for_status,
 )
 from pasture.client.blobs import ProgressCallback, read_chunks, report, upload_headers
-from pasture.client.modelfile import plan_create
 from pasture.digests import hash_file
 
 T = TypeVar("T", bound=WireModel)
@@ -259,6 +258,9 @@ class Client:
         Paths in FROM and ADAPTER are relative to `base_dir`; a FROM that names no
         existing file is a model name. Only files the server lacks are uploaded.
         """
+        # Imported here: Modelfile planning pulls in urllib, which no other call needs.
+        from pasture.client.modelfile import plan_create
+
         plan = plan_create(modelfile, Path(base_dir))
         digests = {path: self.create_blob(path, progress=progress) for path in plan.paths}
         return self.create(model, quantize=quantize, stream=stream, **plan.arguments(digests))

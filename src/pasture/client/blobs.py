@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-import anyio
-
 CHUNK_SIZE = 1 << 20
 
 BlobStatus = Literal["hashing", "exists", "uploading", "uploaded"]
@@ -63,6 +61,8 @@ def read_chunks(file: BinaryIO, path: Path, total: int, digest: str,
 async def aread_chunks(path: Path, total: int, digest: str,
                        progress: ProgressCallback | None) -> AsyncIterator[bytes]:
     """The file's content in chunks, read in a worker thread (async upload body)."""
+    import anyio  # here, so the blocking client (and `pasture list`) never loads it
+
     sent = 0
     async with await anyio.open_file(path, "rb") as file:
         while chunk := await file.read(CHUNK_SIZE):
