@@ -35,6 +35,7 @@ from fastapi import FastAPI
 
 from pasture.config import Settings
 from pasture.server.app import create_app
+from pasture.server.tracing import Tracer
 from tests.embedding_ggufs import write_tiny_bert
 from tests.fake_runner import FakeEngine, FakeRunner, Script
 from tests.ggufs import CHATML_TEMPLATE, write_tiny_llama
@@ -134,10 +135,11 @@ def settings_for(models: Path, **env: str) -> Settings:
                               "PASTURE_ENGINES": str(models.parent / "engines"), **env})
 
 
-async def run_app(settings: Settings, engine: FakeEngine, scenario: Scenario[T]) -> T:
-    """Run `scenario` against a fresh app; stop its runners afterwards, as its lifespan
-    would (ASGITransport runs no lifespan)."""
-    app = create_app(settings, start_runner=engine)
+async def run_app(settings: Settings, engine: FakeEngine, scenario: Scenario[T],
+                  tracer: Tracer | None = None) -> T:
+    """Run `scenario` against a fresh app (tracing into `tracer` when given); stop its
+    runners afterwards, as its lifespan would (ASGITransport runs no lifespan)."""
+    app = create_app(settings, start_runner=engine, tracer=tracer)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client, \

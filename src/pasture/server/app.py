@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -24,6 +25,7 @@ from pasture.runner.process import ProcessRunner
 from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Planner
 from pasture.scheduler.scheduler import StartRunner
+from pasture.server import tracing
 from pasture.server.edge.bodies import JSONBodies
 from pasture.server.edge.requests import RequestTracking, install_log_context
 from pasture.server.edge.security import (
@@ -56,8 +58,10 @@ log = logging.getLogger("pasture")
 
 
 def create_app(settings: Settings, start_runner: StartRunner | None = None,
-               engine_info: engine.EngineInfo | None = None) -> FastAPI:
-    """The server for `settings`; `start_runner` lets tests supply their own runners."""
+               engine_info: engine.EngineInfo | None = None,
+               tracer: tracing.Tracer | None = None) -> FastAPI:
+    """The server for `settings`; `start_runner` lets tests supply their own runners, and
+    `tracer` their own span exporter (else traces follow OTEL_EXPORTER_OTLP_ENDPOINT)."""
     refresh = engine.gpu_devices
     launcher = None
     if start_runner is None:
@@ -76,6 +80,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
                             max_queue=settings.max_queue,
                             planner=planner_for(settings, info, refresh),
                             queue_timeout=settings.queue_timeout),
+        tracer=tracer or tracing.from_env(),
     )
 
     @contextlib.asynccontextmanager
@@ -93,6 +98,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
                              daemon=True).start()
         yield
         await state.scheduler.close()
+        await asyncio.to_thread(state.tracer.shutdown)  # sends what is still batched
 
     app = FastAPI(title="Pasture", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.pasture = state

@@ -1,5 +1,5 @@
-"""What every route shares: settings, the store, its models as requests see them, and the
-scheduler."""
+"""What every route shares: settings, the store, its models as requests see them, the
+scheduler, and how generations are observed (metrics, traces)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pasture.durations import parse_keep_alive
 from pasture.scheduler import Scheduler
 from pasture.server.metrics import Metrics
 from pasture.server.pipeline.model import Models
+from pasture.server.tracing import NO_TRACE, NoTrace, Tracer
 from pasture.store import Store
 
 
@@ -22,6 +23,7 @@ class ServerState:
     scheduler: Scheduler
     models: Models = field(init=False)
     metrics: Metrics | None = field(init=False)  # None: PASTURE_METRICS=0
+    tracer: Tracer | NoTrace = NO_TRACE  # traces only with OTEL_EXPORTER_OTLP_ENDPOINT
 
     def __post_init__(self) -> None:
         self.models = Models(self.store)

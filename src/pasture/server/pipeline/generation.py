@@ -33,13 +33,14 @@ from pasture.runner.base import (
     TokenLogprob,
 )
 from pasture.scheduler.scheduler import Lease, OnQueued
-from pasture.server.edge.requests import note_generation
+from pasture.server.edge.requests import current_request, note_generation
 from pasture.server.metrics import UNWATCHED
 from pasture.server.pipeline import images, prompt
 from pasture.server.pipeline.model import ResolvedModel
 from pasture.server.pipeline.reply import ReplyPlan, offered_tools, plan_reply
 from pasture.server.pipeline.turn import Constraint, Turn
 from pasture.server.state import ServerState
+from pasture.server.tracing import GenerationTrace, NoTrace
 
 MAX_TOP_LOGPROBS = 20
 
@@ -107,6 +108,7 @@ class Generation:
         self.top_logprobs = top_logprobs
         self.started = started
         self.queue_seconds = 0.0  # waited for a slot, the last time a lease was taken
+        self.leased_at = 0.0  # when the last lease was taken (perf_counter)
 
     @property
     def display(self) -> str:
@@ -161,7 +163,8 @@ class Generation:
         async with self.state.scheduler.lease(self.display, self.model.local.digest,
                                               self.spec, self.keep_alive,
                                               self.model.local.size, on_queued) as lease:
-            self.queue_seconds = time.perf_counter() - asked - lease.load_duration
+            self.leased_at = time.perf_counter()
+            self.queue_seconds = self.leased_at - asked - lease.load_duration
             yield lease
 
     async def events(self, on_queued: OnQueued | None = None
@@ -171,45 +174,72 @@ class Generation:
         if not self.turn.messages:
             yield await self._load_or_unload()
             return
-        async with self.lease(on_queued) as lease:
-            runner = lease.runner
-            built = await self.prompt(runner)
-            tokens = built.tokens
-            text = built.text
-            if self.turn.context:  # deprecated, but still sent: prepended as text
-                text = await _context_text(runner, self.turn.context) + text
-                tokens = None
-            if self.turn.return_context and tokens is None:
-                tokens = await runner.tokenize(text)
-            plan = await self._plan(text)
-            request = await self._request(runner, plan, text, tokens, built.images)
-            produced: list[int] = []
-            metrics = self.state.metrics
-            watch = metrics.generation(self.display, self.started) if metrics else UNWATCHED
-            watch.queued(self.queue_seconds)
-            try:
-                async with contextlib.aclosing(runner.complete(request)) as chunks:
-                    async for chunk in chunks:
-                        if isinstance(chunk, EngineChunk):
-                            watch.piece()
-                            produced.extend(chunk.tokens)
-                            split = plan.parser.feed(chunk.text) if plan.parser is not None \
-                                else Split(chunk.text)
-                            yield Piece(split.content, chunk.tokens, split.thinking,
-                                        split.tool_calls, chunk.logprobs)
-                            continue
-                        if plan.parser is not None and (rest := plan.parser.finish()):
-                            yield Piece(rest.content, [], rest.thinking, rest.tool_calls)
-                        context = tokens + produced if self.turn.return_context and tokens \
-                            is not None else None
-                        note_generation(self.display, chunk.prompt_eval_count,
-                                        chunk.eval_count)
-                        watch.finished(chunk.done_reason, chunk.prompt_eval_count,
-                                       chunk.eval_count, chunk.cached_tokens)
-                        yield self._finish(chunk, lease.load_duration, context)
-                        return
-            finally:
-                watch.ended()
+        info = current_request()
+        trace = self.state.tracer.generation(self.display, self.started,
+                                             info.request_id if info else None)
+        try:
+            async with self.lease(on_queued) as lease:
+                asked = self.leased_at - self.queue_seconds - lease.load_duration
+                trace.leased(asked, lease.load_duration, self.leased_at)
+                request, plan, tokens = await self._prepare(lease.runner)
+                trace.phase("prompt_render", self.leased_at, time.perf_counter())
+                async with contextlib.aclosing(self._run(lease, request, plan, tokens,
+                                                         trace)) as events:
+                    async for event in events:
+                        yield event
+        finally:
+            trace.ended()
+
+    async def _prepare(self, runner: Runner
+                       ) -> tuple[CompletionRequest, ReplyPlan, list[int] | None]:
+        """The engine request for this turn, how its answer is read, and the prompt's
+        token ids when they were counted."""
+        built = await self.prompt(runner)
+        tokens = built.tokens
+        text = built.text
+        if self.turn.context:  # deprecated, but still sent: prepended as text
+            text = await _context_text(runner, self.turn.context) + text
+            tokens = None
+        if self.turn.return_context and tokens is None:
+            tokens = await runner.tokenize(text)
+        plan = await self._plan(text)
+        return await self._request(runner, plan, text, tokens, built.images), plan, tokens
+
+    async def _run(self, lease: Lease, request: CompletionRequest, plan: ReplyPlan,
+                   tokens: list[int] | None, trace: GenerationTrace | NoTrace
+                   ) -> AsyncIterator[Piece | Finish]:
+        """The engine's answer to `request` as `Piece`s, then its `Finish`."""
+        produced: list[int] = []
+        metrics = self.state.metrics
+        watch = metrics.generation(self.display, self.started) if metrics else UNWATCHED
+        watch.queued(self.queue_seconds)
+        trace.sent()
+        try:
+            async with contextlib.aclosing(lease.runner.complete(request)) as chunks:
+                async for chunk in chunks:
+                    if isinstance(chunk, EngineChunk):
+                        watch.piece()
+                        trace.piece()
+                        produced.extend(chunk.tokens)
+                        split = plan.parser.feed(chunk.text) if plan.parser is not None \
+                            else Split(chunk.text)
+                        yield Piece(split.content, chunk.tokens, split.thinking,
+                                    split.tool_calls, chunk.logprobs)
+                        continue
+                    if plan.parser is not None and (rest := plan.parser.finish()):
+                        yield Piece(rest.content, [], rest.thinking, rest.tool_calls)
+                    context = tokens + produced if self.turn.return_context and tokens \
+                        is not None else None
+                    note_generation(self.display, chunk.prompt_eval_count,
+                                    chunk.eval_count)
+                    watch.finished(chunk.done_reason, chunk.prompt_eval_count,
+                                   chunk.eval_count, chunk.cached_tokens)
+                    trace.finished(chunk.done_reason, chunk.prompt_eval_count,
+                                   chunk.eval_count)
+                    yield self._finish(chunk, lease.load_duration, context)
+                    return
+        finally:
+            watch.ended()
 
     async def prompt(self, runner: Runner | None) -> prompt.Prompt:
         """The prompt: as given when raw, fill-in-the-middle with a suffix, else the
