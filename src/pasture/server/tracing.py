@@ -41,8 +41,8 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Tracer | NoTrace:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
-        log.warning("%s is set but the OpenTelemetry SDK is not installed: no traces "
-                    "(%s)", ENDPOINT, EXTRA)
+        log.warning("%s is set but the OpenTelemetry SDK or its OTLP exporter is not "
+                    "installed: no traces (%s)", ENDPOINT, EXTRA)
         return NO_TRACE
     service = environ.get("OTEL_SERVICE_NAME") or "pasture"
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
