@@ -11,13 +11,13 @@ clock read and one histogram observation.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pasture.runner.base import EngineDone
 from pasture.scheduler import Scheduler
 from pasture.store.registry.traffic import TRAFFIC
 
@@ -125,26 +125,25 @@ class GenerationMetrics:
     def queued(self, seconds: float) -> None:
         self._metrics.queue_time.labels(self._model).observe(seconds)
 
-    def piece(self) -> None:
-        """Output came from the engine: the first is the time to first token."""
-        now = time.perf_counter()
+    def piece(self, now: float) -> None:
+        """Output came from the engine at `now`: the first is the time to first token."""
         if self._last is None:
             self._metrics.ttft.labels(self._model).observe(now - self._started)
         else:
             self._itl.observe(now - self._last)
         self._last = now
 
-    def finished(self, reason: str, prompt_tokens: int, generated: int, cached: int) -> None:
+    def finished(self, done: EngineDone, now: float) -> None:
         m, model = self._metrics, self._model
         self._finished = True
-        m.e2e.labels(model).observe(time.perf_counter() - self._started)
-        m.request_success.labels(model, reason).inc()
-        m.prompt_tokens.labels(model).inc(prompt_tokens)
-        m.generation_tokens.labels(model).inc(generated)
-        m.request_prompt_tokens.labels(model).observe(prompt_tokens)
-        m.request_generation_tokens.labels(model).observe(generated)
-        m.cache_queries.labels(model).inc(prompt_tokens)
-        m.cache_hits.labels(model).inc(cached)
+        m.e2e.labels(model).observe(now - self._started)
+        m.request_success.labels(model, done.done_reason).inc()
+        m.prompt_tokens.labels(model).inc(done.prompt_eval_count)
+        m.generation_tokens.labels(model).inc(done.eval_count)
+        m.request_prompt_tokens.labels(model).observe(done.prompt_eval_count)
+        m.request_generation_tokens.labels(model).observe(done.eval_count)
+        m.cache_queries.labels(model).inc(done.prompt_eval_count)
+        m.cache_hits.labels(model).inc(done.cached_tokens)
 
     def ended(self) -> None:
         """The generation is over: without a finish, it was aborted."""
@@ -160,10 +159,10 @@ class Unwatched:
     def queued(self, seconds: float) -> None:
         pass
 
-    def piece(self) -> None:
+    def piece(self, now: float) -> None:
         pass
 
-    def finished(self, reason: str, prompt_tokens: int, generated: int, cached: int) -> None:
+    def finished(self, done: EngineDone, now: float) -> None:
         pass
 
     def ended(self) -> None:

@@ -20,6 +20,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pasture.runner.base import EngineDone
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
@@ -85,14 +87,12 @@ class Tracer:
 class GenerationTrace:
     """One generation's span and its phases, each recorded once it is over."""
 
-    __slots__ = ("_tracer", "_span", "_epoch", "_sent", "_first", "_finished")
+    __slots__ = ("_tracer", "_span", "_epoch", "_finished")
 
     def __init__(self, tracer: Tracer, span: Span, epoch: int) -> None:
         self._tracer = tracer
         self._span = span
         self._epoch = epoch  # perf_counter 0 in ns since the epoch
-        self._sent = 0.0
-        self._first: float | None = None
         self._finished = False
 
     def phase(self, name: str, start: float, end: float, **attributes: Any) -> None:
@@ -107,25 +107,18 @@ class GenerationTrace:
             self.phase("load", asked, asked + load_seconds)
         self.phase("queue_wait", asked + load_seconds, got)
 
-    def sent(self) -> None:
-        """The request went to the engine: prefill starts."""
-        self._sent = time.perf_counter()
-
-    def piece(self) -> None:
-        """Output came from the engine: the first ends prefill."""
-        if self._first is None:
-            self._first = time.perf_counter()
-
-    def finished(self, reason: str, prompt_tokens: int, generated: int) -> None:
-        now = time.perf_counter()
-        first = now if self._first is None else self._first
+    def finished(self, done: EngineDone, sent: float, first: float | None,
+                 now: float) -> None:
+        """The engine finished at `now`: prefill ran from `sent` (the request went out)
+        to the first output, decode from there to the end."""
+        first = now if first is None else first
         self._finished = True
-        self.phase("prefill", self._sent, first, **{"gen_ai.usage.input_tokens":
-                                                     prompt_tokens})
-        self.phase("decode", first, now, **{"gen_ai.usage.output_tokens": generated})
-        self._span.set_attributes({"gen_ai.usage.input_tokens": prompt_tokens,
-                                   "gen_ai.usage.output_tokens": generated,
-                                   "gen_ai.response.finish_reasons": [reason]})
+        self.phase("prefill", sent, first,
+                   **{"gen_ai.usage.input_tokens": done.prompt_eval_count})
+        self.phase("decode", first, now, **{"gen_ai.usage.output_tokens": done.eval_count})
+        self._span.set_attributes({"gen_ai.usage.input_tokens": done.prompt_eval_count,
+                                   "gen_ai.usage.output_tokens": done.eval_count,
+                                   "gen_ai.response.finish_reasons": [done.done_reason]})
 
     def ended(self) -> None:
         """The generation is over: without a finish, it was aborted."""
@@ -151,13 +144,8 @@ class NoTrace:
     def leased(self, asked: float, load_seconds: float, got: float) -> None:
         pass
 
-    def sent(self) -> None:
-        pass
-
-    def piece(self) -> None:
-        pass
-
-    def finished(self, reason: str, prompt_tokens: int, generated: int) -> None:
+    def finished(self, done: EngineDone, sent: float, first: float | None,
+                 now: float) -> None:
         pass
 
     def ended(self) -> None:

@@ -213,13 +213,14 @@ class Generation:
         metrics = self.state.metrics
         watch = metrics.generation(self.display, self.started) if metrics else UNWATCHED
         watch.queued(self.queue_seconds)
-        trace.sent()
+        sent, first = time.perf_counter(), None  # prefill: from sent to the first output
         try:
             async with contextlib.aclosing(lease.runner.complete(request)) as chunks:
                 async for chunk in chunks:
                     if isinstance(chunk, EngineChunk):
-                        watch.piece()
-                        trace.piece()
+                        now = time.perf_counter()
+                        first = first or now
+                        watch.piece(now)
                         produced.extend(chunk.tokens)
                         split = plan.parser.feed(chunk.text) if plan.parser is not None \
                             else Split(chunk.text)
@@ -232,10 +233,9 @@ class Generation:
                         is not None else None
                     note_generation(self.display, chunk.prompt_eval_count,
                                     chunk.eval_count)
-                    watch.finished(chunk.done_reason, chunk.prompt_eval_count,
-                                   chunk.eval_count, chunk.cached_tokens)
-                    trace.finished(chunk.done_reason, chunk.prompt_eval_count,
-                                   chunk.eval_count)
+                    now = time.perf_counter()
+                    watch.finished(chunk, now)
+                    trace.finished(chunk, sent, first, now)
                     yield self._finish(chunk, lease.load_duration, context)
                     return
         finally:
