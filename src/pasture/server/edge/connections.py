@@ -17,7 +17,7 @@ import asyncio
 import logging
 import resource
 
-from pasture.server.edge.timeouts import TimedH11Protocol
+from pasture.server.edge.timeouts import TimedH11Protocol, raw_reply
 
 log = logging.getLogger("pasture")
 
@@ -47,9 +47,8 @@ def refusal(limit: int) -> bytes:
     """The raw reply to a connection over the cap (no request has been parsed to answer)."""
     body = (b'{"error":"server busy: too many open connections (limit %d), '
             b'try again later"}' % limit)
-    return (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-            b"retry-after: 1\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
-            % (len(body), body))
+    return raw_reply(b"503 Service Unavailable", b"application/json", body,
+                     b"retry-after: 1\r\n")
 
 
 class CappedH11Protocol(TimedH11Protocol):

@@ -55,6 +55,14 @@ def protocol_with_timeouts(header_timeout: float, body_timeout: float,
                  "body_deadline": clock(body_deadline), "body_min_rate": max(0.0, body_min_rate)})
 
 
+def raw_reply(status: bytes, content_type: bytes, body: bytes,
+              headers: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 reply that closes the connection, for the moments h11 cannot
+    answer (no request parsed yet, or none to be)."""
+    return (b"HTTP/1.1 %s\r\ncontent-type: %s\r\n%scontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, content_type, headers, len(body), body))
+
+
 class TimedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a request-head deadline and a body-inactivity timer."""
 
@@ -134,10 +142,8 @@ class TimedH11Protocol(H11Protocol):
                  _peer(self.client), self.header_timeout, extra={"throttle": "slow head"})
         if self._last_read:  # part of a request came in: say why it goes unanswered
             # h11 cannot answer a request it has not parsed, so the reply is written raw.
-            self.transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-                % (len(_TIMEOUT_REPLY), _TIMEOUT_REPLY))
+            self.transport.write(raw_reply(b"408 Request Timeout",
+                                           b"text/plain; charset=utf-8", _TIMEOUT_REPLY))
         self.close_after_reply()
 
     def _body_check(self) -> None:
