@@ -116,7 +116,10 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     # Each API family gets errors in its own shape (Ollama's, OpenAI's, Anthropic's),
     # chosen by the request path; the status code is the same for all.
     @app.exception_handler(PastureError)
-    async def pasture_error(request: Request, exc: PastureError) -> JSONResponse:
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        """Our errors with their status, anything else a logged 500, in the family's shape
+        (a full queue says when to retry)."""
         status, body = error_body(exc)
         headers = {"Retry-After": str(exc.retry_after)} \
             if isinstance(exc, ServerBusyError) else None
@@ -143,12 +146,6 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
             message = "invalid JSON in request body"
         return JSONResponse(shaped_error(request.url.path, exc.status_code, message),
                             status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        status, body = error_body(exc)
-        return JSONResponse(shaped_error(request.url.path, status, body["error"]),
-                            status_code=status)
 
     return app
 
