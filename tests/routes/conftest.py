@@ -98,10 +98,22 @@ class Server:
         reply = await self.post(path, **body)
         return reply, sse_frames(reply.text)
 
+    async def engine_busy(self) -> None:
+        """Wait until the engine has been asked for a generation (a runner started and
+        holding a request)."""
+        await until(lambda: bool(self.engine.started) and bool(self.runner.requests))
+
     async def loaded(self) -> list[str]:
         """The models `/api/ps` lists."""
         reply = await self.client.get("/api/ps")
         return [model["name"] for model in reply.json()["models"]]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    """Wait (polling) until `condition()` holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
 
 
 def sse_frames(text: str) -> list[tuple[str | None, Any]]:

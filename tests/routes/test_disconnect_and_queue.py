@@ -14,17 +14,10 @@ from typing import Any
 import pytest
 
 from tests.fake_runner import Script
-from tests.routes.conftest import Serve, Server, asgi_post
+from tests.routes.conftest import Serve, Server, asgi_post, until
 from tests.routes.families import ROUTES, body, error_message
 
 QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
-    """Wait (polling) until `condition()` holds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def leave(server: Server, path: str, request: dict[str, Any],
@@ -67,8 +60,7 @@ def test_a_client_leaving_a_non_streaming_request_cancels_the_engine_call(
 
     async def scenario(server: Server) -> None:
         async def engine_busy(_: list[bytes]) -> None:
-            await until(lambda: bool(server.engine.started)
-                        and bool(server.engine.runner.requests))
+            await server.engine_busy()
 
         status, _ = await leave(server, path, body(path, "plain", stream=False), engine_busy)
         assert status == 499
@@ -88,13 +80,13 @@ def test_a_full_queue_is_503_and_a_client_leaving_the_queue_is_dropped(serve: Se
     async def scenario(server: Server) -> None:
         scheduler = server.app.state.pasture.scheduler
         holder = asyncio.create_task(server.post("/api/generate", model="plain", prompt="Hi"))
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         # At the one-model limit, `twin` waits for `plain` to finish: it is queued...
         go = asyncio.Event()
         queued = asyncio.create_task(leave(server, "/api/generate",
                                            {"model": "twin", "prompt": "Hi"},
                                            lambda _: go.wait()))
-        await until(lambda: scheduler._pending == 1)  # nothing public tells a queued request
+        await until(lambda: scheduler.waiting == 1)
         # ...and fills the queue of one: the next requests are refused, in each shape.
         for path in ROUTES:
             busy = await server.post(path, **body(path, "twin", stream=True))
@@ -103,7 +95,7 @@ def test_a_full_queue_is_503_and_a_client_leaving_the_queue_is_dropped(serve: Se
         # The queued client leaves: it is dropped, and its model is never loaded.
         go.set()
         status, _ = await queued
-        assert status == 499 and scheduler._pending == 0
+        assert status == 499 and scheduler.waiting == 0
         script.gate.set()
         assert (await holder).status_code == 200
         await asyncio.sleep(0.05)
@@ -123,11 +115,11 @@ def test_a_client_leaving_mid_stream_wakes_a_request_queued_behind_it(serve: Ser
         go = asyncio.Event()
         holder = asyncio.create_task(leave(server, "/api/chat", body("/api/chat", "plain"),
                                            lambda _: go.wait()))
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         # At the one-model limit, `twin` waits for `plain`'s runner to be free.
         queued = asyncio.create_task(server.post("/api/generate", model="twin", prompt="Hi",
                                                  stream=False))
-        await until(lambda: scheduler._pending == 1)
+        await until(lambda: scheduler.waiting == 1)
         go.set()
         status, _ = await holder
         assert status == 200 and server.runner.cancelled == 1

@@ -12,8 +12,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fake_runner import Script
-from tests.routes.conftest import Serve, Server
-from tests.routes.test_disconnect_and_queue import until
+from tests.routes.conftest import Serve, Server, until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -84,7 +83,7 @@ def test_running_and_waiting_gauges_show_the_queue(serve: Serve) -> None:
         scheduler = server.app.state.pasture.scheduler
         asks = [asyncio.create_task(server.post("/api/generate", model="plain", prompt="a",
                                                 stream=False))]
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         asks += [asyncio.create_task(server.post("/api/generate", model="plain",
                                                  prompt=p, stream=False)) for p in "bc"]
         await until(lambda: scheduler.waiting == 2)

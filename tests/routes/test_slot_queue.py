@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 from tests.fake_runner import Script
-from tests.routes.conftest import Serve, Server, asgi_post
+from tests.routes.conftest import Serve, Server, asgi_post, until
 from tests.routes.families import ROUTES, body, error_message
-from tests.routes.test_disconnect_and_queue import QUEUE_FULL, leave, until
+from tests.routes.test_disconnect_and_queue import QUEUE_FULL, leave
 
 
 async def ps(server: Server) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def test_requests_beyond_the_slots_wait_their_turn_in_arrival_order(serve: Serve
     async def scenario(server: Server) -> None:
         asks = [asyncio.create_task(server.post("/api/generate", model="plain", stream=False,
                                                 prompt="ask 0"))]
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         for n in range(1, 4):  # each arrives after the one before is queued
             asks.append(asyncio.create_task(server.post(
                 "/api/generate", model="plain", prompt=f"ask {n}", stream=False)))
@@ -58,7 +58,7 @@ def test_a_full_slot_queue_is_503_with_retry_after_in_each_familys_shape(
                                                                       stream=False)))
 
         held = [ask()]
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         held += [ask(), ask()]  # one runs, two wait: the queue of two is full
         await until(lambda: scheduler.waiting == 2)
         for path in ROUTES:
@@ -79,7 +79,7 @@ def test_a_client_leaving_the_slot_queue_spends_no_slot(serve: Serve) -> None:
         scheduler = server.app.state.pasture.scheduler
         first = asyncio.create_task(server.post("/api/generate", model="plain",
                                                 prompt="first", stream=False))
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         go = asyncio.Event()
         leaving = asyncio.create_task(leave(server, "/api/generate",
                                             {"model": "plain", "prompt": "leaving"},
@@ -109,7 +109,7 @@ def test_a_wait_past_the_queue_timeout_is_a_503(serve: Serve) -> None:
     async def scenario(server: Server) -> None:
         first = asyncio.create_task(server.post("/v1/chat/completions",
                                                 **body("/v1/chat/completions", "plain")))
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         late = await server.post("/v1/messages", **body("/v1/messages", "plain"))
         assert late.status_code == 503 and late.headers["retry-after"] == "1"
         assert error_message("/v1/messages", 503, late.json()) == (
@@ -146,7 +146,7 @@ def test_a_client_that_asks_hears_its_place_in_the_queue_before_its_answer(
         scheduler = server.app.state.pasture.scheduler
         first = asyncio.create_task(server.post("/api/chat", **body("/api/chat", "plain",
                                                                     stream=False)))
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         streams: dict[str, list[bytes]] = {"second": [], "third": [], "quiet": []}
         leave_second, stay = asyncio.Event(), asyncio.Event()
         second = asyncio.create_task(call(server, "/api/chat", body("/api/chat", "plain"),

@@ -23,8 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from pasture.server import tracing
 from tests.fake_runner import FakeEngine, Script
-from tests.routes.conftest import Server, run_app, settings_for
-from tests.routes.test_disconnect_and_queue import until
+from tests.routes.conftest import Server, run_app, settings_for, until
 
 PHASES = ["load", "queue_wait", "prompt_render", "prefill", "decode"]
 
@@ -47,7 +46,7 @@ def test_a_generation_is_traced_as_a_span_per_phase_under_one_parent(store: Path
                 "messages": [{"role": "user", "content": "hi"}]}
         first = asyncio.create_task(server.client.post(
             "/api/chat", json=chat, headers={"X-Request-Id": "first-one"}))
-        await until(lambda: bool(server.engine.started) and bool(server.runner.requests))
+        await server.engine_busy()
         second = asyncio.create_task(server.client.post(
             "/api/chat", json=chat, headers={"X-Request-Id": "second-one"}))
         await until(lambda: scheduler.waiting == 1)  # the second waits for the slot
