@@ -170,3 +170,25 @@ def test_openai_logprobs_reach_the_engine_and_come_back(serve: Serve) -> None:
         assert [r.top_logprobs for r in server.runner.requests] == [3, 2]
 
     serve(scenario)
+
+
+def test_the_engines_cached_prompt_tokens_reach_openai_and_anthropic_usage(
+        serve: Serve) -> None:
+    """The second of two identical requests reuses the whole prompt from the engine's
+    cache: OpenAI reports it as `prompt_tokens_details.cached_tokens`, Anthropic as
+    `cache_read_input_tokens` (whole and streamed)."""
+    async def scenario(server: Server) -> None:
+        ask = body("/v1/messages", "plain")
+        first = (await server.post("/v1/messages", **ask)).json()["usage"]
+        again = (await server.post("/v1/messages", **ask)).json()["usage"]
+        _, frames = await server.events("/v1/messages", **{**ask, "stream": True})
+        streamed = frames[-2][1]["usage"]
+        cached = again["input_tokens"]  # the fake engine: the same prompt, all reused
+        assert first["cache_read_input_tokens"] == 0  # a fresh runner has nothing cached
+        assert again["cache_read_input_tokens"] == cached
+        assert streamed["cache_read_input_tokens"] == cached
+        ask = body("/v1/chat/completions", "plain")
+        warm = (await server.post("/v1/chat/completions", **ask)).json()["usage"]
+        assert warm["prompt_tokens_details"] == {"cached_tokens": PROMPT_TOKENS}
+
+    serve(scenario)
