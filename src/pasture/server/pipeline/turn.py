@@ -78,3 +78,8 @@ class Constraint:
 def options_of(**fields: Any) -> dict[str, Any]:
     """The Ollama options among a translator's keyword fields, unset (None) ones left out."""
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def messages_of(entries: list[dict[str, Any]]) -> list[Message]:
+    """Translated messages (Ollama's wire shape) as the pipeline takes them."""
+    return [Message.model_validate(entry) for entry in entries]

@@ -21,12 +21,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from pasture.api import anthropic as an
-from pasture.api.ollama import Message
 from pasture.errors import BadRequestError
 from pasture.server.error_shapes import anthropic_error
 from pasture.server.pipeline import images
 from pasture.server.pipeline.generation import Finish, Generation, Piece, collect, prepend
-from pasture.server.pipeline.turn import Turn, options_of
+from pasture.server.pipeline.turn import Turn, messages_of, options_of
 from pasture.server.state import state_of
 from pasture.server.streaming import event, sse_framing, stream, unless_disconnected
 
@@ -227,7 +226,7 @@ def messages_turn(body: an.MessagesRequest) -> Turn:
                           temperature=body.temperature, top_p=body.top_p, top_k=body.top_k)
     return Turn(
         model=body.model,
-        messages=[Message.model_validate(entry) for entry in chat_messages(body)],
+        messages=messages_of(chat_messages(body)),
         options=(sampling,), tools=ollama_tools(body.tools),
         tool_choice=tool_choice(body.tool_choice),
         think=think(body.thinking, body.output_config), relax_think=True,

@@ -28,13 +28,12 @@ from pasture.errors import BadRequestError, ModelNotFoundError, PastureError
 from pasture.runner.base import TokenLogprob
 from pasture.server.pipeline import embedding, images
 from pasture.server.pipeline.generation import Finish, Generation, Piece, collect, prepend
-from pasture.server.pipeline.turn import Turn, options_of
+from pasture.server.pipeline.turn import Turn, messages_of, options_of
 from pasture.server.routes.openai_wire import (
     OPENAI_DEFAULTS,
     dump,
     error_event,
     json_out,
-    messages_of,
     new_id,
     now,
     ollama_tool_call,

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from pasture.api import openai as oa
-from pasture.api.ollama import Message
 from pasture.errors import BadRequestError
 from pasture.runner.base import TokenLogprob
 from pasture.server.error_shapes import openai_error
@@ -42,11 +41,6 @@ def new_id(prefix: str) -> str:
 
 def now() -> int:
     return int(time.time())
-
-
-def messages_of(entries: list[dict[str, Any]]) -> list[Message]:
-    """Translated messages (Ollama's wire shape) as the pipeline takes them."""
-    return [Message.model_validate(entry) for entry in entries]
 
 
 # OpenAI's reasoning efforts as Ollama's `think`, clamped to Ollama's tiers as Ollama does.

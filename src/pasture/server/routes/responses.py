@@ -24,12 +24,11 @@ from pasture.api import openai as oa
 from pasture.errors import BadRequestError
 from pasture.server.pipeline import images
 from pasture.server.pipeline.generation import Finish, Generation, Piece, collect, prepend
-from pasture.server.pipeline.turn import Turn, options_of
+from pasture.server.pipeline.turn import Turn, messages_of, options_of
 from pasture.server.routes.openai_wire import (
     OPENAI_DEFAULTS,
     dump,
     error_event,
-    messages_of,
     new_id,
     now,
     ollama_tool_call,
