@@ -8,6 +8,9 @@ and Anthropic's). One contract for both:
   `{"error": ...}` line for NDJSON, as in Ollama, or the family's error event for SSE;
 - however the response ends, client disconnect included, the item iterator is closed at
   once, which cancels the engine request and frees the runner's slot.
+
+Whole JSON answers go out here too: `json_response`, and `spliced_json` for an answer
+holding thousands of vectors, encoded one at a time.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pydantic_core
 from fastapi import Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
@@ -156,3 +160,26 @@ async def ndjson_response(items: AsyncIterator[BaseModel | dict[str, Any]],
 
 def json_response(item: BaseModel | dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(dump(item), status_code=status)
+
+
+def spliced_json(shell: BaseModel, key: str, items: Iterable[BaseModel | list[float]]
+                 ) -> Response:
+    """`shell` as a JSON response with its empty list `key` filled with `items`, encoded
+    one item at a time.
+
+    Run in a thread, this lets the event loop in between items; encoding a thousand
+    576-float vectors in one call held the GIL (and stalled every other client) for
+    0.5 s with `json.dumps`, 0.06 s with pydantic, growing with the vectors.
+    """
+    text = shell.model_dump_json(exclude_none=True, by_alias=True).encode()
+    empty = f'"{key}":[]'.encode()
+    end = text.index(empty) + len(empty) - 1  # at the list's closing bracket
+    parts = [text[:end]]
+    for index, item in enumerate(items):
+        if index:
+            parts.append(b",")
+        parts.append(item.model_dump_json(exclude_none=True, by_alias=True).encode()
+                     if isinstance(item, BaseModel)
+                     else pydantic_core.to_json(item, inf_nan_mode="null"))
+    parts.append(text[end:])
+    return Response(b"".join(parts), media_type="application/json")

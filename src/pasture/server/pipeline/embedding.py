@@ -14,13 +14,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-import pydantic_core
-from fastapi.responses import Response
-from pydantic import BaseModel
 
 from pasture import options as opts
 from pasture.errors import BadRequestError
@@ -60,29 +55,6 @@ def normalize(vector: list[float], dimensions: int | None = None) -> list[float]
         vector = vector[:dimensions]
     norm = math.sqrt(sum(x * x for x in vector))
     return [x / norm for x in vector] if norm > 0 else list(vector)
-
-
-def spliced_json(shell: BaseModel, key: str, items: Iterable[BaseModel | list[float]]
-                 ) -> Response:
-    """`shell` as a JSON response with its empty list `key` filled with `items`, encoded
-    one item at a time.
-
-    Run in a thread, this lets the event loop in between items; encoding a thousand
-    576-float vectors in one call held the GIL (and stalled every other client) for
-    0.5 s with `json.dumps`, 0.06 s with pydantic, growing with the vectors.
-    """
-    text = shell.model_dump_json(exclude_none=True, by_alias=True).encode()
-    empty = f'"{key}":[]'.encode()
-    end = text.index(empty) + len(empty) - 1  # at the list's closing bracket
-    parts = [text[:end]]
-    for index, item in enumerate(items):
-        if index:
-            parts.append(b",")
-        parts.append(item.model_dump_json(exclude_none=True, by_alias=True).encode()
-                     if isinstance(item, BaseModel)
-                     else pydantic_core.to_json(item, inf_nan_mode="null"))
-    parts.append(text[end:])
-    return Response(b"".join(parts), media_type="application/json")
 
 
 def check_dimensions(dimensions: int | None) -> None:

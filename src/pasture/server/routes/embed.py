@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pasture.api.ollama import EmbeddingsRequest, EmbeddingsResponse, EmbedRequest, EmbedResponse
 from pasture.server.pipeline import embedding
 from pasture.server.state import state_of
-from pasture.server.streaming import json_response
+from pasture.server.streaming import json_response, spliced_json
 
 router = APIRouter()
 
@@ -41,7 +41,7 @@ def _embed_response(result: embedding.EmbedResult, dimensions: int | None) -> Re
         load_duration=int(result.load_duration * 1e9),
         prompt_eval_count=result.prompt_tokens,
     )
-    return embedding.spliced_json(
+    return spliced_json(
         shell, "embeddings", (embedding.normalize(v, dimensions) for v in result.vectors))
 
 

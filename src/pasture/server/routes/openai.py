@@ -43,7 +43,13 @@ from pasture.server.routes.openai_wire import (
     usage,
 )
 from pasture.server.state import state_of
-from pasture.server.streaming import event, sse_framing, stream, unless_disconnected
+from pasture.server.streaming import (
+    event,
+    spliced_json,
+    sse_framing,
+    stream,
+    unless_disconnected,
+)
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
 
@@ -280,7 +286,7 @@ def _embedding_list(result: embedding.EmbedResult, body: oa.EmbeddingRequest) ->
         usage=oa.EmbeddingUsage(prompt_tokens=result.prompt_tokens,
                                 total_tokens=result.prompt_tokens),
     )
-    return embedding.spliced_json(shell, "data", data)
+    return spliced_json(shell, "data", data)
 
 
 # ----- models -----------------------------------------------------------------------------
