@@ -107,8 +107,8 @@ class Generation:
         self.choice = choice
         self.top_logprobs = top_logprobs
         self.started = started
-        self.queue_seconds = 0.0  # waited for a slot, the last time a lease was taken
-        self.leased_at = 0.0  # when the last lease was taken (perf_counter)
+        self.asked_at = 0.0  # when the last lease was asked for (perf_counter)
+        self.leased_at = 0.0  # when it came: a load, then a wait for a slot, in between
 
     @property
     def display(self) -> str:
@@ -159,12 +159,11 @@ class Generation:
     async def lease(self, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
         """A runner for this turn's model and load options, and one of its slots, held
         while in use; `on_queued` hears the turn's place while it waits for a slot."""
-        asked = time.perf_counter()
+        self.asked_at = time.perf_counter()
         async with self.state.scheduler.lease(self.display, self.model.local.digest,
                                               self.spec, self.keep_alive,
                                               self.model.local.size, on_queued) as lease:
             self.leased_at = time.perf_counter()
-            self.queue_seconds = self.leased_at - asked - lease.load_duration
             yield lease
 
     async def events(self, on_queued: OnQueued | None = None
@@ -179,8 +178,7 @@ class Generation:
                                              info.request_id if info else None)
         try:
             async with self.lease(on_queued) as lease:
-                asked = self.leased_at - self.queue_seconds - lease.load_duration
-                trace.leased(asked, lease.load_duration, self.leased_at)
+                trace.leased(self.asked_at, lease.load_duration, self.leased_at)
                 request, plan, tokens = await self._prepare(lease.runner)
                 trace.phase("prompt_render", self.leased_at, time.perf_counter())
                 async with contextlib.aclosing(self._run(lease, request, plan, tokens,
@@ -212,7 +210,7 @@ class Generation:
         produced: list[int] = []
         metrics = self.state.metrics
         watch = metrics.generation(self.display, self.started) if metrics else UNWATCHED
-        watch.queued(self.queue_seconds)
+        watch.queued(self.leased_at - self.asked_at - lease.load_duration)  # slot wait
         sent, first = time.perf_counter(), None  # prefill: from sent to the first output
         try:
             async with contextlib.aclosing(lease.runner.complete(request)) as chunks:
