@@ -145,6 +145,12 @@ def test_parse_error_is_a_400_with_position() -> None:
     assert caught.value.message.startswith("template: :2:")
 
 
+def test_a_template_with_a_lone_surrogate_is_measured_and_parsed() -> None:
+    """JSON's `"\\ud800"` decodes to a lone surrogate, which strict UTF-8 cannot encode."""
+    template = parse_template("\ud800{{ range .Messages }}{{ .Content }}{{ end }}")
+    assert template.render([{"role": "user", "content": "hi"}], None, Think()) == "\ud800hi"
+
+
 def test_images_are_tagged_in_order() -> None:
     tagged, count = tag_images([
         {"role": "user", "content": "look", "images": ["AA", "BB"]},

@@ -141,7 +141,10 @@ def parse_template(source: str) -> PromptTemplate:
     """Parse a Go TEMPLATE from a request (TemplateError, a 400 with the position, when it
     is invalid; a 400 too when it is larger than `MAX_TEMPLATE_BYTES`). CPU work: call it
     off the event loop."""
-    if len(source) > MAX_TEMPLATE_BYTES or len(source.encode()) > MAX_TEMPLATE_BYTES:
+    # surrogatepass: JSON can carry a lone surrogate (`"\ud800"`), which plain UTF-8
+    # refuses to encode; the template parses and renders with it all the same
+    if len(source) > MAX_TEMPLATE_BYTES \
+            or len(source.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
         raise BadRequestError(f"template is larger than {MAX_TEMPLATE_BYTES // 1024} KiB")
     return PromptTemplate(source)
 
