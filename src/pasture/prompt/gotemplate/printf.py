@@ -14,6 +14,7 @@ from typing import Any
 
 from pasture.prompt.gotemplate.values import (
     MAX_TEXT,
+    BoundedText,
     TooLarge,
     format_float,
     quote,
@@ -26,7 +27,7 @@ MAX_WIDTH = 1_000_000  # Go's fmt `tooLarge`: the largest width or precision it 
 
 def sprintf(fmt: str, args: list[Any], limit: int = MAX_TEXT) -> str:
     """`fmt.Sprintf`; TooLarge when the result would pass `limit` characters."""
-    out = _Output(limit)
+    out = BoundedText(limit)
     i, n, argn = 0, len(fmt), 0
     while i < n:
         j = fmt.find("%", i)
@@ -83,24 +84,6 @@ def sprintf(fmt: str, args: list[Any], limit: int = MAX_TEXT) -> str:
         extra = ", ".join(f"{type_name(a)}={sprint_value(a)}" for a in args[argn:])
         out.add(f"%!(EXTRA {extra})")
     return out.text()
-
-
-class _Output:
-    """The pieces of a result, refusing to grow past `limit` characters."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.pieces: list[str] = []
-        self.size = 0
-
-    def add(self, piece: str) -> None:
-        self.size += len(piece)
-        if self.size > self.limit:
-            raise TooLarge(self.limit)
-        self.pieces.append(piece)
-
-    def text(self) -> str:
-        return "".join(self.pieces)
 
 
 def _parsenum(fmt: str, i: int, n: int) -> tuple[int | None, int]:
