@@ -76,8 +76,9 @@ def sprintf(fmt: str, args: list[Any], limit: int = MAX_TEXT) -> str:
             continue
         arg = args[argn]
         argn += 1
-        if width is not None and width > limit or prec is not None and prec > limit \
-                and verb in "eEfFdxXob" and isinstance(arg, int | float):
+        if (width is not None and width > limit) or (
+                prec is not None and prec > limit
+                and verb in "eEfFdxXob" and isinstance(arg, int | float)):
             raise TooLarge(limit)  # padding or digits alone would pass the limit
         out.add(_pad(_format_arg(verb, flags, prec, arg), width, flags, prec))
     if argn < len(args):
@@ -120,9 +121,6 @@ def _pad(text: str, width: int | None, flags: str, prec: int | None) -> str:
     return text.rjust(width)
 
 
-_INT_BASES = {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}
-
-
 def _format_arg(verb: str, flags: str, prec: int | None, arg: Any) -> str:
     if verb == "T":
         return type_name(arg)
@@ -132,8 +130,8 @@ def _format_arg(verb: str, flags: str, prec: int | None, arg: Any) -> str:
         if isinstance(arg, int) and not isinstance(arg, bool):
             return "'" + quote(_rune(arg))[1:-1].replace("'", "\\'").replace('\\"', '"') + "'"
         return sprint_value(arg, "q")
-    if verb in _INT_BASES and isinstance(arg, int) and not isinstance(arg, bool):
-        return _format_int(arg, _INT_BASES[verb], flags, prec)
+    if verb in "dxXob" and isinstance(arg, int) and not isinstance(arg, bool):
+        return _format_int(arg, verb, flags, prec)  # the verb is format()'s spec too
     if verb == "c" and isinstance(arg, int) and not isinstance(arg, bool):
         return _rune(arg)
     if verb in "xX" and isinstance(arg, str):
