@@ -145,6 +145,12 @@ def test_parse_error_is_a_400_with_position() -> None:
     assert caught.value.message.startswith("template: :2:")
 
 
+def test_a_template_with_a_lone_surrogate_is_measured_and_parsed() -> None:
+    """JSON's `"\\ud800"` decodes to a lone surrogate, which strict UTF-8 cannot encode."""
+    template = parse_template("\ud800{{ range .Messages }}{{ .Content }}{{ end }}")
+    assert template.render([{"role": "user", "content": "hi"}], None, Think()) == "\ud800hi"
+
+
 def test_images_are_tagged_in_order() -> None:
     tagged, count = tag_images([
         {"role": "user", "content": "look", "images": ["AA", "BB"]},
@@ -179,10 +185,7 @@ def test_truncation_always_keeps_the_last_message() -> None:
     messages = [{"role": "user", "content": "old"}, {"role": "user", "content": "x " * 100},
                 {"role": "assistant", "content": "huge " * 100}]
 
-    async def words(text: str) -> list[int]:
-        return list(range(len(text.split())))
-
-    _, start, prompt, _ = asyncio.run(truncate_history(messages, _render(template), words, 10))
+    _, start, prompt, _ = asyncio.run(truncate_history(messages, _render(template), _words, 10))
     assert "old" not in prompt and "huge" in prompt and start == 2
 
 
@@ -199,10 +202,7 @@ def test_truncation_renders_at_most_logarithmically_many_times(count: int) -> No
         renders += 1
         return template.render(kept, None, Think())
 
-    async def words(text: str) -> list[int]:
-        return list(range(len(text.split())))
-
-    kept, start, prompt, tokens = asyncio.run(truncate_history(messages, render, words, 100))
+    kept, start, prompt, tokens = asyncio.run(truncate_history(messages, render, _words, 100))
     assert renders <= math.ceil(math.log2(count)) + 2
     assert len(tokens) == len(prompt.split()) <= 99 and kept[0]["content"] == "sys"
     if start > 1:  # one message more would not have fitted
@@ -213,15 +213,12 @@ def test_truncation_renders_at_most_logarithmically_many_times(count: int) -> No
 def test_truncation_leaves_room_for_one_generated_token() -> None:
     messages = [{"role": "user", "content": "a " * 10}, {"role": "user", "content": "b " * 10}]
 
-    async def words(text: str) -> list[int]:
-        return list(range(len(text.split())))
-
     async def plain(kept: list[dict[str, Any]]) -> str:
         return " ".join(m["content"] for m in kept)
 
-    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, words, 20))
+    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, _words, 20))
     assert (start, len(tokens)) == (1, 10)  # 20 tokens would fill a 20-token context
-    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, words, 21))
+    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, _words, 21))
     assert (start, len(tokens)) == (0, 20)
 
 
@@ -229,3 +226,8 @@ def _render(template: PromptTemplate) -> Callable[[list[dict[str, Any]]], Awaita
     async def render(kept: list[dict[str, Any]]) -> str:
         return template.render(kept, None, Think())
     return render
+
+
+async def _words(text: str) -> list[int]:
+    """A tokenizer for truncation tests: one token a word."""
+    return list(range(len(text.split())))

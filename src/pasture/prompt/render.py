@@ -141,7 +141,10 @@ def parse_template(source: str) -> PromptTemplate:
     """Parse a Go TEMPLATE from a request (TemplateError, a 400 with the position, when it
     is invalid; a 400 too when it is larger than `MAX_TEMPLATE_BYTES`). CPU work: call it
     off the event loop."""
-    if len(source) > MAX_TEMPLATE_BYTES or len(source.encode()) > MAX_TEMPLATE_BYTES:
+    # surrogatepass: JSON can carry a lone surrogate (`"\ud800"`), which plain UTF-8
+    # refuses to encode; the template parses and renders with it all the same
+    if len(source) > MAX_TEMPLATE_BYTES \
+            or len(source.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
         raise BadRequestError(f"template is larger than {MAX_TEMPLATE_BYTES // 1024} KiB")
     return PromptTemplate(source)
 
@@ -424,22 +427,22 @@ async def truncate_history(messages: list[dict[str, Any]],
     a prompt of exactly `num_ctx` tokens and its runner shifts the context to generate;
     llama-server refuses a prompt that fills its context, so the budget is `num_ctx - 1`.
     """
-    fitting: dict[int, tuple[list[dict[str, Any]], str, list[int]]] = {}
+    # the latest render that fits (or must be kept), and only it: a long history's token
+    # lists are large; bisection only moves to earlier starts, so it is the first that fits
+    best: tuple[int, list[dict[str, Any]], str, list[int]] | None = None
 
     async def fits(start: int, keep: bool = False) -> bool:
-        """Whether the prompt from `start` fits; the one that does (or must) is kept,
-        and only it: a long history's token lists are large."""
+        nonlocal best
         kept = [m for m in messages[:start] if m.get("role") == "system"] + messages[start:]
         prompt = await render(kept)
         tokens = await tokenize(prompt)
         images = sum(len(m.get("images") or []) for m in messages[start:])
         ok = len(tokens) + image_tokens * images <= num_ctx - 1
         if ok or keep:
-            fitting.clear()
-            fitting[start] = kept, prompt, tokens
+            best = start, kept, prompt, tokens
         return ok
 
-    start, last = 0, len(messages) - 1
+    last = len(messages) - 1
     if not await fits(0, keep=last <= 0):
         low, high = 1, last  # the first start that fits is in low..high (last if none)
         while low < high:
@@ -448,8 +451,8 @@ async def truncate_history(messages: list[dict[str, Any]],
                 high = middle
             else:
                 low = middle + 1
-        if low not in fitting:  # nothing from `last` on was tried: it is kept anyway
-            await fits(low, keep=True)
-        start = low
-    kept, prompt, tokens = fitting[start]
+        if best is None:  # nothing before `last` fits and `last` was not tried: keep it
+            await fits(last, keep=True)
+    assert best is not None
+    start, kept, prompt, tokens = best
     return kept, start, prompt, tokens

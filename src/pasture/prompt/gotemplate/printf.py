@@ -14,6 +14,7 @@ from typing import Any
 
 from pasture.prompt.gotemplate.values import (
     MAX_TEXT,
+    BoundedText,
     TooLarge,
     format_float,
     quote,
@@ -26,7 +27,7 @@ MAX_WIDTH = 1_000_000  # Go's fmt `tooLarge`: the largest width or precision it 
 
 def sprintf(fmt: str, args: list[Any], limit: int = MAX_TEXT) -> str:
     """`fmt.Sprintf`; TooLarge when the result would pass `limit` characters."""
-    out = _Output(limit)
+    out = BoundedText(limit)
     i, n, argn = 0, len(fmt), 0
     while i < n:
         j = fmt.find("%", i)
@@ -75,32 +76,15 @@ def sprintf(fmt: str, args: list[Any], limit: int = MAX_TEXT) -> str:
             continue
         arg = args[argn]
         argn += 1
-        if width is not None and width > limit or prec is not None and prec > limit \
-                and verb in "eEfFdxXob" and isinstance(arg, int | float):
+        if (width is not None and width > limit) or (
+                prec is not None and prec > limit
+                and verb in "eEfFdxXob" and isinstance(arg, int | float)):
             raise TooLarge(limit)  # padding or digits alone would pass the limit
         out.add(_pad(_format_arg(verb, flags, prec, arg), width, flags, prec))
     if argn < len(args):
         extra = ", ".join(f"{type_name(a)}={sprint_value(a)}" for a in args[argn:])
         out.add(f"%!(EXTRA {extra})")
     return out.text()
-
-
-class _Output:
-    """The pieces of a result, refusing to grow past `limit` characters."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.pieces: list[str] = []
-        self.size = 0
-
-    def add(self, piece: str) -> None:
-        self.size += len(piece)
-        if self.size > self.limit:
-            raise TooLarge(self.limit)
-        self.pieces.append(piece)
-
-    def text(self) -> str:
-        return "".join(self.pieces)
 
 
 def _parsenum(fmt: str, i: int, n: int) -> tuple[int | None, int]:
@@ -137,9 +121,6 @@ def _pad(text: str, width: int | None, flags: str, prec: int | None) -> str:
     return text.rjust(width)
 
 
-_INT_BASES = {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}
-
-
 def _format_arg(verb: str, flags: str, prec: int | None, arg: Any) -> str:
     if verb == "T":
         return type_name(arg)
@@ -149,8 +130,8 @@ def _format_arg(verb: str, flags: str, prec: int | None, arg: Any) -> str:
         if isinstance(arg, int) and not isinstance(arg, bool):
             return "'" + quote(_rune(arg))[1:-1].replace("'", "\\'").replace('\\"', '"') + "'"
         return sprint_value(arg, "q")
-    if verb in _INT_BASES and isinstance(arg, int) and not isinstance(arg, bool):
-        return _format_int(arg, _INT_BASES[verb], flags, prec)
+    if verb in "dxXob" and isinstance(arg, int) and not isinstance(arg, bool):
+        return _format_int(arg, verb, flags, prec)  # the verb is format()'s spec too
     if verb == "c" and isinstance(arg, int) and not isinstance(arg, bool):
         return _rune(arg)
     if verb in "xX" and isinstance(arg, str):

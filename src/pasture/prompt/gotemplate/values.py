@@ -30,6 +30,25 @@ class TooLarge(Exception):
         self.limit = limit
 
 
+class BoundedText:
+    """The pieces of one string a function builds, refusing (TooLarge) to grow past
+    `limit` characters: the size is checked as each piece arrives, before the total exists."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pieces: list[str] = []
+        self.size = 0
+
+    def add(self, piece: str) -> None:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise TooLarge(self.limit)
+        self.pieces.append(piece)
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
 class GoStruct:
     """A value the template sees as a Go struct: exported fields, in declaration order.
 
@@ -211,29 +230,23 @@ def sprint(args: list[Any], limit: int = MAX_TEXT) -> str:
 
     TooLarge past `limit`, checked after each operand: `{{ print $.Big $.Big … }}` must
     not build its operands' total before anything looks at the size."""
-    out: list[str] = []
-    size = 0
+    out = BoundedText(limit)
     for i, arg in enumerate(args):
         if i > 0 and not isinstance(arg, str) and not isinstance(args[i - 1], str):
-            out.append(" ")
-            size += 1
-        out.append(sprint_value(arg))
-        size += len(out[-1])
-        if size > limit:
-            raise TooLarge(limit)
-    return "".join(out)
+            out.add(" ")
+        out.add(sprint_value(arg))
+    return out.text()
 
 
 def sprintln(args: list[Any], limit: int = MAX_TEXT) -> str:
     """`fmt.Sprintln`: operands always space-separated, newline at the end."""
-    out: list[str] = []
-    size = len(args)
-    for arg in args:
-        out.append(sprint_value(arg))
-        size += len(out[-1])
-        if size > limit:
-            raise TooLarge(limit)
-    return " ".join(out) + "\n"
+    out = BoundedText(limit)
+    for i, arg in enumerate(args):
+        if i > 0:
+            out.add(" ")
+        out.add(sprint_value(arg))
+    out.add("\n")
+    return out.text()
 
 
 def quote(text: str, limit: int = MAX_TEXT) -> str:
@@ -268,27 +281,12 @@ def marshal(value: Any, limit: int = MAX_TEXT) -> str:
     """`json.Marshal`: compact, HTML-safe escapes, map keys sorted, struct tags honoured.
 
     TooLarge as soon as the text passes `limit` characters."""
-    out = _JSONOutput(limit)
+    out = BoundedText(limit)
     _marshal(value, out)
-    return "".join(out)
+    return out.text()
 
 
-class _JSONOutput(list[str]):
-    """Marshalled pieces, refusing (TooLarge) to grow past `limit` characters."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-        self.size = 0
-
-    def add(self, piece: str) -> None:
-        self.size += len(piece)
-        if self.size > self.limit:
-            raise TooLarge(self.limit)
-        self.append(piece)
-
-
-def _marshal(value: Any, out: _JSONOutput) -> None:
+def _marshal(value: Any, out: BoundedText) -> None:
     if hasattr(value, "go_json"):
         value = value.go_json()
     if value is None:
@@ -330,7 +328,7 @@ def _marshal(value: Any, out: _JSONOutput) -> None:
         out.add(_json_string(str(value)))
 
 
-def _marshal_struct(value: GoStruct, out: _JSONOutput) -> None:
+def _marshal_struct(value: GoStruct, out: BoundedText) -> None:
     out.add("{")
     first = True
     for field, item in value.fields.items():
