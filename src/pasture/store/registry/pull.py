@@ -20,7 +20,7 @@ from pathlib import Path
 from pasture.api.ollama import ProgressResponse
 from pasture.store.local import Store
 from pasture.store.manifests import InvalidManifestError, Manifest
-from pasture.store.model import JSON_LAYERS, MAX_SETTINGS_LAYER, TEXT_LAYERS, check_layers
+from pasture.store.model import MAX_SETTINGS_LAYER, SETTINGS_LAYERS, check_layers
 from pasture.store.names import ModelName
 from pasture.store.registry.client import RegistryClient, TransferOptions
 from pasture.store.registry.download import download_blob
@@ -86,7 +86,7 @@ async def fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manif
     for layer in [*manifest.layers, manifest.config]:
         if layer.size > MAX_BLOB_SIZE:  # would only plan parts and pre-size files forever
             raise UnsafeRegistryError(f"blob {layer.digest[7:19]} claims a size over 4 TiB")
-        if layer.mediaType in TEXT_LAYERS + JSON_LAYERS and layer.size > MAX_SETTINGS_LAYER:
+        if layer.mediaType in SETTINGS_LAYERS and layer.size > MAX_SETTINGS_LAYER:
             raise UnsafeRegistryError(f"the {layer.mediaType} layer {layer.digest[7:19]} "
                                       f"is larger than {MAX_SETTINGS_LAYER >> 20} MiB")
     return raw, manifest
