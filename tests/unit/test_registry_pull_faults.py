@@ -86,6 +86,19 @@ def test_pull_from_a_well_behaved_registry_stores_verified_blobs_and_the_manifes
         f"{d.replace(':', '-')}" for d in (sha256(CONFIG), sha256(WEIGHTS)))
 
 
+def test_pulled_bytes_are_counted_once_for_the_metrics(tmp_path: Path,
+                                                       registry: FakeRegistry) -> None:
+    from pasture.store.registry.traffic import TRAFFIC
+
+    registry.serve_model("library/m", "latest", manifest_for(CONFIG, WEIGHTS),
+                         {sha256(CONFIG): CONFIG, sha256(WEIGHTS): WEIGHTS})
+    before = TRAFFIC.pulled
+    pull(Store(tmp_path), registry)
+    assert TRAFFIC.pulled - before == len(CONFIG) + len(WEIGHTS)
+    pull(Store(tmp_path), registry)  # every blob is there: nothing is fetched again
+    assert TRAFFIC.pulled - before == len(CONFIG) + len(WEIGHTS)
+
+
 def test_manifest_with_a_traversal_digest_is_refused_before_any_download(
         tmp_path: Path, registry: FakeRegistry) -> None:
     manifest = manifest_for(CONFIG, WEIGHTS)

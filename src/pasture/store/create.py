@@ -27,10 +27,6 @@ from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
 
-# Settings layers: a new value replaces the inherited layer of the same type.
-_SETTING_TYPES = (mf.MEDIA_TYPE_TEMPLATE, mf.MEDIA_TYPE_PROMPT, mf.MEDIA_TYPE_SYSTEM,
-                  mf.MEDIA_TYPE_PARAMS, mf.MEDIA_TYPE_MESSAGES, mf.MEDIA_TYPE_LICENSE)
-
 
 @dataclass
 class _Draft:

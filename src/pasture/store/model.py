@@ -62,6 +62,7 @@ MAX_SETTINGS_LAYER = 4 << 20
 TEXT_LAYERS = (mf.MEDIA_TYPE_TEMPLATE, mf.MEDIA_TYPE_PROMPT, mf.MEDIA_TYPE_SYSTEM,
                mf.MEDIA_TYPE_LICENSE)
 JSON_LAYERS = (mf.MEDIA_TYPE_PARAMS, mf.MEDIA_TYPE_MESSAGES)
+SETTINGS_LAYERS = TEXT_LAYERS + JSON_LAYERS
 
 
 class BrokenLayerError(BadRequestError):
@@ -114,7 +115,7 @@ def check_layers(store: Store, model: str, manifest: mf.Manifest) -> None:
     before it writes the manifest, so a broken model is never stored."""
     read_config(store, model, manifest.config)
     for layer in manifest.layers:
-        if layer.mediaType in TEXT_LAYERS or layer.mediaType in JSON_LAYERS:
+        if layer.mediaType in SETTINGS_LAYERS:
             read_settings_layer(store, model, layer)
 
 

@@ -55,10 +55,11 @@ def lstat_below(root: Path, parts: Sequence[str]) -> os.stat_result | None:
     return result
 
 
-def open_dir_below(root: Path, parts: Sequence[str], *, create: bool = False) -> int:
-    """A descriptor of the directory `root/parts…`, each component opened with
-    O_NOFOLLOW below its parent; with `create`, missing directories are made. The
-    caller closes it. FileNotFoundError if one is missing (and not created)."""
+@contextlib.contextmanager
+def dir_below(root: Path, parts: Sequence[str], *, create: bool = False) -> Iterator[int]:
+    """A descriptor of the directory `root/parts…`, closed on leaving, each component
+    opened with O_NOFOLLOW below its parent; with `create`, missing directories are made.
+    FileNotFoundError if one is missing (and not created)."""
     if create:
         Path(root).mkdir(parents=True, exist_ok=True)
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -75,17 +76,6 @@ def open_dir_below(root: Path, parts: Sequence[str], *, create: bool = False) ->
                 raise
             os.close(fd)
             fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-@contextlib.contextmanager
-def dir_below(root: Path, parts: Sequence[str], *, create: bool = False) -> Iterator[int]:
-    """`open_dir_below` as a context manager that closes the descriptor."""
-    fd = open_dir_below(root, parts, create=create)
-    try:
         yield fd
     finally:
         os.close(fd)

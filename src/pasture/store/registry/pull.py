@@ -12,15 +12,15 @@ that replaces a tag's manifest then removes the old blobs nothing else uses, unl
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
 
 from pasture.api.ollama import ProgressResponse
+from pasture.digests import digest_of
 from pasture.store.local import Store
 from pasture.store.manifests import InvalidManifestError, Manifest
-from pasture.store.model import JSON_LAYERS, MAX_SETTINGS_LAYER, TEXT_LAYERS, check_layers
+from pasture.store.model import MAX_SETTINGS_LAYER, SETTINGS_LAYERS, check_layers
 from pasture.store.names import ModelName
 from pasture.store.registry.client import RegistryClient, TransferOptions
 from pasture.store.registry.download import download_blob
@@ -81,12 +81,12 @@ async def fetch_manifest(client: RegistryClient, tag: str) -> tuple[bytes, Manif
     registry's digest or claims blobs too large to plan (also used by `verify --repair`)."""
     raw, claimed = await client.get_manifest(tag)
     manifest = Manifest.parse(raw)
-    if claimed and claimed != "sha256:" + hashlib.sha256(raw).hexdigest():
+    if claimed and claimed != digest_of(raw):
         raise UnsafeRegistryError("registry sent a manifest that does not match its digest")
     for layer in [*manifest.layers, manifest.config]:
         if layer.size > MAX_BLOB_SIZE:  # would only plan parts and pre-size files forever
             raise UnsafeRegistryError(f"blob {layer.digest[7:19]} claims a size over 4 TiB")
-        if layer.mediaType in TEXT_LAYERS + JSON_LAYERS and layer.size > MAX_SETTINGS_LAYER:
+        if layer.mediaType in SETTINGS_LAYERS and layer.size > MAX_SETTINGS_LAYER:
             raise UnsafeRegistryError(f"the {layer.mediaType} layer {layer.digest[7:19]} "
                                       f"is larger than {MAX_SETTINGS_LAYER >> 20} MiB")
     return raw, manifest
