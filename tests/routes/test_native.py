@@ -289,3 +289,20 @@ def test_a_request_template_over_the_size_budget_is_a_400_on_generate_and_create
         assert fits.status_code == 200, fits.text
 
     serve(scenario)
+
+
+def test_create_refuses_text_settings_that_utf8_cannot_hold(serve: Serve) -> None:
+    """JSON's `"\\ud800"` decodes to a lone surrogate: a TEMPLATE, SYSTEM or LICENSE made
+    of one is a 400 naming the field, not a 500, and no model is written."""
+    async def scenario(server: Server) -> None:
+        for field in ("template", "system", "license"):
+            body = b'{"model": "lone", "from": "plain", "stream": false, "%s": "a\\ud800"}' \
+                % field.encode()
+            reply = await server.client.post("/api/create", content=body)
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"] == (f"invalid {field}: not valid Unicode text "
+                                             "(a lone surrogate)")
+        shown = await server.post("/api/show", model="lone")
+        assert shown.status_code == 404
+
+    serve(scenario)

@@ -89,9 +89,9 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
 
     settings: list[tuple[str, bytes]] = []
     if req.template is not None:
-        settings.append((mf.MEDIA_TYPE_TEMPLATE, req.template.encode()))
+        settings.append((mf.MEDIA_TYPE_TEMPLATE, _text_layer("template", req.template)))
     if req.system is not None:
-        settings.append((mf.MEDIA_TYPE_SYSTEM, req.system.encode()))
+        settings.append((mf.MEDIA_TYPE_SYSTEM, _text_layer("system", req.system)))
     if req.parameters:
         draft.params.update(opts.validate(req.parameters))
         settings.append((mf.MEDIA_TYPE_PARAMS, json.dumps(draft.params).encode()))
@@ -103,7 +103,8 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
         settings.append((mf.MEDIA_TYPE_MESSAGES, json.dumps(messages).encode()))
     if req.license:
         licenses = [req.license] if isinstance(req.license, str) else req.license
-        settings.extend((mf.MEDIA_TYPE_LICENSE, text.encode()) for text in licenses)
+        settings.extend((mf.MEDIA_TYPE_LICENSE, _text_layer("license", text))
+                        for text in licenses)
 
     replaced = {media_type for media_type, _ in settings}
     if mf.MEDIA_TYPE_TEMPLATE in replaced:
@@ -268,3 +269,13 @@ def _is_projector(info: gguf.GGUFInfo) -> bool:
     vision_blocks = info.metadata.get(f"{info.architecture}.vision.block_count")
     return (not info.block_count and bool(vision_blocks)) or (
         info.metadata.get("general.type") == "projector")
+
+
+def _text_layer(field: str, text: str) -> bytes:
+    """A text setting as its layer's UTF-8 bytes; 400 for text JSON can carry but UTF-8
+    cannot (a lone surrogate escape such as "\\ud800"), which no model could read back."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise BadRequestError(f"invalid {field}: not valid Unicode text (a lone surrogate)"
+                              ) from None
