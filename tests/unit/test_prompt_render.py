@@ -1,4 +1,4 @@
-"""Ollama's rendering of Go TEMPLATEs: the template corpus, modes, capabilities, truncation.
+"""Ollama's rendering of Go TEMPLATEs: the template corpus, modes, capabilities, images.
 
 The expected renderings in tests/unit/templates/*.json were produced by Go's own
 text/template with Ollama's data model, then checked in; these tests hold us to them.
@@ -6,24 +6,18 @@ text/template with Ollama's data model, then checked in; these tests hold us to 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pasture.errors import BadRequestError, TemplateError
 from pasture.prompt.render import (
-    PromptTemplate,
     Think,
     collate,
     parse_template,
     tag_images,
     thinking_tags,
-    truncate_history,
 )
 
 CORPUS = Path(__file__).parent / "templates"
@@ -158,76 +152,3 @@ def test_images_are_tagged_in_order() -> None:
     ])
     assert count == 3
     assert [m["content"] for m in tagged] == ["[img-0][img-1]look", "and [img-2] here"]
-
-
-def test_truncation_drops_oldest_non_system_messages() -> None:
-    template = parse_template((CORPUS / "chatml.gotmpl").read_text())
-    messages = [{"role": "system", "content": "sys"}] + [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} " + "w " * 20}
-        for i in range(6)]
-    lengths: list[int] = []
-
-    async def words(text: str) -> list[int]:
-        lengths.append(len(text.split()))
-        return list(range(len(text.split())))
-
-    kept, start, prompt, tokens = asyncio.run(
-        truncate_history(messages, _render(template), words, 50))
-    assert prompt.startswith("<|im_start|>system\nsys<|im_end|>")
-    assert "m5" in prompt and "m0" not in prompt
-    assert kept[0]["content"] == "sys" and kept[1:] == messages[start:]
-    assert len(tokens) == len(prompt.split()) <= 49  # the fitting render's own tokens
-    assert len(tokens) == max(n for n in lengths if n <= 49)  # the most history that fits
-
-
-def test_truncation_always_keeps_the_last_message() -> None:
-    template = parse_template((CORPUS / "chatml.gotmpl").read_text())
-    messages = [{"role": "user", "content": "old"}, {"role": "user", "content": "x " * 100},
-                {"role": "assistant", "content": "huge " * 100}]
-
-    _, start, prompt, _ = asyncio.run(truncate_history(messages, _render(template), _words, 10))
-    assert "old" not in prompt and "huge" in prompt and start == 2
-
-
-@pytest.mark.parametrize("count", [2, 3, 50, 800])
-def test_truncation_renders_at_most_logarithmically_many_times(count: int) -> None:
-    template = parse_template((CORPUS / "chatml.gotmpl").read_text())
-    messages = [{"role": "system", "content": "sys"}] + [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} " + "w " * 20}
-        for i in range(count - 1)]
-    renders = 0
-
-    async def render(kept: list[dict[str, Any]]) -> str:
-        nonlocal renders
-        renders += 1
-        return template.render(kept, None, Think())
-
-    kept, start, prompt, tokens = asyncio.run(truncate_history(messages, render, _words, 100))
-    assert renders <= math.ceil(math.log2(count)) + 2
-    assert len(tokens) == len(prompt.split()) <= 99 and kept[0]["content"] == "sys"
-    if start > 1:  # one message more would not have fitted
-        longer = asyncio.run(render([messages[0], *messages[start - 1:]]))
-        assert len(longer.split()) > 99
-
-
-def test_truncation_leaves_room_for_one_generated_token() -> None:
-    messages = [{"role": "user", "content": "a " * 10}, {"role": "user", "content": "b " * 10}]
-
-    async def plain(kept: list[dict[str, Any]]) -> str:
-        return " ".join(m["content"] for m in kept)
-
-    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, _words, 20))
-    assert (start, len(tokens)) == (1, 10)  # 20 tokens would fill a 20-token context
-    _, start, _, tokens = asyncio.run(truncate_history(messages, plain, _words, 21))
-    assert (start, len(tokens)) == (0, 20)
-
-
-def _render(template: PromptTemplate) -> Callable[[list[dict[str, Any]]], Awaitable[str]]:
-    async def render(kept: list[dict[str, Any]]) -> str:
-        return template.render(kept, None, Think())
-    return render
-
-
-async def _words(text: str) -> list[int]:
-    """A tokenizer for truncation tests: one token a word."""
-    return list(range(len(text.split())))

@@ -87,6 +87,14 @@ class Logprob(TopLogprob):
 # ----- inference --------------------------------------------------------------------------
 
 
+class Truncated(WireModel):
+    """The prompt did not fit the context and was cut (beyond Ollama): its tokens before
+    and after."""
+
+    prompt_tokens: int
+    kept: int
+
+
 class Metrics(WireModel):
     total_duration: int | None = None
     load_duration: int | None = None
@@ -94,6 +102,7 @@ class Metrics(WireModel):
     prompt_eval_duration: int | None = None
     eval_count: int | None = None
     eval_duration: int | None = None
+    truncated: Truncated | None = None
 
 
 class _InferenceRequest(WireModel):

@@ -116,6 +116,16 @@ class Usage(WireModel):
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails | None = None
+    # Beyond OpenAI: the prompt did not fit the context and was cut (tokens before, after);
+    # left out when it fitted.
+    truncated: dict[str, int] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_untruncated(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("truncated") is None:
+            data.pop("truncated", None)
+        return data
 
 
 class AssistantMessage(_WithReasoning):

@@ -1,4 +1,4 @@
-"""Ollama's prompt rendering with a Go TEMPLATE: its data model, modes and truncation.
+"""Ollama's prompt rendering with a Go TEMPLATE: its data model and modes.
 
 Ollama (`template/template.go`, `server/prompt.go`) gives a template one of three views:
 
@@ -10,14 +10,13 @@ Ollama (`template/template.go`, `server/prompt.go`) gives a template one of thre
 - *insert* (generate with a suffix): `.Prompt`, `.Suffix`, `.Response`.
 
 A template that mentions neither `.Messages` nor `.Response` gets `{{ .Response }}`
-appended. Chat history is truncated to the context by dropping the oldest non-system
-messages; the token counter is passed in, so this module never talks to an engine.
+appended. Fitting the conversation into the context is `prompt.fit`'s.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +35,6 @@ from pasture.prompt.gotemplate import (
     Text,
 )
 
-IMAGE_TOKENS = 768  # what Ollama assumes one image costs when truncating
 # The largest TEMPLATE a request may send (to /api/create or /api/generate): Ollama's own
 # templates are a few KiB, and parsing is linear but slow (about 70 µs an action here).
 MAX_TEMPLATE_BYTES = 64 * 1024
@@ -387,7 +385,7 @@ def _ranges_over_messages(node: Branch) -> bool:
                for cmd in node.pipe.cmds for arg in cmd.args)
 
 
-# ----- images and truncation -------------------------------------------------------------------
+# ----- images -------------------------------------------------------------------
 
 
 def tag_images(messages: Sequence[dict[str, Any]], start: int = 0
@@ -406,53 +404,3 @@ def tag_images(messages: Sequence[dict[str, Any]], start: int = 0
                 prefix += tag
         message["content"] = prefix + content
     return tagged, count
-
-
-async def truncate_history(messages: list[dict[str, Any]],
-                           render: Callable[[list[dict[str, Any]]], Awaitable[str]],
-                           tokenize: Callable[[str], Awaitable[list[int]]], num_ctx: int,
-                           image_tokens: int = 0
-                           ) -> tuple[list[dict[str, Any]], int, str, list[int]]:
-    """Drop the oldest non-system messages until the prompt leaves room in `num_ctx` for
-    at least one generated token.
-
-    Returns the messages kept (every system message and always the last message), the
-    index in `messages` where the kept history starts, and the prompt they render to
-    with its tokens.
-
-    Ollama (`chatPrompt`, server/prompt.go) renders and tokenizes once per dropped
-    message, which is quadratic: 800 messages took 58 s. The cost falls as the start
-    moves later, so the first start that fits is found by bisection: the whole history
-    first (the common case, one render), then at most about log2(N) more. Ollama accepts
-    a prompt of exactly `num_ctx` tokens and its runner shifts the context to generate;
-    llama-server refuses a prompt that fills its context, so the budget is `num_ctx - 1`.
-    """
-    # the latest render that fits (or must be kept), and only it: a long history's token
-    # lists are large; bisection only moves to earlier starts, so it is the first that fits
-    best: tuple[int, list[dict[str, Any]], str, list[int]] | None = None
-
-    async def fits(start: int, keep: bool = False) -> bool:
-        nonlocal best
-        kept = [m for m in messages[:start] if m.get("role") == "system"] + messages[start:]
-        prompt = await render(kept)
-        tokens = await tokenize(prompt)
-        images = sum(len(m.get("images") or []) for m in messages[start:])
-        ok = len(tokens) + image_tokens * images <= num_ctx - 1
-        if ok or keep:
-            best = start, kept, prompt, tokens
-        return ok
-
-    last = len(messages) - 1
-    if not await fits(0, keep=last <= 0):
-        low, high = 1, last  # the first start that fits is in low..high (last if none)
-        while low < high:
-            middle = (low + high) // 2
-            if await fits(middle):
-                high = middle
-            else:
-                low = middle + 1
-        if best is None:  # nothing before `last` fits and `last` was not tried: keep it
-            await fits(last, keep=True)
-    assert best is not None
-    start, kept, prompt, tokens = best
-    return kept, start, prompt, tokens

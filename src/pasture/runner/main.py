@@ -29,6 +29,9 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None) -> Any:
     params.n_parallel = spec["num_parallel"]
     # Each slot gets the full context the user asked for, as in Ollama (-c num_ctx × P).
     params.n_ctx = spec["num_ctx"] * spec["num_parallel"]
+    # An answer may run past the context, as in Ollama (`shift`, on unless a request says
+    # false: then the pipeline caps num_predict); each request sends its own n_keep.
+    params.ctx_shift = True
     params.n_batch = spec["num_batch"]
     params.n_gpu_layers = spec["num_gpu"]
     threads = spec["num_thread"] or os.cpu_count() or 1

@@ -21,6 +21,7 @@ from typing import Any
 
 from pasture import options as opts
 from pasture.errors import BadRequestError
+from pasture.prompt.fit import Truncation
 from pasture.prompt.render import PromptTemplate, Think, parse_template
 from pasture.prompt.reply import Split
 from pasture.prompt.tools import ToolChoice
@@ -79,6 +80,7 @@ class Finish:
     stop_word: str | None = None
     cached_tokens: int = 0
     context: list[int] | None = None
+    truncation: Truncation | None = None  # what fitting the prompt into the context cut
 
 
 def check_top_logprobs(logprobs: bool, top_logprobs: int | None) -> int | None:
@@ -107,6 +109,8 @@ class Generation:
         self.choice = choice
         self.top_logprobs = top_logprobs
         self.started = started
+        self.fitting = prompt.Fitting.of(turn.truncate, turn.shift, options)
+        self.truncation: Truncation | None = None  # what fitting the prompt cut
         self.asked_at = 0.0  # when the last lease was asked for (perf_counter)
         self.leased_at = 0.0  # when it came: a load, then a wait for a slot, in between
 
@@ -193,6 +197,7 @@ class Generation:
         """The engine request for this turn, how its answer is read, and the prompt's
         token ids when they were counted."""
         built = await self.prompt(runner)
+        self.truncation = built.truncation
         tokens = built.tokens
         text = built.text
         if self.turn.context:  # deprecated, but still sent: prepended as text
@@ -201,7 +206,12 @@ class Generation:
         if self.turn.return_context and tokens is None:
             tokens = await runner.tokenize(text)
         plan = await self._plan(text)
-        return await self._request(runner, plan, text, tokens, built.images), plan, tokens
+        options = self.options
+        if not self.turn.shift:  # the answer ends where the context does
+            count = len(tokens) if tokens is not None else len(await runner.tokenize(text))
+            options = within_context(options, runner.spec.num_ctx - count)
+        request = await self._request(runner, plan, text, tokens, built.images, options)
+        return request, plan, tokens
 
     async def _run(self, lease: Lease, request: CompletionRequest, plan: ReplyPlan,
                    tokens: list[int] | None, trace: GenerationTrace | NoTrace
@@ -245,7 +255,10 @@ class Generation:
         without a runner: debug rendering of a Go template)."""
         turn = self.turn
         if turn.raw:  # the prompt's own `[img-N]` tags place the images
-            return prompt.Prompt(turn.messages[-1].content, turn.images)
+            text = turn.messages[-1].content
+            if runner is None or turn.images or not self.fitting.truncate:
+                return prompt.Prompt(text, turn.images)
+            return await prompt.fit_text(text, runner, self.fitting)
         if turn.suffix:  # the insert capability was checked: there is a Go template
             assert self.template is not None
             return await prompt.insert_prompt(self.template, turn.messages[-1].content,
@@ -254,7 +267,7 @@ class Generation:
                                        turn.system)
         tools = offered_tools(turn.tools, self.choice)
         render = prompt.renderer(self.template, runner, tools, self.think)
-        return await prompt.chat_prompt(messages, render, runner, turn.truncate)
+        return await prompt.chat_prompt(messages, render, runner, self.fitting)
 
     async def render_only(self) -> prompt.Prompt:
         """The prompt without running the model (`_debug_render_only`); a Go template
@@ -277,14 +290,15 @@ class Generation:
         return plan()
 
     async def _request(self, runner: Runner, plan: ReplyPlan, text: str,
-                       tokens: list[int] | None, pictures: list[str]) -> CompletionRequest:
+                       tokens: list[int] | None, pictures: list[str],
+                       options: dict[str, Any]) -> CompletionRequest:
         """The engine request: token ids when counted (so the engine does not tokenize
         again), text when images go with it."""
         schema, grammar = plan.engine_constraint(runner) if plan.composed is None else \
             await asyncio.to_thread(plan.engine_constraint, runner)  # GBNF written off-loop
         return CompletionRequest(
             prompt=text if pictures or tokens is None else tokens,
-            options=self.options, images=pictures, json_schema=schema, grammar=grammar,
+            options=options, images=pictures, json_schema=schema, grammar=grammar,
             preserved_tokens=plan.preserved_tokens, top_logprobs=self.top_logprobs)
 
     async def _load_or_unload(self) -> Finish:
@@ -307,7 +321,17 @@ class Generation:
             stop_word=done.stop_word,
             cached_tokens=done.cached_tokens,
             context=context,
+            truncation=self.truncation,
         )
+
+
+def within_context(options: dict[str, Any], room: int) -> dict[str, Any]:
+    """`options` with `num_predict` no longer than the `room` the prompt leaves in the
+    context (Ollama's `shift: false`: the answer stops there, done_reason `length`)."""
+    wanted = options.get("num_predict")
+    limit = max(1, room - 1)
+    return {**options, "num_predict": limit if wanted is None or wanted < 0
+            else min(wanted, limit)}
 
 
 def think_for(value: bool | str | None, capabilities: tuple[str, ...], model_name: str

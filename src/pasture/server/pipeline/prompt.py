@@ -3,25 +3,32 @@
 *Rendered* mode: the model has a Go TEMPLATE (from its Modelfile or a pulled Ollama
 model), or generate passes `template`; Pasture's interpreter renders it, in a worker
 thread (a template is untrusted input with a time cap). *Native* mode: the engine applies
-the GGUF's own chat template (`Runner.apply_template`). Both truncate the history to the
-context the same way (`prompt.render.truncate_history`): the render that fits is the
-prompt, and the tokens counted to see it fit go to the engine, so the prompt is neither
-rendered nor tokenized twice (unless images must be tagged in it after truncation).
+the GGUF's own chat template (`Runner.apply_template`). Both fit the conversation into
+the context the same way (`prompt.fit`): the render that fits is the prompt, and the
+tokens counted to see it fit go to the engine, so the prompt is neither rendered nor
+tokenized twice (unless images must be tagged in it after truncation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pasture.errors import BadRequestError
-from pasture.prompt.render import IMAGE_TOKENS, PromptTemplate, Think, tag_images, truncate_history
+from pasture.prompt import fit
+from pasture.prompt.render import PromptTemplate, Think, tag_images
 from pasture.runner.base import Runner
 from pasture.store.model import LocalModel
 
 Render = Callable[[list[dict[str, Any]]], Awaitable[str]]
+log = logging.getLogger("pasture")
+# Ollama's words for a prompt that cannot be fitted into the context.
+TOO_LONG = ("the prompt is longer than the context length currently available to the "
+            "model; shorten the prompt, adjust the context length in settings, or use a "
+            "model with a longer context length")
 
 
 @dataclass
@@ -32,6 +39,7 @@ class Prompt:
     text: str
     images: list[str] = field(default_factory=list)
     tokens: list[int] | None = None
+    truncation: fit.Truncation | None = None  # what fitting the context cut
 
     @property
     def image_count(self) -> int:
@@ -69,21 +77,87 @@ def renderer(template: PromptTemplate | None, runner: Runner | None,
     return apply
 
 
+@dataclass(frozen=True)
+class Fitting:
+    """How a prompt is fitted into the runner's context: Ollama's `truncate` (may turns
+    be dropped and text cut at all) and `shift` (may the last turns' text be cut, and
+    may the answer run past the context), both on unless a request says false."""
+
+    truncate: bool = True
+    shift: bool = True
+    num_predict: int | None = None  # how long an answer to leave room for
+    num_keep: int = 4  # the head a token cut keeps (Ollama's option and default)
+
+    @classmethod
+    def of(cls, truncate: bool, shift: bool, options: dict[str, Any]) -> Fitting:
+        return cls(truncate, shift, options.get("num_predict"), options.get("num_keep", 4))
+
+
 async def chat_prompt(messages: list[dict[str, Any]], render: Render, runner: Runner | None,
-                      truncate: bool = True) -> Prompt:
-    """The prompt for a conversation: history truncated to the runner's context (none
-    without a runner, as for debug rendering of a Go template), images tagged."""
-    start, kept, text, tokens = 0, messages, None, None
-    if truncate and runner is not None:
-        kept, start, text, tokens = await truncate_history(
-            messages, render, runner.tokenize, runner.spec.num_ctx, IMAGE_TOKENS)
+                      fitting: Fitting | None = None) -> Prompt:
+    """The prompt for a conversation, fitted to the runner's context (`prompt.fit`; not
+    without a runner, as for debug rendering of a Go template, nor with `truncate`
+    false), images tagged."""
+    start, text, tokens, truncation = 0, None, None, None
+    if fitting is not None and fitting.truncate and runner is not None:
+        messages, start, text, tokens, truncation = await _fit(messages, render, runner,
+                                                               fitting)
     tagged, image_count = tag_images(messages, start)
     if text is not None and not image_count:  # the render that fitted is the prompt
-        return Prompt(text, tokens=tokens)
-    system = kept[:len(kept) - (len(messages) - start)]
+        return Prompt(text, tokens=tokens, truncation=truncation)
+    system = [m for m in messages[:start] if m.get("role") == "system"]
     shown = [image for message in messages for image in message.get("images") or []]
     shown = shown[-image_count:] if image_count else []
-    return Prompt(await render(system + tagged[start:]), shown)
+    return Prompt(await render(system + tagged[start:]), shown, truncation=truncation)
+
+
+async def _fit(messages: list[dict[str, Any]], render: Render, runner: Runner,
+               fitting: Fitting
+               ) -> tuple[list[dict[str, Any]], int, str, list[int], fit.Truncation | None]:
+    """The conversation as it fits (index for index, contents perhaps cut), where the
+    kept history starts, its prompt and tokens, and what was cut."""
+    num_ctx = runner.spec.num_ctx
+    history = await fit.truncate_history(messages, render, runner.tokenize, num_ctx,
+                                         fit.IMAGE_TOKENS)
+    start, text, tokens = history.start, history.text, history.tokens
+    images = fit.IMAGE_TOKENS * fit.image_count(history.kept)
+    cut_characters = cut_count = 0
+    if len(tokens) + images > num_ctx - 1:
+        if not fitting.shift:
+            raise BadRequestError(TOO_LONG)
+        limit = num_ctx - fit.answer_room(num_ctx, fitting.num_predict)
+        cut = await fit.cut_messages(history.kept, render, runner.tokenize, limit,
+                                     fit.IMAGE_TOKENS)
+        if cut is not None:
+            kept, text, tokens, cut_characters = cut
+            where = [i for i in range(start) if messages[i].get("role") == "system"]
+            messages = list(messages)
+            for index, message in zip([*where, *range(start, len(messages))], kept,
+                                      strict=True):
+                messages[index] = message
+        elif images:  # a token cut could split an image's tag from its place
+            raise BadRequestError(TOO_LONG)
+        else:  # the framing alone is too long: keep its head and end, as Ollama does
+            cut_count = len(tokens) - limit
+            tokens = fit.cut_tokens(tokens, limit, fitting.num_keep)
+    if history.whole == len(tokens) + images:
+        return messages, start, text, tokens, None
+    truncation = fit.Truncation(
+        history.whole, len(tokens) + images,
+        sum(m.get("role") != "system" for m in messages[:start]), cut_characters, cut_count)
+    log.warning("truncating input prompt: limit=%d prompt=%d new=%d dropped_messages=%d "
+                "cut_characters=%d cut_tokens=%d", num_ctx, truncation.prompt_tokens,
+                truncation.kept, truncation.dropped_messages, cut_characters, cut_count)
+    return messages, start, text, tokens, truncation
+
+
+async def fit_text(text: str, runner: Runner, fitting: Fitting) -> Prompt:
+    """A raw prompt fitted to the runner's context: its middle cut when too long."""
+    async def as_is(kept: list[dict[str, Any]]) -> str:
+        return kept[0]["content"]
+    fitted, _, fitted_text, tokens, truncation = await _fit(
+        [{"role": "user", "content": text}], as_is, runner, fitting)
+    return Prompt(fitted_text, tokens=tokens, truncation=truncation)
 
 
 async def insert_prompt(template: PromptTemplate, prompt: str, suffix: str, think: Think,

@@ -36,7 +36,8 @@ class Turn:
     grammar: str | None = None
     logprobs: bool = False
     top_logprobs: int | None = None  # alternatives per token, with `logprobs`
-    truncate: bool = True  # drop old messages to fit the context
+    truncate: bool = True  # fit the prompt into the context (drop old turns, cut text)
+    shift: bool = True  # cut the last turns' text to fit; let the answer pass the context
     # /api/generate only: the last message's content is the prompt.
     raw: bool = False  # sent as written, without a template
     suffix: str | None = None  # fill in the middle, through the template's `.Suffix`

@@ -60,7 +60,8 @@ def metrics(finish: Finish) -> dict[str, Any]:
             "load_duration": finish.load_duration,
             "prompt_eval_count": finish.prompt_eval_count,
             "prompt_eval_duration": finish.prompt_eval_duration,
-            "eval_count": finish.eval_count, "eval_duration": finish.eval_duration}
+            "eval_count": finish.eval_count, "eval_duration": finish.eval_duration,
+            "truncated": finish.truncation and finish.truncation.wire()}
 
 
 def generate_turn(body: GenerateRequest) -> Turn:
@@ -71,8 +72,8 @@ def generate_turn(body: GenerateRequest) -> Turn:
         options=(body.options,), keep_alive=body.keep_alive, system=body.system or None,
         think=body.think, format=body.format, grammar=body.grammar,
         logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs,
-        truncate=body.truncate is not False, raw=body.raw, suffix=body.suffix or None,
-        template=body.template or None, context=body.context or [],
+        truncate=body.truncate is not False, shift=body.shift is not False, raw=body.raw,
+        suffix=body.suffix or None, template=body.template or None, context=body.context or [],
         return_context=not body.raw)
 
 
@@ -83,7 +84,7 @@ def chat_turn(body: ChatRequest) -> Turn:
         tools=None if body.tools is None else [tool.wire() for tool in body.tools],
         tool_choice=body.tool_choice, think=body.think, format=body.format,
         grammar=body.grammar, logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs,
-        truncate=body.truncate is not False)
+        truncate=body.truncate is not False, shift=body.shift is not False)
 
 
 async def _answer(request: Request, generation: Generation, debug: bool,

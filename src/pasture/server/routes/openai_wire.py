@@ -100,4 +100,5 @@ def usage(finish: Finish) -> oa.Usage:
     return oa.Usage(prompt_tokens=finish.prompt_eval_count, completion_tokens=finish.eval_count,
                     total_tokens=finish.prompt_eval_count + finish.eval_count,
                     prompt_tokens_details=oa.PromptTokensDetails(
-                        cached_tokens=finish.cached_tokens))
+                        cached_tokens=finish.cached_tokens),
+                    truncated=finish.truncation and finish.truncation.wire())
