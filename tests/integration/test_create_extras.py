@@ -68,8 +68,9 @@ def test_create_refuses_a_model_requiring_a_newer_pasture(api: httpx.Client,
                                                           stream: bool) -> None:
     newer = api.post("/api/create", json={"model": "too-new", "from": MODEL,
                                           "requires": "999.1.0", "stream": stream})
-    assert (newer.status_code, newer.json()) == (
-        400, {"error": "this model requires Pasture 999.1.0 or later"})
+    assert (newer.status_code, newer.json()) == (400, {
+        "error": "this model requires Ollama 999.1.0 or later (Pasture implements Ollama "
+                 f"{pasture.OLLAMA_VERSION})"})
     bad = api.post("/api/create", json={"model": "too-new", "from": MODEL,
                                         "requires": "soon", "stream": stream})
     assert bad.status_code == 400 and "invalid version" in bad.json()["error"]
@@ -99,15 +100,15 @@ def test_requires_is_stored_shown_and_inherited(api: httpx.Client) -> None:
 def test_modelfile_requires_goes_through_the_client(api: httpx.Client, tmp_path: Path) -> None:
     client = Client(str(api.base_url))
     try:
-        current = pasture.__version__
+        current = pasture.OLLAMA_VERSION
         client.create_from_modelfile("mf-requires", f"FROM {MODEL}\nREQUIRES {current}\n",
                                      tmp_path)
-        assert client.show("mf-requires").requires == pasture.__version__
+        assert client.show("mf-requires").requires == current
         with pytest.raises(ResponseError) as refused:
             client.create_from_modelfile("mf-requires", f"FROM {MODEL}\nREQUIRES 99.0.0\n",
                                          tmp_path)
         assert refused.value.status_code == 400
-        assert "requires Pasture 99.0.0 or later" in str(refused.value)
+        assert "requires Ollama 99.0.0 or later" in str(refused.value)
         with pytest.raises(ModelfileError, match=r"line 2.*invalid version"):
             client.create_from_modelfile("mf-requires", f"FROM {MODEL}\nREQUIRES x.y\n",
                                          tmp_path)

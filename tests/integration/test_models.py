@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+import pasture
 from tests.integration.conftest import MODEL
 
 
@@ -92,9 +93,13 @@ def test_copy_unknown_model_is_404(api: httpx.Client) -> None:
 
 
 def test_version_and_root(api: httpx.Client) -> None:
-    assert api.get("/").text.endswith("is running")
+    root = api.get("/")
+    assert root.text == "Ollama is running"  # what health checks written for Ollama test
+    assert root.headers["server"] == f"Pasture/{pasture.__version__}"
     assert api.head("/").status_code == 200
-    assert api.get("/api/version").json()["version"]
+    assert api.get("/api/version").json() == {"version": pasture.OLLAMA_VERSION,
+                                              "pasture": pasture.__version__}
+    assert pasture.OLLAMA_VERSION == "0.33.0"  # shared/reference/ollama.md's release
 
 
 def test_recreating_a_model_is_seen_at_once(api: httpx.Client) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pasture import __version__
+from pasture import OLLAMA_VERSION, __version__
 from pasture.cli.main import app
 from tests.unit.canned_server import CannedServer, Reply
 
@@ -204,7 +204,11 @@ def test_create_errors(server: CannedServer, tmp_path: Path) -> None:
 def test_version_with_and_without_a_server(
     server: CannedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server.routes[("GET", "/api/version")] = Reply(body={"version": __version__})
+    server.routes[("GET", "/api/version")] = Reply(body={"version": OLLAMA_VERSION,
+                                                         "pasture": __version__})
     assert invoke("--version").stdout == f"pasture version is {__version__}\n"
+    server.routes[("GET", "/api/version")] = Reply(body={"version": "9.9.9"})  # an Ollama
+    assert invoke("--version").stdout == ("pasture version is 9.9.9\n"
+                                          f"Warning: client version is {__version__}\n")
     monkeypatch.setenv("PASTURE_HOST", "127.0.0.1:9")
     assert "could not connect" in invoke("-v").stdout

@@ -33,7 +33,7 @@ def test_invalid_versions_are_a_400(text: str) -> None:
 def test_a_newer_requirement_is_refused(requires: str | None, current: str,
                                         refused: bool) -> None:
     if refused:
-        with pytest.raises(BadRequestError, match=f"requires Pasture {requires} or later"):
+        with pytest.raises(BadRequestError, match=f"requires Ollama {requires} or later"):
             check_requires(requires, current)
     else:
         check_requires(requires, current)

@@ -282,7 +282,8 @@ class ProgressResponse(WireModel):
 
 
 class VersionResponse(WireModel):
-    version: str
+    version: str  # the Ollama release whose API the server implements
+    pasture: str | None = None  # Pasture's own version (beyond Ollama)
 
 
 class StatusResponse(WireModel):

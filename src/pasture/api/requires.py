@@ -1,9 +1,10 @@
 """`REQUIRES`: the minimum server version a model declares, checked at create.
 
-Ollama stores a semver in the config blob and compares it with Ollama's own version.
-Pasture compares it with *Pasture's* version (`pasture.__version__`): the two numbering
-schemes are unrelated, so a model made for a recent Ollama may be refused here until
-Pasture's own version catches up — the field means "this server, at least".
+Ollama stores a semver in the config blob; models made for Ollama declare an *Ollama*
+release. Pasture compares it with the Ollama release whose behaviour it implements
+(`pasture.OLLAMA_VERSION`, what `/api/version` reports), not with Pasture's own
+numbering, which is unrelated: a model that needs a newer Ollama is refused at create
+rather than misbehaving later.
 
 What a valid version is belongs to the contract: the client checks it while it reads a
 Modelfile (to name the line), the server again in `create` (`check_requires`).
@@ -40,11 +41,13 @@ def _key(version: tuple[int, int, int, str]) -> tuple[int, int, int, int, str]:
 
 
 def check_requires(requires: str | None, current: str | None = None) -> None:
-    """400 `this model requires Pasture x.y.z or later` if `requires` is newer than us."""
+    """400 `this model requires Ollama x.y.z or later` if `requires` is newer than the
+    Ollama release Pasture implements."""
     if not requires:
         return
     wanted = parse_version(requires)
-    have = parse_version(current or pasture.__version__)
+    have = parse_version(current or pasture.OLLAMA_VERSION)
     if _key(wanted) > _key(have):
         raise BadRequestError(
-            f"this model requires Pasture {requires.strip().removeprefix('v')} or later")
+            f"this model requires Ollama {requires.strip().removeprefix('v')} or later "
+            f"(Pasture implements Ollama {current or pasture.OLLAMA_VERSION})")

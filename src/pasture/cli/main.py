@@ -113,7 +113,8 @@ def _version(value: bool) -> None:
 
     try:
         with Client(timeout=5) as probe:
-            server_version = probe.version().version
+            reply = probe.version()  # `version` is Ollama's; ours is in `pasture`
+            server_version = reply.pasture or reply.version
     except (OSError, httpx.HTTPError, ResponseError):
         typer.echo("Warning: could not connect to a running Pasture instance")
         typer.echo(f"Warning: client version is {__version__}")

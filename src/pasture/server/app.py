@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from pasture import engine
+from pasture import __version__, engine
 from pasture.config import Settings
 from pasture.engines.builds import EngineBuild, EngineBuilds
 from pasture.engines.launch import EngineLauncher
@@ -227,5 +227,7 @@ def serve(settings: Settings) -> None:
     protocol = protocol_with_timeouts(settings.header_timeout, settings.body_timeout,
                                       settings.body_deadline, settings.body_min_rate,
                                       base=protocol_class(max_connections))
+    # `/` answers as Ollama does (clients test for its words); the header says who we are
     uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="warning",
-                log_config=None, timeout_graceful_shutdown=5, http=protocol)
+                log_config=None, timeout_graceful_shutdown=5, http=protocol,
+                server_header=False, headers=[("server", f"Pasture/{__version__}")])
