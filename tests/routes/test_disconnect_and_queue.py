@@ -81,15 +81,15 @@ def test_a_full_queue_is_503_and_a_client_leaving_the_queue_is_dropped(serve: Se
         scheduler = server.app.state.pasture.scheduler
         holder = asyncio.create_task(server.post("/api/generate", model="plain", prompt="Hi"))
         await server.engine_busy()
-        # At the one-model limit, `twin` waits for `plain` to finish: it is queued...
+        # At the one-model limit, `native` waits for `plain` to finish: it is queued...
         go = asyncio.Event()
         queued = asyncio.create_task(leave(server, "/api/generate",
-                                           {"model": "twin", "prompt": "Hi"},
+                                           {"model": "native", "prompt": "Hi"},
                                            lambda _: go.wait()))
         await until(lambda: scheduler.waiting == 1)
         # ...and fills the queue of one: the next requests are refused, in each shape.
         for path in ROUTES:
-            busy = await server.post(path, **body(path, "twin", stream=True))
+            busy = await server.post(path, **body(path, "native", stream=True))
             assert busy.status_code == 503
             assert error_message(path, 503, busy.json()) == QUEUE_FULL
         # The queued client leaves: it is dropped, and its model is never loaded.
@@ -100,9 +100,9 @@ def test_a_full_queue_is_503_and_a_client_leaving_the_queue_is_dropped(serve: Se
         assert (await holder).status_code == 200
         await asyncio.sleep(0.05)
         assert len(server.engine.started) == 1 and await server.loaded() == ["plain:latest"]
-        twin = await server.post("/api/generate", model="twin", prompt="Hi", stream=False)
-        assert twin.status_code == 200
-        assert await server.loaded() == ["twin:latest"]
+        other = await server.post("/api/generate", model="native", prompt="Hi", stream=False)
+        assert other.status_code == 200
+        assert await server.loaded() == ["native:latest"]
 
     serve(scenario, script, MAX_LOADED_MODELS="1", MAX_QUEUE="1")
 
@@ -116,16 +116,16 @@ def test_a_client_leaving_mid_stream_wakes_a_request_queued_behind_it(serve: Ser
         holder = asyncio.create_task(leave(server, "/api/chat", body("/api/chat", "plain"),
                                            lambda _: go.wait()))
         await server.engine_busy()
-        # At the one-model limit, `twin` waits for `plain`'s runner to be free.
-        queued = asyncio.create_task(server.post("/api/generate", model="twin", prompt="Hi",
+        # At the one-model limit, `native` waits for `plain`'s runner to be free.
+        queued = asyncio.create_task(server.post("/api/generate", model="native", prompt="Hi",
                                                  stream=False))
         await until(lambda: scheduler.waiting == 1)
         go.set()
         status, _ = await holder
         assert status == 200 and server.runner.cancelled == 1
-        script.gate.set()  # twin's generation, once it runs, goes straight through
+        script.gate.set()  # native's generation, once it runs, goes straight through
         reply = await asyncio.wait_for(queued, 5)
         assert reply.status_code == 200, reply.text
-        assert await server.loaded() == ["twin:latest"]
+        assert await server.loaded() == ["native:latest"]
 
     serve(scenario, script, MAX_LOADED_MODELS="1")

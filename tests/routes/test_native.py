@@ -307,3 +307,25 @@ def test_create_refuses_text_settings_that_utf8_cannot_hold(serve: Serve) -> Non
         assert shown.status_code == 404
 
     serve(scenario)
+
+
+def test_names_for_one_model_file_share_a_runner_and_stop_together(serve: Serve) -> None:
+    """`qwen` (plain's GGUF with another template) and `twin` (a copy) run on plain's
+    runner, each with its own template; other load options for the file reload it."""
+    async def scenario(server: Server) -> None:
+        for model in ("plain", "qwen", "twin"):
+            reply = await server.post("/api/chat", model=model, messages=HI, stream=False,
+                                      think=False)
+            assert reply.status_code == 200, reply.text
+        assert len(server.engine.started) == 1 and await server.loaded() == ["plain:latest"]
+        prompts = ["".join(map(chr, r.prompt)) for r in server.runner.requests]
+        assert prompts[0] == PLAIN_PROMPT and prompts[1].startswith("<|im_start|>user\nHi")
+        stopped = await server.post("/api/generate", model="qwen", keep_alive=0)
+        assert stopped.json()["done_reason"] == "unload" and await server.loaded() == []
+        await server.post("/api/chat", model="twin", messages=HI, stream=False)
+        narrower = await server.post("/api/chat", model="qwen", messages=HI, stream=False,
+                                  think=False, options={"num_ctx": 256})
+        assert narrower.status_code == 200
+        assert len(server.engine.started) == 3 and await server.loaded() == ["qwen:latest"]
+
+    serve(scenario)

@@ -39,7 +39,7 @@ def test_log_records_carry_the_request_id_and_one_line_sums_the_request_up(
                                          json={"model": "plain", "prompt": "hi",
                                                "stream": False})
         second = await server.client.post("/api/generate", headers={"x-request-id": "two"},
-                                          json={"model": "twin", "prompt": "hey",
+                                          json={"model": "native", "prompt": "hey",
                                                 "stream": False})
         assert first.status_code == second.status_code == 200
         return first.json(), second.json()
@@ -52,6 +52,6 @@ def test_log_records_carry_the_request_id_and_one_line_sums_the_request_up(
     (summary,) = [r for r in two if r.name == "pasture.request"]
     assert summary.getMessage().startswith("POST /api/generate 200 ")
     assert summary.getMessage().endswith(
-        f"model=twin:latest prompt_tokens={answer['prompt_eval_count']} "
+        f"model=native:latest prompt_tokens={answer['prompt_eval_count']} "
         f"eval_tokens={answer['eval_count']}")
     assert len([r for r in records_of(caplog, "one") if r.name == "pasture.request"]) == 1

@@ -1,17 +1,20 @@
 """Keeps runners loaded while they are wanted, as Ollama's scheduler does, and queues
 the requests they cannot serve yet.
 
-One runner per model file and load spec. A request takes a lease on a runner, then one of
-its slots (`num_parallel`): beyond those it waits in the model's queue, first come first
-served. `max_queue` bounds the requests waiting, for a load or for a slot, across the
-server: past it a request is refused at once (503), as it is after `queue_timeout`
-seconds of waiting. When the last lease ends, the keep_alive timer starts (`0` unloads at
-once, `inf` never). Loads
-happen one at a time; at the loaded-model limit the idle runner with the shortest
-keep_alive is evicted first, and so is it when the new model does not fit in the memory
-the loaded ones leave (see `placement`). A runner found dead is replaced on the next
-request; a load that runs out of GPU memory is retried with half the layers, then on the
-CPU.
+One runner per model file (as Ollama keys them): two names for one GGUF, say a model and
+a copy with another template or parameters, share a runner when their load specs
+(weights, adapters, projector, draft, load options) are equal; templates and sampling
+are per request. A different spec for the same file reloads it once the runner is idle.
+
+A request takes a lease on a runner, then one of its slots (`num_parallel`): beyond
+those it waits in the runner's queue, first come first served. `max_queue` bounds the
+requests waiting, for a load or for a slot, across the server: past it a request is
+refused at once (503), as it is after `queue_timeout` seconds of waiting. When the last
+lease ends, the keep_alive timer starts (`0` unloads at once, `inf` never). Loads happen
+one at a time; at the loaded-model limit the idle runner with the shortest keep_alive is
+evicted first, and so is it when the new model does not fit in the memory the loaded
+ones leave (see `placement`). A runner found dead is replaced on the next request; a
+load that runs out of GPU memory is retried with half the layers, then on the CPU.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ class Waiter:
 class Loaded:
     """A loaded model: its runner and its lifetime bookkeeping."""
 
-    key: str  # the model's name, as shown by /api/ps
-    digest: str  # manifest digest of the model
+    key: str  # the name of the model that loaded it, as shown by /api/ps
+    digest: str  # manifest digest of that model
     spec: LoadSpec  # as requested (num_gpu -1 = auto): equal specs share the runner
     runner: Runner
     keep_alive: float
@@ -73,6 +76,15 @@ class Loaded:
     stopping: bool = False
     loaded_at: float = field(default_factory=time.time)
     _timer: asyncio.Task[None] | None = None
+    names: set[str] = field(default_factory=set)  # every name a request leased it by
+
+    def __post_init__(self) -> None:
+        self.names.add(self.key)
+
+    @property
+    def file(self) -> str:
+        """The model file it runs: the scheduler's key for it."""
+        return self.spec.model_path
 
     @property
     def slot_free(self) -> bool:
@@ -139,7 +151,7 @@ class Scheduler:
         request: 503 at once when `max_queue` requests wait already (unless a slot is
         free now), or after `queue_timeout` seconds of waiting. `on_queued` hears the
         request's place in the model's queue whenever it has to wait and moves up."""
-        if self._pending >= self._max_queue and not self._runs_now(key, spec):
+        if self._pending >= self._max_queue and not self._runs_now(spec):
             raise ServerBusyError()
         self._pending += 1
         try:
@@ -167,8 +179,8 @@ class Scheduler:
         """Requests waiting, for a load or for a slot, across the server."""
         return self._pending
 
-    def _runs_now(self, key: str, spec: LoadSpec) -> bool:
-        current = self._loaded.get(key)
+    def _runs_now(self, spec: LoadSpec) -> bool:
+        current = self._loaded.get(spec.model_path)
         return bool(current and current.spec == spec and current.runner.alive
                     and not current.stopping and current.slot_free)
 
@@ -210,12 +222,12 @@ class Scheduler:
                        size: int) -> Lease:
         async with self._load_lock:
             while True:
-                current = self._loaded.get(key)
+                current = self._loaded.get(spec.model_path)
                 usable = current and current.runner.alive and not current.stopping
                 if usable and current.spec == spec:
                     break
                 if current and not current.runner.alive and not current.stopping:
-                    self.watcher.crashed(key)  # died while idle, or before its stream saw it
+                    self.watcher.crashed(current.key)  # died idle, or before a stream saw it
                     current.stopping = True
                 if current and (current.leases == 0 or not current.runner.alive):
                     await self._unload(current)
@@ -235,11 +247,12 @@ class Scheduler:
                 runner, placement = await self._start(key, spec, placement)
                 self.watcher.loaded(key, time.perf_counter() - started)
                 current = Loaded(key, digest, spec, runner, keep_alive, placement)
-                self._loaded[key] = current
+                self._loaded[current.file] = current
                 current.leases += 1
                 self._touch(current, keep_alive)
                 return Lease(current, time.perf_counter() - started)
             current.leases += 1
+            current.names.add(key)
             self._touch(current, keep_alive)
             return Lease(current, 0.0)
 
@@ -292,7 +305,7 @@ class Scheduler:
 
     async def _release(self, loaded: Loaded) -> None:
         loaded.leases -= 1
-        if loaded.leases == 0 and self._loaded.get(loaded.key) is loaded:
+        if loaded.leases == 0 and self._loaded.get(loaded.file) is loaded:
             if not loaded.runner.alive or loaded.keep_alive <= 0 or loaded.stopping:
                 await self._unload(loaded)
             elif math.isfinite(loaded.keep_alive):
@@ -304,7 +317,7 @@ class Scheduler:
     async def _expire(self, loaded: Loaded, delay: float) -> None:
         await asyncio.sleep(delay)
         loaded._timer = None
-        if loaded.leases == 0 and self._loaded.get(loaded.key) is loaded:
+        if loaded.leases == 0 and self._loaded.get(loaded.file) is loaded:
             log.info("keep_alive expired for %s", loaded.key)
             await self._unload(loaded)
 
@@ -332,21 +345,21 @@ class Scheduler:
         if loaded._timer:
             loaded._timer.cancel()
             loaded._timer = None
-        if self._loaded.get(loaded.key) is loaded:
-            del self._loaded[loaded.key]
+        if self._loaded.get(loaded.file) is loaded:
+            del self._loaded[loaded.file]
         await loaded.runner.close()
 
-    async def unload(self, key: str) -> bool:
-        """Unload `key` now if idle, or as soon as its current requests finish."""
-        loaded = self._loaded.get(key)
-        if loaded is None:
-            return False
-        if loaded.leases == 0:
-            await self._unload(loaded)
-        else:
-            loaded.keep_alive = 0
-            loaded.stopping = True
-        return True
+    async def unload(self, key: str, file: str | None = None) -> bool:
+        """Unload the runner serving the model named `key` (or running `file`) now if
+        idle, or as soon as its current requests finish."""
+        found = [m for m in self._loaded.values() if key in m.names or m.file == file]
+        for loaded in found:
+            if loaded.leases == 0:
+                await self._unload(loaded)
+            else:
+                loaded.keep_alive = 0
+                loaded.stopping = True
+        return bool(found)
 
     async def close(self) -> None:
         """Stop every runner (server shutdown)."""

@@ -303,7 +303,7 @@ class Generation:
 
     async def _load_or_unload(self) -> Finish:
         if self.keep_alive == 0:
-            await self.state.scheduler.unload(self.display)
+            await self.state.scheduler.unload(self.display, self.spec.model_path)
             return Finish("unload")
         async with self.lease() as lease:
             return Finish("load", load_duration=int(lease.load_duration * 1e9))
