@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import httpx
+import ollama
 import pytest
 
 from pasture.store import ModelName, Store
@@ -117,21 +119,49 @@ def test_push_then_pull_into_an_empty_server_keeps_the_id_and_runs(
 
 
 @pytest.mark.parametrize("stream_flag", [True, False])
-def test_errors_before_any_output_keep_their_status(
+def test_registry_failures_stream_after_pulling_manifest_or_keep_their_status(
         api: httpx.Client, registry: Registry, stream_flag: bool) -> None:
+    """Streamed, a pull shows `pulling manifest` first and then the failure as an error
+    line, as Ollama's does; not streamed, the failure keeps its status."""
     def post(path: str, model: str, insecure: bool = True) -> httpx.Response:
         return api.post(path, json={"model": model, "insecure": insecure,
                                     "stream": stream_flag})
 
+    def failed(reply: httpx.Response, status: int, error: str) -> None:
+        if stream_flag:
+            lines = [json.loads(line) for line in reply.text.splitlines()]
+            assert (reply.status_code, lines) == (
+                200, [{"status": "pulling manifest"}, {"error": error}])
+        else:
+            assert (reply.status_code, reply.json()) == (status, {"error": error})
+
     missing = post("/api/pull", f"{registry.host}/library/nothing:here")
-    assert (missing.status_code, missing.json()) == (
-        404, {"error": "pull model manifest: file does not exist"})
+    failed(missing, 404, "pull model manifest: file does not exist")
+    nobody = post("/api/pull", f"127.0.0.1:{_closed_port()}/library/nothing:here")
+    assert nobody.status_code == (200 if stream_flag else 502)
+    assert "error" in (json.loads(nobody.text.splitlines()[-1]))
     plain = post("/api/pull", f"http://{registry.host}/library/nothing:here", insecure=False)
     assert (plain.status_code, plain.json()) == (400, {"error": "insecure protocol http"})
     unknown = post("/api/push", f"{registry.host}/library/not-local:1")
     assert unknown.status_code == 404 and "not found" in unknown.json()["error"]
     bad = post("/api/pull", "../../etc/passwd")
     assert bad.status_code == 400
+
+
+def test_the_official_client_raises_a_streamed_pull_failure(
+        server: RunningServer, registry: Registry) -> None:
+    client = ollama.Client(host=server.url)
+    with pytest.raises(ollama.ResponseError, match="file does not exist"):
+        for _ in client.pull(f"{registry.host}/library/nothing:here", insecure=True,
+                             stream=True):
+            pass
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 _KILLABLE_PULL = textwrap.dedent("""

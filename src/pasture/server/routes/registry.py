@@ -1,8 +1,10 @@
 """`POST /api/pull` and `POST /api/push`: models to and from an OCI registry.
 
-The registry is contacted before the first status line is sent, so an unknown remote
-model (404), a plain-http registry without `insecure` (400) or an unsafe manifest (400)
-keep their status; failures after that end the stream with an `{"error": …}` line.
+A streamed pull sends `pulling manifest` before it asks the registry anything, as
+Ollama's does, so every registry failure (an unknown model, an unreachable or unsafe
+registry) ends a 200 stream with an `{"error": …}` line, which Ollama's clients raise. A
+pull that is not streamed answers the failure's own status (404, 400, 502). A plain-http
+registry without `insecure` is a 400 either way, refused before anything is sent.
 """
 
 from __future__ import annotations

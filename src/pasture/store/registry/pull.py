@@ -40,8 +40,9 @@ async def pull_model(store: Store, name: ModelName, *, insecure: bool = False,
     >>> async for status in pull_model(store, ModelName.parse("smollm2:135m")): ...
     """
     async with RegistryClient(name, insecure=insecure, options=options) as client:
-        raw, manifest = await fetch_manifest(client, name.tag)
+        # First, as in Ollama: a streamed pull shows it before any registry failure
         yield ProgressResponse(status="pulling manifest")
+        raw, manifest = await fetch_manifest(client, name.tag)
         # Held from before the first presence check, so that no other pull collects
         # them while this one counts on them.
         with store.in_use(manifest.digests()):
