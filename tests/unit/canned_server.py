@@ -25,6 +25,7 @@ class Reply:
     lines: list[Any] | None = None
     raw: bytes | None = None
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # more headers (a redirect's location)
 
 
 @dataclass
@@ -126,6 +127,8 @@ def _handler_for(server: CannedServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(reply.status)
             self.send_header("content-type", reply.content_type)
             self.send_header("content-length", str(len(data)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

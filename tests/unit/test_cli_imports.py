@@ -1,9 +1,10 @@
-"""`pasture list` loads only what listing needs (issue 23: the CLI answers in tens of ms).
+"""`pasture list`, `ps`, `show`, `run` load only what they need (issue 23: the CLI answers
+in tens of ms).
 
-Guarded by counts, not time: a `pasture list` process, against a canned server, reports the
+Guarded by counts, not time: a `pasture` process, against a canned server, reports the
 modules it imported (`sys.modules` at exit), and they must stay within an allow-list. A
-heavy import put back on this path (the engines, the server, rich's progress, anyio,
-fastapi, ...) fails here, however fast the machine running the test.
+heavy import put back on these paths (httpx, the wire types, rich, the engines, the
+server, ...) fails here, however fast the machine running the test.
 """
 
 from __future__ import annotations
@@ -27,29 +28,33 @@ out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
 runpy.run_module("pasture", run_name="__main__")
 """
-# Third-party packages `pasture list` may load: typer (and shellingham), the blocking
-# client's httpx stack (httpcore loads anyio itself), pydantic for the wire types.
-# httpx's package imports its own command line (`httpx._main`), which brings click, rich
-# and pygments with it.
-THIRD_PARTY = {
-    "typer", "shellingham", "annotated_doc", "httpx", "httpcore", "h11", "idna", "certifi",
-    "sniffio", "anyio", "pydantic", "pydantic_core", "annotated_types", "typing_extensions",
-    "typing_inspection", "click", "rich", "pygments", "markdown_it", "mdurl",
-    "_distutils_hack", "__main__", "_sysconfigdata__linux_x86_64-linux-gnu",
-}
+# Third-party packages the quick commands may load: typer (and shellingham), nothing of
+# the full client's stack (httpx, anyio, the pydantic wire types) nor rich.
+THIRD_PARTY = {"typer", "shellingham", "annotated_doc", "_distutils_hack", "__main__"}
+# Typer 0.29 checks every non-bool argument with a pydantic TypeAdapter, so a command
+# that takes a MODEL loads pydantic itself (but not Pasture's wire types).
+TYPER_VALIDATION = {"pydantic", "pydantic_core", "annotated_types", "typing_extensions",
+                    "typing_inspection", "_sysconfigdata__linux_x86_64-linux-gnu"}
 PASTURE = {
-    "pasture", "pasture.__main__", "pasture.api", "pasture.api.ollama", "pasture.api.requires",
-    "pasture.cli", "pasture.cli.main", "pasture.cli.engine", "pasture.cli.render",
-    "pasture.client", "pasture.client._sync", "pasture.client._calls", "pasture.client._inputs",
-    "pasture.client._protocol", "pasture.client.blobs", "pasture.client.errors",
-    "pasture.config", "pasture.digests", "pasture.durations", "pasture.errors",
+    "pasture", "pasture.__main__", "pasture.cli", "pasture.cli.main", "pasture.cli.engine",
+    "pasture.cli.render", "pasture.client", "pasture.client._wire", "pasture.client.light",
+    "pasture.client.errors", "pasture.config", "pasture.durations", "pasture.errors",
 }
+RUN = {"pasture.cli.run", "pasture.cli.chat"}
+CREATED = "2026-01-01T00:00:00Z"
 
 
 @pytest.fixture
 def server() -> Iterator[CannedServer]:
     canned = CannedServer().start()
     canned.routes[("GET", "/api/tags")] = Reply(body={"models": []})
+    canned.routes[("GET", "/api/ps")] = Reply(body={"models": []})
+    canned.routes[("GET", "/api/version")] = Reply(body={"version": "0.0.0"})
+    canned.routes[("POST", "/api/show")] = Reply(body={
+        "details": {"family": "llama"}, "capabilities": ["completion"]})
+    canned.routes[("POST", "/api/chat")] = Reply(lines=[{
+        "model": "m", "created_at": CREATED, "message": {"role": "assistant", "content": "hi"},
+        "done": True}])
     yield canned
     canned.stop()
 
@@ -59,18 +64,32 @@ def imported_by(args: list[str], server: CannedServer, tmp_path: Path) -> list[s
     env = {**os.environ, "PYTHONPATH": str(SRC), "PASTURE_HOST": server.url}
     env.pop("PASTURE_API_KEY", None)
     done = subprocess.run([sys.executable, "-c", WRAPPER, str(out), *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(out.read_text())
 
 
-def test_pasture_list_imports_only_the_allow_list(server: CannedServer,
-                                                  tmp_path: Path) -> None:
-    modules = imported_by(["list"], server, tmp_path)
+def split(modules: list[str]) -> tuple[set[str], set[str]]:
+    """Pasture's modules, and the other top-level packages outside the standard library."""
     ours = {m for m in modules if m.split(".")[0] == "pasture"}
     others = {m.split(".")[0] for m in modules} - sys.stdlib_module_names - {"pasture"}
+    return ours, others
+
+
+@pytest.mark.parametrize("args", [["list"], ["ps"], ["--version"], ["--help"]])
+def test_quick_commands_import_only_the_allow_list(args: list[str], server: CannedServer,
+                                                   tmp_path: Path) -> None:
+    ours, others = split(imported_by(args, server, tmp_path))
     assert ours - PASTURE == set()
     assert others - THIRD_PARTY == set()
+
+
+@pytest.mark.parametrize("args", [["show", "m"], ["run", "m", "hi"]])
+def test_show_and_run_skip_the_full_client(args: list[str], server: CannedServer,
+                                           tmp_path: Path) -> None:
+    ours, others = split(imported_by(args, server, tmp_path))
+    assert ours - PASTURE - RUN == set()
+    assert others - THIRD_PARTY - TYPER_VALIDATION == set()
 
 
 def test_engine_help_does_not_probe_engines(server: CannedServer, tmp_path: Path) -> None:

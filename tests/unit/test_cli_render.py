@@ -1,4 +1,8 @@
-"""The CLI's formatting, matched to what Ollama prints (scripts scrape these)."""
+"""The CLI's formatting, matched to what Ollama prints (scripts scrape these).
+
+The CLI prints from the server's JSON, so each test builds the typed wire model and
+renders its `.wire()` form: what a Pasture server sends for it.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ def test_list_and_ps_tables_align_columns_without_borders() -> None:
         ListModel(name="x:1", model="x:1", size=4_700_000_000, digest="f" * 64,
                   details=details, modified_at=NOW - timedelta(days=3)),
     ]
-    assert render.list_table(models, now=NOW) == (
+    assert render.list_table([m.wire() for m in models], now=NOW) == (
         "NAME              ID              SIZE      MODIFIED\n"
         "smollm2:latest    a1b2c3d4e5f6    98 MB     2 minutes ago\n"
         "x:1               ffffffffffff    4.7 GB    3 days ago\n"
@@ -60,7 +64,7 @@ def test_list_and_ps_tables_align_columns_without_borders() -> None:
                             digest="a" * 64, details=details, size_vram=0, context_length=4096,
                             expires_at=NOW + timedelta(minutes=4, seconds=30), engine="native",
                             running=1, waiting=3)]
-    assert render.ps_table(running, now=NOW) == (
+    assert render.ps_table([m.wire() for m in running], now=NOW) == (
         "NAME              ID              SIZE      PROCESSOR    CONTEXT    UNTIL"
         "                 ENGINE    RUNNING    WAITING\n"
         "smollm2:latest    aaaaaaaaaaaa    200 MB    100% CPU     4096       4 minutes from now"
@@ -72,7 +76,7 @@ def test_verbose_stats_block() -> None:
     metrics = Metrics(total_duration=1_200_000_000, load_duration=12_000_000,
                       prompt_eval_count=26, prompt_eval_duration=35_000_000, eval_count=50,
                       eval_duration=620_000_000)
-    assert render.stats(metrics) == (
+    assert render.stats(metrics.wire()) == (
         "total duration:       1.2s\n"
         "load duration:        12ms\n"
         "prompt eval count:    26 token(s)\n"
@@ -112,7 +116,7 @@ def test_show_info_sections() -> None:
         system="Line one\nLine two\nLine three",
         license="MIT",
     )
-    assert render.show_info(info) == (
+    assert render.show_info(info.wire()) == (
         "  Model\n"
         "    architecture        llama\n"
         "    parameters          134.52M\n"

@@ -19,7 +19,7 @@ from prompt_toolkit.output import DummyOutput
 from pasture.cli import repl as repl_module
 from pasture.cli.chat import Session
 from pasture.cli.repl import Repl, read_input
-from pasture.client import Client
+from pasture.client.light import LightClient
 from tests.unit.canned_server import CannedServer, Reply
 
 CREATED = "2026-01-01T00:00:00Z"
@@ -40,7 +40,7 @@ def server() -> Iterator[CannedServer]:
 
 @pytest.fixture
 def repl(server: CannedServer) -> Repl:
-    return Repl(Client(server.url), Session(model="m"), out=io.StringIO(), err=io.StringIO())
+    return Repl(LightClient(server.url), Session(model="m"), out=io.StringIO(), err=io.StringIO())
 
 
 def output(repl: Repl) -> str:

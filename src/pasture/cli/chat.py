@@ -1,7 +1,9 @@
 """Streaming one chat answer to the terminal: thinking, word wrap, stats, Ctrl+C.
 
 Shared by `pasture run PROMPT` (one shot) and the interactive REPL, which keeps the
-conversation in `Session.messages` between answers.
+conversation in `Session.messages` between answers. Messages are kept as they go on the
+wire (`{"role": ..., "content": ...}`) and sent through the light client, so a one-shot
+`pasture run` imports neither httpx nor the pydantic wire types.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from pasture.api.ollama import ChatResponse, Message
 from pasture.cli.render import stats, text_writer
-from pasture.client import Client
+from pasture.client.light import LightClient
+
+Json = dict[str, Any]
 
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
@@ -22,7 +25,7 @@ class Session:
     """What one `pasture run` keeps between turns; the REPL's `/set` commands change it."""
 
     model: str
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Json] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     system: str | None = None
     format: str | None = None
@@ -60,13 +63,18 @@ class _ThinkingPrinter:
             self.open = False
 
 
+def message(role: str, content: str, thinking: str | None = None) -> Json:
+    """A chat message as sent on the wire (no `thinking` key when there was none)."""
+    return {"role": role, "content": content, **({"thinking": thinking} if thinking else {})}
+
+
 def stream_answer(
-    client: Client,
+    client: LightClient,
     session: Session,
-    messages: list[Message],
+    messages: list[Json],
     out: TextIO | None = None,
     err: TextIO | None = None,
-) -> Message:
+) -> Json:
     """Send `messages`, print the answer as it streams, return the assistant's message.
 
     Ctrl+C raises KeyboardInterrupt after the stream is closed, which tells the server
@@ -78,11 +86,10 @@ def stream_answer(
     thinking = _ThinkingPrinter(out, session.hide_thinking)
     content: list[str] = []
     thought: list[str] = []
-    final: ChatResponse | None = None
-    stream = client.chat(
+    final: Json | None = None
+    stream = client.chat_stream(
         session.model,
-        messages=messages,
-        stream=True,
+        messages,
         format=session.format,
         options=session.request_options(),
         keep_alive=session.keep_alive,
@@ -90,15 +97,15 @@ def stream_answer(
     )
     try:
         for part in stream:
-            message = part.message
-            if message.thinking:
-                thought.append(message.thinking)
-                thinking.write(message.thinking)
-            if message.content:
+            said = part.get("message") or {}
+            if said.get("thinking"):
+                thought.append(said["thinking"])
+                thinking.write(said["thinking"])
+            if said.get("content"):
                 thinking.close()
-                content.append(message.content)
-                writer.write(message.content)
-            if part.done:
+                content.append(said["content"])
+                writer.write(said["content"])
+            if part.get("done"):
                 final = part
     finally:
         stream.close()
@@ -111,4 +118,4 @@ def stream_answer(
     if session.verbose and final is not None:
         err.write(stats(final))
         err.flush()
-    return Message(role="assistant", content=text, thinking="".join(thought) or None)
+    return message("assistant", text, "".join(thought) or None)

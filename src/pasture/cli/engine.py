@@ -11,7 +11,6 @@ imported inside the commands, so that registering this group costs every other
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -80,6 +79,8 @@ def build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild an existing build")] = False,
 ) -> None:
     """Compile the engine for this machine (takes a while) and install it as a build."""
+    import tempfile
+
     from pasture.engines.build import build_wheel, fetch_source, plan_build
 
     del native  # every build targets this CPU; the flag only says so explicitly

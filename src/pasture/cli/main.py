@@ -5,8 +5,11 @@ after Ctrl+C), never a traceback. `serve` is the one command that starts the ser
 in this process instead of calling it.
 
 This module decides what each command imports: only typer at start, and each command's
-own modules inside its function, so `pasture list` or `--help` do not pay for rich,
-anyio, the engines or the server (`tests/unit/test_cli_imports.py` keeps it so).
+own modules inside its function. The commands people run many times a minute (`list`,
+`ps`, `show`, `--version`, `run`) talk through `light_client()`, the standard library's
+HTTP and plain JSON; the others through `client()`, the full httpx client with the
+pydantic wire types. So `pasture list` or `--help` pay for neither httpx, pydantic,
+rich, anyio, the engines nor the server (`tests/unit/test_cli_imports.py` keeps it so).
 """
 
 from __future__ import annotations
@@ -18,17 +21,42 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from pasture import __version__
 from pasture.cli import engine, render
 
 if TYPE_CHECKING:
     from pasture.client import Client
+    from pasture.client.light import LightClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class _HelpOffByDefault:
+    """Typer (0.29) checks each parameter's value with a pydantic TypeAdapter, built on
+    first use, unless it is a bool flag already holding a bool. Its own `--help` option
+    holds None when not given, so every command would import pydantic (about 70 ms)
+    only to find that no help was asked for; a False default skips that."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+class _Group(_HelpOffByDefault, TyperGroup):
+    pass
+
+
+class _Command(_HelpOffByDefault, TyperCommand):
+    pass
+
+
 app = typer.Typer(
     name="pasture",
+    cls=_Group,
     help="Large language model runner",
     add_completion=False,
     no_args_is_help=True,
@@ -67,22 +95,25 @@ def reports_errors(func: F) -> F:
 def failure_message(exc: Exception) -> str | None:
     """The line to show for an expected failure; None for a bug, which keeps its traceback.
 
-    httpx and the client's errors are imported here, once something failed, so that a
-    command that needs neither does not load them to start.
+    The errors' modules are imported here, once something failed; httpx's errors are
+    looked at only if httpx was loaded, as nothing else raises them.
     """
-    import httpx
+    from http.client import HTTPException
 
-    from pasture.client import ResponseError
+    from pasture.client.errors import ResponseError
     from pasture.errors import PastureError
 
     if isinstance(exc, ResponseError):
         return exc.error
     if isinstance(exc, PastureError):
         return exc.message
-    if isinstance(exc, httpx.HTTPError):
-        return str(exc) or type(exc).__name__
     if isinstance(exc, OSError | ValueError):  # ConnectionError: the server is not running
         return str(exc)
+    if isinstance(exc, HTTPException):
+        return str(exc) or type(exc).__name__
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.HTTPError):
+        return str(exc) or type(exc).__name__
     return None
 
 
@@ -92,30 +123,37 @@ def command(*names: str, hidden: bool = False, **kwargs: Any) -> Callable[[F], F
     def register(func: F) -> F:
         wrapped = reports_errors(func)
         for index, name in enumerate(names):
-            app.command(name, hidden=hidden or index > 0, **kwargs)(wrapped)
+            app.command(name, cls=_Command, hidden=hidden or index > 0, **kwargs)(wrapped)
         return func
 
     return register
 
 
 def client() -> Client:
+    """The full client: for commands that upload, stream progress or change the store."""
     from pasture.client import Client
 
     return Client()
 
 
+def light_client(timeout: float | None = None) -> LightClient:
+    """The standard-library client: for the quick, frequent commands."""
+    from pasture.client.light import LightClient
+
+    return LightClient(timeout=timeout)
+
+
 def _version(value: bool) -> None:
     if not value:
         return
-    import httpx
+    from http.client import HTTPException
 
-    from pasture.client import Client, ResponseError
+    from pasture.client.errors import ResponseError
 
     try:
-        with Client(timeout=5) as probe:
-            reply = probe.version()  # `version` is Ollama's; ours is in `pasture`
-            server_version = reply.pasture or reply.version
-    except (OSError, httpx.HTTPError, ResponseError):
+        reply = light_client(timeout=5).version()  # `version` is Ollama's; ours `pasture`
+        server_version = reply.get("pasture") or reply["version"]
+    except (OSError, HTTPException, ResponseError):
         typer.echo("Warning: could not connect to a running Pasture instance")
         typer.echo(f"Warning: client version is {__version__}")
     else:
@@ -193,7 +231,7 @@ def run(
         verbose=verbose,
         word_wrap=not nowordwrap,
     )
-    run_model(client(), session, prompt or [], insecure)
+    run_model(light_client(), session, prompt or [], insecure)
 
 
 def _think_value(think: bool | None, level: str | None) -> bool | str | None:
@@ -274,13 +312,13 @@ def verify(
 @command("list", "ls")
 def list_models() -> None:
     """List models."""
-    sys.stdout.write(render.list_table(client().list().models))
+    sys.stdout.write(render.list_table(light_client().list().get("models") or []))
 
 
 @command("ps")
 def ps() -> None:
     """List running models."""
-    sys.stdout.write(render.ps_table(client().ps().models))
+    sys.stdout.write(render.ps_table(light_client().ps().get("models") or []))
 
 
 @command("show")
@@ -302,11 +340,11 @@ def show(
             "only one of '--license', '--modelfile', '--parameters', '--system', "
             "or '--template' can be specified"
         )
-    info = client().show(model, verbose=verbose or None)
+    info = light_client().show(model, verbose=verbose or None)
     if not chosen:
         sys.stdout.write(render.show_info(info, verbose))
         return
-    value = getattr(info, chosen[0]) or ""
+    value = info.get(chosen[0]) or ""
     if chosen[0] in ("license", "modelfile", "parameters") and not value.endswith("\n"):
         value += "\n"
     sys.stdout.write(value)
@@ -341,8 +379,9 @@ def remove(models: Annotated[list[str], typer.Argument(help="Models to remove")]
 # ----- engine builds ----------------------------------------------------------------------
 
 engine_app = typer.Typer(help="Manage engine builds (llama.cpp compiled for this machine)",
-                         no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                         cls=_Group, no_args_is_help=True, add_completion=False,
+                         rich_markup_mode=None,
                          context_settings={"help_option_names": ["-h", "--help"]})
 for _name, _func in engine.COMMANDS.items():
-    engine_app.command(_name)(reports_errors(_func))
+    engine_app.command(_name, cls=_Command)(reports_errors(_func))
 app.add_typer(engine_app, name="engine")

@@ -2,7 +2,8 @@
 
 Pure formatting lives here (no network, no typer, no rich: live progress is in
 `progress`) so it is tested on its own, and scripts that scrape `ollama list` or
-`ollama run --verbose` output keep working.
+`ollama run --verbose` output keep working. Answers are read as the server's JSON (what
+`pasture.client.light` returns), so printing them needs no wire types.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import math
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-if TYPE_CHECKING:  # annotations only
-    from pasture.api.ollama import ListModel, ProcessModel, ShowResponse
+Json = Mapping[str, Any]
 
 # ----- sizes and times --------------------------------------------------------------------
 
@@ -63,6 +63,11 @@ def human_duration(seconds: float) -> str:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def instant(value: str | None) -> datetime | None:
+    """A timestamp from the wire (RFC 3339, as Ollama writes it; extra digits dropped)."""
+    return datetime.fromisoformat(value) if value else None
 
 
 def human_time(moment: datetime | None, never: str = "Never", now: datetime | None = None) -> str:
@@ -136,28 +141,29 @@ def table(header: Sequence[str] | None, rows: Iterable[Sequence[str]], padding: 
     return "\n".join(lines) + "\n"
 
 
-def list_table(models: Sequence[ListModel], now: datetime | None = None) -> str:
+def list_table(models: Sequence[Json], now: datetime | None = None) -> str:
     rows = [
-        [m.name, short_digest(m.digest), human_bytes(m.size), human_time(m.modified_at, now=now)]
+        [m["name"], short_digest(m["digest"]), human_bytes(m["size"]),
+         human_time(instant(m["modified_at"]), now=now)]
         for m in models
     ]
     return table(["NAME", "ID", "SIZE", "MODIFIED"], rows)
 
 
-def ps_table(models: Sequence[ProcessModel], now: datetime | None = None) -> str:
+def ps_table(models: Sequence[Json], now: datetime | None = None) -> str:
     return table(
         ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE", "RUNNING", "WAITING"],
         [
             [
-                m.name,
-                short_digest(m.digest),
-                human_bytes(m.size),
-                processor(m.size, m.size_vram),
-                str(m.context_length),
-                until(m.expires_at, now),
-                m.engine or "",
-                "" if m.running is None else str(m.running),
-                "" if m.waiting is None else str(m.waiting),
+                m["name"],
+                short_digest(m["digest"]),
+                human_bytes(m["size"]),
+                processor(m["size"], m["size_vram"]),
+                str(m["context_length"]),
+                until(instant(m["expires_at"]), now),
+                m.get("engine") or "",
+                "" if m.get("running") is None else str(m["running"]),
+                "" if m.get("waiting") is None else str(m["waiting"]),
             ]
             for m in models
         ],
@@ -185,12 +191,13 @@ def _metadata_value(value: Any) -> str:
     return str(value)
 
 
-def show_info(info: ShowResponse, verbose: bool = False) -> str:
+def show_info(info: Json, verbose: bool = False) -> str:
     """`pasture show MODEL`: model facts, capabilities, parameters, system and license."""
-    model_info = info.model_info or {}
-    arch = str(model_info.get("general.architecture") or info.details.family or "")
+    model_info = info.get("model_info") or {}
+    details = info.get("details") or {}
+    arch = str(model_info.get("general.architecture") or details.get("family") or "")
     model_rows = [["architecture", arch]] if arch else []
-    params = info.details.parameter_size
+    params = details.get("parameter_size")
     if not params and isinstance(model_info.get("general.parameter_count"), int | float):
         params = human_number(int(model_info["general.parameter_count"]))
     if params:
@@ -199,21 +206,21 @@ def show_info(info: ShowResponse, verbose: bool = False) -> str:
         value = model_info.get(f"{arch}.{key}")
         if value is not None:
             model_rows.append([key.replace("_", " "), str(value)])
-    model_rows.append(["quantization", info.details.quantization_level])
+    model_rows.append(["quantization", details.get("quantization_level") or ""])
     out = _section("Model", model_rows)
-    if info.capabilities:
-        out += _section("Capabilities", [[c] for c in info.capabilities])
-    if info.parameters:
-        rows = [line.split(None, 1) for line in info.parameters.splitlines() if line.strip()]
+    if info.get("capabilities"):
+        out += _section("Capabilities", [[c] for c in info["capabilities"]])
+    if info.get("parameters"):
+        rows = [line.split(None, 1) for line in info["parameters"].splitlines() if line.strip()]
         out += _section("Parameters", [[r[0], r[1].strip() if len(r) > 1 else ""] for r in rows])
     if verbose and model_info:
         out += _section(
             "Metadata", [[key, _metadata_value(model_info[key])] for key in sorted(model_info)]
         )
-    if info.system:
-        out += _section("System", _head(info.system))
-    if info.license:
-        out += _section("License", _head(info.license))
+    if info.get("system"):
+        out += _section("System", _head(info["system"]))
+    if info.get("license"):
+        out += _section("License", _head(info["license"]))
     return out
 
 
@@ -234,27 +241,31 @@ def _rate(count: int | None, nanoseconds: int | None) -> str:
     return f"{count / (nanoseconds / 1e9):.1f} tokens/s"
 
 
-def stats(metrics: Any) -> str:
+def stats(metrics: Json) -> str:
     """The `--verbose` block printed after an answer (same labels and layout as Ollama)."""
     lines = []
 
     def add(label: str, value: str) -> None:
         lines.append(f"{label + ':':<22}{value}")
 
-    if metrics.total_duration is not None:
-        add("total duration", format_duration(metrics.total_duration))
-    if metrics.load_duration is not None:
-        add("load duration", format_duration(metrics.load_duration))
-    if metrics.prompt_eval_count is not None:
-        add("prompt eval count", f"{metrics.prompt_eval_count} token(s)")
-    if metrics.prompt_eval_duration:
-        add("prompt eval duration", format_duration(metrics.prompt_eval_duration))
-        add("prompt eval rate", _rate(metrics.prompt_eval_count, metrics.prompt_eval_duration))
-    if metrics.eval_count is not None:
-        add("eval count", f"{metrics.eval_count} token(s)")
-    if metrics.eval_duration:
-        add("eval duration", format_duration(metrics.eval_duration))
-        add("eval rate", _rate(metrics.eval_count, metrics.eval_duration))
+    total, load = metrics.get("total_duration"), metrics.get("load_duration")
+    prompt_count, prompt_time = metrics.get("prompt_eval_count"), metrics.get(
+        "prompt_eval_duration")
+    count, duration = metrics.get("eval_count"), metrics.get("eval_duration")
+    if total is not None:
+        add("total duration", format_duration(total))
+    if load is not None:
+        add("load duration", format_duration(load))
+    if prompt_count is not None:
+        add("prompt eval count", f"{prompt_count} token(s)")
+    if prompt_time:
+        add("prompt eval duration", format_duration(prompt_time))
+        add("prompt eval rate", _rate(prompt_count, prompt_time))
+    if count is not None:
+        add("eval count", f"{count} token(s)")
+    if duration:
+        add("eval duration", format_duration(duration))
+        add("eval rate", _rate(count, duration))
     return "\n".join(lines) + "\n"
 
 

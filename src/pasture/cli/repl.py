@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from pasture.api.ollama import Message
-from pasture.cli.chat import Session, stream_answer
+from pasture.cli.chat import Session, message, stream_answer
 from pasture.cli.render import show_info
-from pasture.client import Client, ResponseError
+from pasture.client.errors import ResponseError
+from pasture.client.light import LightClient
 from pasture.config import env
 from pasture.errors import BadRequestError
 from pasture.options import parse_parameter
@@ -115,7 +115,7 @@ class Repl:
     """One interactive session with one model."""
 
     def __init__(
-        self, client: Client, session: Session, out: TextIO | None = None,
+        self, client: LightClient, session: Session, out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
         self.client = client
@@ -141,7 +141,7 @@ class Repl:
 
     def chat(self, prompt: str) -> None:
         """Send `prompt` with the history; on Ctrl+C or an error the turn is forgotten."""
-        user = Message(role="user", content=prompt)
+        user = message("user", prompt)
         self.session.messages.append(user)
         try:
             answer = stream_answer(self.client, self.session, self.session.messages,
@@ -217,9 +217,9 @@ class Repl:
             text = text[1:-1]
         self.session.system = text
         messages = self.session.messages
-        system = Message(role="system", content=text)
+        system = message("system", text)
         # As in Ollama: a new system message replaces one just set, else joins the history.
-        if messages and messages[-1].role == "system":
+        if messages and messages[-1]["role"] == "system":
             messages[-1] = system
         else:
             messages.append(system)
@@ -262,16 +262,16 @@ class Repl:
         if what == "info":
             self.say(show_info(info))
         elif what == "license":
-            self.say(info.license or "No license was specified for this model.")
+            self.say(info.get("license") or "No license was specified for this model.")
         elif what == "modelfile":
-            self.say(info.modelfile)
+            self.say(info.get("modelfile") or "")
         elif what == "parameters":
-            self.show_parameters(info.parameters)
+            self.show_parameters(info.get("parameters"))
         elif what == "system":
-            system = self.session.system or info.system
+            system = self.session.system or info.get("system")
             self.say(system or "No system message was specified for this model.")
         else:
-            self.say(info.template or "No prompt template was specified for this model.")
+            self.say(info.get("template") or "No prompt template was specified for this model.")
 
     def show_parameters(self, model_parameters: str | None) -> None:
         if model_parameters:

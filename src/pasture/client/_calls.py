@@ -35,16 +35,13 @@ from pasture.api.ollama import (
 )
 from pasture.client._inputs import encode_images, to_messages, to_options, to_tools
 from pasture.client._protocol import Call, post, status_call
-
-
-def _given(fields: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value is not None}
+from pasture.client._wire import given
 
 
 def generate(**fields: Any) -> Call[GenerateResponse]:
     fields["images"] = encode_images(fields.get("images"))
     fields["options"] = to_options(fields.get("options"))
-    request = GenerateRequest.model_validate(_given(fields))
+    request = GenerateRequest.model_validate(given(fields))
     return post("/api/generate", GenerateResponse, request, request.stream)
 
 
@@ -52,7 +49,7 @@ def chat(**fields: Any) -> Call[ChatResponse]:
     fields["messages"] = to_messages(fields.get("messages"))
     fields["tools"] = to_tools(fields.get("tools")) or None
     fields["options"] = to_options(fields.get("options"))
-    request = ChatRequest.model_validate(_given(fields))
+    request = ChatRequest.model_validate(given(fields))
     return post("/api/chat", ChatResponse, request, request.stream)
 
 
@@ -60,27 +57,27 @@ def embed(**fields: Any) -> Call[EmbedResponse]:
     fields["options"] = to_options(fields.get("options"))
     if fields.get("input") is not None and not isinstance(fields["input"], str):
         fields["input"] = list(fields["input"])
-    return post("/api/embed", EmbedResponse, EmbedRequest.model_validate(_given(fields)))
+    return post("/api/embed", EmbedResponse, EmbedRequest.model_validate(given(fields)))
 
 
 def embeddings(**fields: Any) -> Call[EmbeddingsResponse]:
     fields["options"] = to_options(fields.get("options"))
-    request = EmbeddingsRequest.model_validate(_given(fields))
+    request = EmbeddingsRequest.model_validate(given(fields))
     return post("/api/embeddings", EmbeddingsResponse, request)
 
 
 def pull(**fields: Any) -> Call[ProgressResponse]:
-    request = PullRequest.model_validate(_given(fields))
+    request = PullRequest.model_validate(given(fields))
     return post("/api/pull", ProgressResponse, request, request.stream)
 
 
 def push(**fields: Any) -> Call[ProgressResponse]:
-    request = PushRequest.model_validate(_given(fields))
+    request = PushRequest.model_validate(given(fields))
     return post("/api/push", ProgressResponse, request, request.stream)
 
 
 def verify(**fields: Any) -> Call[VerifyResponse]:
-    request = VerifyRequest.model_validate(_given(fields))
+    request = VerifyRequest.model_validate(given(fields))
     return post("/api/verify", VerifyResponse, request, request.stream)
 
 
@@ -90,7 +87,7 @@ def create(**fields: Any) -> Call[ProgressResponse]:
         fields["messages"] = to_messages(fields["messages"])
     if "from_" in fields:
         fields["from"] = fields.pop("from_")
-    request = CreateRequest.model_validate(_given(fields))
+    request = CreateRequest.model_validate(given(fields))
     return post("/api/create", ProgressResponse, request, request.stream)
 
 

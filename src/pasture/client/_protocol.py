@@ -1,52 +1,25 @@
 """Everything about talking to the server that does not depend on sync or async I/O.
 
 A public client method builds a `Call` (what to send, how to read the answer); the
-sync and async clients only differ in how they move the bytes. Reading status codes,
-error bodies and NDJSON lines lives here once, so both clients fail the same way.
+sync and async clients only differ in how they move the bytes. Status codes, error
+bodies and NDJSON lines are read here once (with `_wire`, which the CLI's light client
+shares), so every client fails the same way.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
 
-from pasture import __version__
 from pasture.api.ollama import StatusResponse, WireModel
+from pasture.client._wire import decode_line, response_error
 from pasture.client.errors import ResponseError, ServerNotRunningError
-from pasture.config import env, parse_host
 
 T = TypeVar("T", bound=WireModel)
-
-USER_AGENT = (
-    f"pasture-python/{__version__} ({platform.machine()} {platform.system().lower()}) "
-    f"Python/{platform.python_version()}"
-)
-
-
-def base_url(host: str | None) -> str:
-    """The server URL: the argument, else `PASTURE_HOST`/`OLLAMA_HOST`, else the default."""
-    return parse_host(host or env("HOST")).url
-
-
-def default_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
-    """Caller's headers over the JSON defaults, plus `PASTURE_API_KEY` as a bearer token."""
-    headers = {
-        "content-type": "application/json",
-        "accept": "application/json",
-        "user-agent": USER_AGENT,
-    }
-    headers.update({key.lower(): value for key, value in (extra or {}).items()})
-    api_key = env("API_KEY")
-    if api_key and "authorization" not in headers:
-        headers["authorization"] = f"Bearer {api_key}"
-    return headers
-
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
@@ -89,10 +62,7 @@ def connection_errors(url: str) -> Iterator[None]:
 
 
 def error_from(response: httpx.Response) -> ResponseError:
-    """The server's `{"error": ...}` message, else its raw body, else the HTTP reason."""
-    text = response.text.strip()
-    message = text or response.reason_phrase or f"HTTP {response.status_code}"
-    return ResponseError(message, response.status_code)
+    return response_error(response.status_code, response.reason_phrase, response.text)
 
 
 def raise_for_status(response: httpx.Response) -> None:
@@ -111,17 +81,8 @@ def parse_reply(call: Call[T], response: httpx.Response) -> T:
 
 def parse_line(call: Call[T], line: str) -> T | None:
     """One NDJSON line of a stream; None for a blank line. An `error` line raises."""
-    if not line.strip():
-        return None
-    try:
-        part = json.loads(line)
-    except json.JSONDecodeError:
-        raise ResponseError(f"invalid JSON in server stream: {line[:200]!r}") from None
-    if not isinstance(part, dict):
-        raise ResponseError(f"unexpected line in server stream: {line[:200]!r}")
-    if error := part.get("error"):
-        raise ResponseError(str(error))
-    return call.response.model_validate(part)
+    part = decode_line(line)
+    return None if part is None else call.response.model_validate(part)
 
 
 def blob_path(digest: str) -> str:

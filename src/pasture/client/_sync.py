@@ -26,15 +26,14 @@ from pasture.client import _calls
 from pasture.client._inputs import ImageInput
 from pasture.client._protocol import (
     Call,
-    base_url,
     blob_exists,
     blob_path,
     connection_errors,
-    default_headers,
     parse_line,
     parse_reply,
     raise_for_status,
 )
+from pasture.client._wire import base_url, default_headers
 from pasture.client.blobs import ProgressCallback, read_chunks, report, upload_headers
 from pasture.digests import hash_file
 
