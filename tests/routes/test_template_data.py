@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_runner import Script
 from tests.routes.conftest import Serve, Server
 from tests.routes.test_tools_and_thinking import prompt_text
 
@@ -47,3 +48,47 @@ def test_openai_roles_reach_the_template_lower_cased(serve: Serve, path: str,
         assert prompt_text(request) == LOWERED
 
     serve(scenario)
+
+
+BIG = 12345678901234567890
+CALLED = [{"role": "user", "content": "Add"},
+          {"role": "assistant", "content": "", "tool_calls": [{"function": {
+              "name": "add", "arguments": {"n": BIG, "m": 3, "x": 1e21, "y": 0.1}}}]},
+          {"role": "tool", "content": "ok"}]
+
+
+def test_tool_call_arguments_reach_the_template_as_go_float64s(serve: Serve) -> None:
+    async def scenario(server: Server) -> None:
+        reply = await server.post("/api/chat", model="qwen", messages=CALLED, stream=False,
+                                  _debug_render_only=True)
+        assert reply.status_code == 200, reply.text
+        # Go's json.Marshal of the float64 map, as Go's own text/template printed it
+        assert '{"name": "add", "arguments": {"m":3,"n":12345678901234567000,"x":1e+21,' \
+               '"y":0.1}}' in reply.json()["_debug_info"]["rendered_template"]
+
+    serve(scenario)
+
+
+def test_a_number_no_float64_holds_is_refused_as_go_refuses_it(serve: Serve) -> None:
+    async def scenario(server: Server) -> None:
+        huge = [CALLED[0], {**CALLED[1], "tool_calls": [{"function": {
+            "name": "add", "arguments": {"n": 10 ** 400}}}]}]
+        reply = await server.post("/api/chat", model="qwen", messages=huge, stream=False,
+                                  _debug_render_only=True)
+        assert reply.status_code == 400
+        assert "cannot unmarshal number" in reply.json()["error"]
+
+    serve(scenario)
+
+
+def test_the_reply_keeps_the_number_the_model_wrote(serve: Serve) -> None:
+    async def scenario(server: Server) -> None:
+        tools = [{"type": "function", "function": {"name": "add", "parameters": {
+            "type": "object", "properties": {"n": {"type": "integer"}}}}}]
+        reply = await server.post("/api/chat", model="qwen", messages=CALLED[:1], tools=tools,
+                                  stream=False)
+        (call,) = reply.json()["message"]["tool_calls"]
+        assert call["function"]["arguments"] == {"n": BIG}
+
+    serve(scenario, Script(reply=['<tool_call>\n{"name": "add", "arguments": {"n": ',
+                                  f"{BIG}}}}}\n</tool_call>"]))

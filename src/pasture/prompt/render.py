@@ -34,6 +34,7 @@ from pasture.prompt.gotemplate import (
     Pipe,
     Template,
     Text,
+    json_decoded,
 )
 
 IMAGE_TOKENS = 768  # what Ollama assumes one image costs when truncating
@@ -188,7 +189,7 @@ def template_message(message: dict[str, Any]) -> GoStruct:
             "Function": GoStruct("template.templateToolCallFunction", {
                 "Index": function.get("index") or 0,
                 "Name": function.get("name") or "",
-                "Arguments": JSONMap(arguments or {}, is_nil=arguments is None),
+                "Arguments": JSONMap(go_json(arguments or {}), is_nil=arguments is None),
             }),
         }))
     return GoStruct("*template.templateMessage", {
@@ -200,6 +201,15 @@ def template_message(message: dict[str, Any]) -> GoStruct:
         "ToolName": message.get("tool_name") or "",
         "ToolCallID": message.get("tool_call_id") or "",
     })
+
+
+def go_json(value: Any) -> Any:
+    """Request JSON as Ollama's Go types hold it (numbers are float64); a 400 for a
+    number a float64 cannot hold, as Go's decoder refuses it."""
+    try:
+        return json_decoded(value)
+    except ValueError as error:
+        raise BadRequestError(str(error)) from None
 
 
 class PropertyType(list[str]):
@@ -232,9 +242,9 @@ def _property(name: str, raw: Any) -> GoStruct:
     return GoStruct("api.ToolProperty", {
         "AnyOf": [_property(name, p) for p in _list(raw.get("anyOf"), name)],
         "Type": PropertyType(types or []),
-        "Items": raw.get("items"),
+        "Items": go_json(raw.get("items")),
         "Description": _text(raw.get("description"), name),
-        "Enum": _list(raw.get("enum"), name) or None,
+        "Enum": go_json(_list(raw.get("enum"), name)) or None,
         "Properties": None if not isinstance(nested, dict) else JSONMap(
             {k: _property(k, v) for k, v in nested.items()}, ordered=True),
         "Required": _list(raw.get("required"), name),
@@ -273,14 +283,14 @@ def template_tool(tool: dict[str, Any]) -> GoStruct:
     # they replaced printed JSON, which is what templates written for them expect.
     return GoStruct("template.templateTool", {
         "Type": tool.get("type") or "",
-        "Items": tool.get("items"),
+        "Items": go_json(tool.get("items")),
         "Function": GoStruct("template.templateToolFunction", {
             "Name": name,
             "Description": _text(function.get("description"), name),
             "Parameters": GoStruct("template.templateToolFunctionParameters", {
                 "Type": _text(parameters.get("type"), name),
-                "Defs": parameters.get("$defs"),
-                "Items": parameters.get("items"),
+                "Defs": go_json(parameters.get("$defs")),
+                "Items": go_json(parameters.get("items")),
                 "Required": _list(parameters.get("required"), name),
                 "Properties": JSONMap({k: _property(k, v) for k, v in (properties or {}).items()},
                                       is_nil=properties is None),

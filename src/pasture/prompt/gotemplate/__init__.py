@@ -31,7 +31,7 @@ from pasture.prompt.gotemplate.nodes import (
     Variable,
 )
 from pasture.prompt.gotemplate.template import Template
-from pasture.prompt.gotemplate.values import GoStruct, JSONList, JSONMap
+from pasture.prompt.gotemplate.values import GoStruct, JSONList, JSONMap, json_decoded
 
 __all__ = ["Action", "Branch", "Command", "Field", "GoStruct", "JSONList", "JSONMap", "Node",
-           "Pipe", "Template", "TemplateError", "Text", "Variable"]
+           "Pipe", "Template", "TemplateError", "Text", "Variable", "json_decoded"]

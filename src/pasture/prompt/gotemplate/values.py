@@ -103,6 +103,32 @@ class MarshalError(ValueError):
     """A value `encoding/json` refuses (NaN, infinities)."""
 
 
+def json_decoded(value: Any) -> Any:
+    """`value` as Go's `encoding/json` decodes it into `any`: every number a float64.
+
+    Ollama decodes tool-call arguments (and a tool's `enum`, `items`, `$defs`) this way, so
+    a template prints `12345678901234567890` as `1.2345678901234567e+19` (`%v`) or
+    `12345678901234567000` (JSON), and `eq .x 3` is a type error. MarshalError for a
+    number a float64 cannot hold, which Go's decoder refuses.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise MarshalError(f"json: cannot unmarshal number {value} into Go value of "
+                               "type float64")
+        return number
+    if isinstance(value, dict):
+        return {key: json_decoded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_decoded(item) for item in value]
+    return value
+
+
 def type_name(value: Any) -> str:
     """The Go type name a value would have, for error messages and `%T`."""
     if value is None:
