@@ -92,3 +92,35 @@ def test_the_reply_keeps_the_number_the_model_wrote(serve: Serve) -> None:
 
     serve(scenario, Script(reply=['<tool_call>\n{"name": "add", "arguments": {"n": ',
                                   f"{BIG}}}}}\n</tool_call>"]))
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ('{{ template "x" }}', "undefined template specified"),  # Ollama's Vars()
+    ("{{ 99999999999999999999 }}", "integer overflow"),  # Go's parser
+    ("{{ 1e400 }}", "illegal number syntax"),
+])
+def test_create_refuses_a_template_go_refuses_to_parse(serve: Serve, template: str,
+                                                       message: str) -> None:
+    async def scenario(server: Server) -> None:
+        reply = await server.post("/api/create", model="refused", stream=False,
+                                  template=template, **{"from": "plain"})
+        assert reply.status_code == 400, reply.text
+        assert message in reply.json()["error"]
+
+    serve(scenario)
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("{{ .Prompt }}{{ 12345678901234567890 }}", "overflows int"),  # Go's executor
+    ("{{ .Prompt }}{{ if .System }}{{ .Response }}{{ else }}E{{ end }}", "Ollama panics"),
+    ("{{ .Prompt }}{{ json .Prompt }}", '"json" is not a defined function'),  # last turn
+])
+def test_generate_refuses_a_template_ollama_cannot_render(serve: Serve, template: str,
+                                                         message: str) -> None:
+    async def scenario(server: Server) -> None:
+        reply = await server.post("/api/generate", model="qwen", prompt="Hi", stream=False,
+                                  template=template)
+        assert reply.status_code == 400, reply.text
+        assert message in reply.json()["error"]
+
+    serve(scenario)
