@@ -87,9 +87,9 @@ def gotemplate(data: bytes) -> None:
     """Go template text: parses or TemplateError; runs within its caps or TemplateError."""
     try:
         template = Template.parse(_text(data))
+        template.identifiers()  # Ollama's Vars() refuses some parsed templates too
     except TemplateError:
         return
-    template.identifiers()
     start = time.perf_counter()
     try:
         out = template.execute(TEMPLATE_DATA, **TEMPLATE_LIMITS)

@@ -312,3 +312,49 @@ def test_a_bad_tool_choice_is_400_before_anything_loads(serve: Serve, choice: An
         assert server.engine.started == []
 
     serve(scenario)
+
+
+# The token budget runs out inside the closing tag of a complete, forced call.
+CUT_IN_CLOSING_TAG = Script(reply=["<tool_call>\n", '{"name": "get_weather", ',
+                                   '"arguments": {"city": "Paris"}}', "\n</tool_"],
+                            done_reason="length")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/v1/responses"])
+def test_a_closing_tag_cut_off_by_the_budget_is_never_content(serve: Serve, path: str,
+                                                              stream: bool) -> None:
+    async def scenario(server: Server) -> None:
+        request = body(path, "qwen", stream=stream, tools=tools_for(path, WEATHER),
+                       tool_choice=choice_for(path, "required"))
+        if path == "/api/chat":
+            if stream:
+                _, lines = await server.lines(path, **request)
+            else:
+                lines = [(await server.post(path, **request)).json()]
+            content = "".join(line["message"].get("content", "") for line in lines)
+            calls = [c for line in lines for c in line["message"].get("tool_calls") or []]
+            names = [call["function"]["name"] for call in calls]
+        elif path == "/v1/chat/completions":
+            if stream:
+                _, frames = await server.events(path, **request)
+                messages = [c["delta"] for _, data in frames[:-1] for c in data["choices"]]
+            else:
+                messages = [c["message"] for c in (await server.post(path, **request)).json()[
+                    "choices"]]
+            content = "".join(m.get("content") or "" for m in messages)
+            names = [c["function"]["name"] for m in messages for c in m.get("tool_calls") or []]
+        else:
+            if stream:
+                _, frames = await server.events(path, **request)
+                output = frames[-1][1]["response"]["output"]
+                assert not [data for name, data in frames if name.endswith(".delta")
+                            and "output_text" in name]
+            else:
+                output = (await server.post(path, **request)).json()["output"]
+            assert [item["type"] for item in output] == ["function_call"], output
+            content, names = "", [item["name"] for item in output]
+        assert content == ""
+        assert names == ["get_weather"]
+
+    serve(scenario, CUT_IN_CLOSING_TAG)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class WireModel(BaseModel):
@@ -63,6 +63,15 @@ class Message(WireModel):
     tool_calls: list[ToolCall] | None = None
     tool_name: str | None = None
     tool_call_id: str | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _lower_role(cls, role: str) -> str:
+        """Ollama's `Message.UnmarshalJSON` lower-cases the role (`System` → `system`), and
+        templates compare it with lower-case literals. Every API family's messages are
+        decoded this way in Ollama (its OpenAI and Anthropic middleware re-encode the
+        request for the one chat handler), and so every family's are built here."""
+        return role.lower()
 
 
 class Tool(WireModel):

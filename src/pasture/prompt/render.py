@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pasture.errors import BadRequestError
+from pasture.errors import BadRequestError, TemplateError
 from pasture.prompt.gotemplate import (
+    BUILTIN_NAMES,
     Action,
     Branch,
     Command,
@@ -33,6 +34,7 @@ from pasture.prompt.gotemplate import (
     Pipe,
     Template,
     Text,
+    json_decoded,
 )
 
 # The largest TEMPLATE a request may send (to /api/create or /api/generate): Ollama's own
@@ -72,8 +74,15 @@ class PromptTemplate:
             self.template.root.append(Action(end, Pipe(end, [], False,
                                                        [Command(end, [response])])))
             self.vars.add("response")
-        self.legacy_last_turn = Template(source, cut_at_response(self.template.root),
-                                         self.template.defines)
+        # Ollama runs the last turn as a new template holding only the cut tree: without
+        # the defined templates and without its own functions (`json`, `currentDate`, …),
+        # and its cut panics on an `{{ else }}` after the `.Response` (a 500 there).
+        self.legacy_last_turn: Template | None = None
+        self.legacy_refusal = ""
+        try:
+            self.legacy_last_turn = Template(source, cut_at_response(self.template.root), {})
+        except CutPanic as panic:
+            self.legacy_refusal = str(panic)
 
     @property
     def uses_messages(self) -> bool:
@@ -131,7 +140,10 @@ class PromptTemplate:
                 turn["Prompt"] = content
             elif role == "assistant":
                 turn["Response"] = content
-        parts.append(self.legacy_last_turn.execute({**turn, **think.values()}))
+        if self.legacy_last_turn is None:
+            raise TemplateError(self.legacy_refusal)
+        parts.append(self.legacy_last_turn.execute({**turn, **think.values()},
+                                                   functions=BUILTIN_NAMES))
         return "".join(parts)
 
 
@@ -186,7 +198,8 @@ def template_message(message: dict[str, Any]) -> GoStruct:
             "Function": GoStruct("template.templateToolCallFunction", {
                 "Index": function.get("index") or 0,
                 "Name": function.get("name") or "",
-                "Arguments": JSONMap(arguments or {}, is_nil=arguments is None),
+                "Arguments": JSONMap(go_json(arguments or {}), is_nil=arguments is None,
+                                     go_type="template.templateArgs"),
             }),
         }))
     return GoStruct("*template.templateMessage", {
@@ -198,6 +211,15 @@ def template_message(message: dict[str, Any]) -> GoStruct:
         "ToolName": message.get("tool_name") or "",
         "ToolCallID": message.get("tool_call_id") or "",
     })
+
+
+def go_json(value: Any) -> Any:
+    """Request JSON as Ollama's Go types hold it (numbers are float64); a 400 for a
+    number a float64 cannot hold, as Go's decoder refuses it."""
+    try:
+        return json_decoded(value)
+    except ValueError as error:
+        raise BadRequestError(str(error)) from None
 
 
 class PropertyType(list[str]):
@@ -230,9 +252,9 @@ def _property(name: str, raw: Any) -> GoStruct:
     return GoStruct("api.ToolProperty", {
         "AnyOf": [_property(name, p) for p in _list(raw.get("anyOf"), name)],
         "Type": PropertyType(types or []),
-        "Items": raw.get("items"),
+        "Items": go_json(raw.get("items")),
         "Description": _text(raw.get("description"), name),
-        "Enum": _list(raw.get("enum"), name) or None,
+        "Enum": go_json(_list(raw.get("enum"), name)) or None,
         "Properties": None if not isinstance(nested, dict) else JSONMap(
             {k: _property(k, v) for k, v in nested.items()}, ordered=True),
         "Required": _list(raw.get("required"), name),
@@ -271,17 +293,18 @@ def template_tool(tool: dict[str, Any]) -> GoStruct:
     # they replaced printed JSON, which is what templates written for them expect.
     return GoStruct("template.templateTool", {
         "Type": tool.get("type") or "",
-        "Items": tool.get("items"),
+        "Items": go_json(tool.get("items")),
         "Function": GoStruct("template.templateToolFunction", {
             "Name": name,
             "Description": _text(function.get("description"), name),
             "Parameters": GoStruct("template.templateToolFunctionParameters", {
                 "Type": _text(parameters.get("type"), name),
-                "Defs": parameters.get("$defs"),
-                "Items": parameters.get("items"),
+                "Defs": go_json(parameters.get("$defs")),
+                "Items": go_json(parameters.get("items")),
                 "Required": _list(parameters.get("required"), name),
                 "Properties": JSONMap({k: _property(k, v) for k, v in (properties or {}).items()},
-                                      is_nil=properties is None),
+                                      is_nil=properties is None,
+                                      go_type="template.templateProperties"),
             }, {"Type": ("type", False), "Defs": ("$defs", True), "Items": ("items", True),
                 "Required": ("required", True), "Properties": ("properties", False)},
                 stringer=True),
@@ -292,17 +315,24 @@ def template_tool(tool: dict[str, Any]) -> GoStruct:
 
 
 def template_tools(tools: list[dict[str, Any]] | None) -> JSONList:
-    return JSONList([template_tool(t) for t in tools or []], is_nil=tools is None)
+    return JSONList([template_tool(t) for t in tools or []], is_nil=tools is None,
+                    go_type="template.templateTools")
 
 
 # ----- legacy templates: cut at {{ .Response }} ----------------------------------------------
+
+
+class CutPanic(Exception):
+    """Ollama's `deleteNode` panics on this template: an `{{ else }}` follows the cut."""
 
 
 def cut_at_response(nodes: list[Node]) -> list[Node]:
     """The template up to its first `.Response` field (Ollama's `deleteNode`).
 
     Everything after that field, in walk order, goes; the field's own action stays (it
-    prints the empty response). Branch pipelines are not searched, as in Ollama.
+    prints the empty response). Branch pipelines are not searched, as in Ollama. An
+    if/with/range whose body holds the field and that has an else body makes Ollama's
+    walk assert a nil list (a panic, answered 500): CutPanic.
     """
     cut = False
 
@@ -323,6 +353,9 @@ def cut_at_response(nodes: list[Node]) -> list[Node]:
             return None
         if isinstance(node, Branch):
             body = walk_list(node.body)
+            if cut and node.else_body is not None:
+                raise CutPanic("template: an {{ else }} after {{ .Response }} cannot be cut "
+                               "for the last turn (Ollama panics on this template)")
             else_body = None if node.else_body is None else walk_list(node.else_body)
             return replace(node, body=body, else_body=else_body)
         if isinstance(node, Action):

@@ -275,7 +275,7 @@ class ToolCallParser:
         rest = self.held + self.buffer
         self.held = self.buffer = ""
         if self.state == self._PARSING and self.count and self._separators_only(rest):
-            return "", []  # a closing tag or whitespace after the last call
+            return "", []  # a closing tag (whole or cut off) or whitespace after the last call
         return rest, []
 
     def _search(self) -> str:
@@ -359,9 +359,12 @@ class ToolCallParser:
                    for tag in self._separator_tokens())
 
     def _separators_only(self, text: str) -> bool:
+        """Only separators, the last perhaps cut short: a budget that runs out inside the
+        closing tag (`\n</tool_`) leaves part of the tag, which is still no content."""
         for token in self._separator_tokens():
             text = text.replace(token, "")
-        return not text.strip()
+        text = text.strip()
+        return not text or self._maybe_separator(text)
 
 
 def partial_suffix(text: str, tag: str) -> int:

@@ -12,14 +12,15 @@ errors name the line and column (`template: :3:15: unexpected "}" in operand`).
 
 The package is laid out as Go's is, and its imports run one way: `lexer` (tokens) ←
 `parser` (Go's `parse.go`, building the `nodes` of the syntax tree); `values` (Go's
-printing, marshalling and truth) ← `printf` (Go's `Sprintf`) ← `funcs` (the builtin
-functions) ← `exec` (running a tree within its caps); `template` (`Template`: parse, then
+printing, marshalling and truth) ← `strconv` (float formats) ← `printf` (Go's `Sprintf`)
+← `funcs` (the builtin functions) ← `exec` (running a tree within its caps); `template` (`Template`: parse, then
 execute) sits on top. This module re-exports the names the rest of Pasture uses.
 """
 
 from __future__ import annotations
 
 from pasture.errors import TemplateError
+from pasture.prompt.gotemplate.funcs import BUILTIN_NAMES
 from pasture.prompt.gotemplate.nodes import (
     Action,
     Branch,
@@ -31,7 +32,8 @@ from pasture.prompt.gotemplate.nodes import (
     Variable,
 )
 from pasture.prompt.gotemplate.template import Template
-from pasture.prompt.gotemplate.values import GoStruct, JSONList, JSONMap
+from pasture.prompt.gotemplate.values import GoStruct, JSONList, JSONMap, json_decoded
 
-__all__ = ["Action", "Branch", "Command", "Field", "GoStruct", "JSONList", "JSONMap", "Node",
-           "Pipe", "Template", "TemplateError", "Text", "Variable"]
+__all__ = ["BUILTIN_NAMES", "Action", "Branch", "Command", "Field", "GoStruct", "JSONList",
+           "JSONMap", "Node",
+           "Pipe", "Template", "TemplateError", "Text", "Variable", "json_decoded"]

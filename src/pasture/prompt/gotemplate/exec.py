@@ -19,13 +19,13 @@ and characters of work, so no run outlasts its time by more than one function ca
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pasture.errors import TemplateError
 from pasture.prompt.gotemplate import values as gv
-from pasture.prompt.gotemplate.funcs import FUNCTIONS, ArgTypeError, CallError
+from pasture.prompt.gotemplate.funcs import FUNCTION_NAMES, FUNCTIONS, ArgTypeError, CallError
 from pasture.prompt.gotemplate.lexer import location
 from pasture.prompt.gotemplate.nodes import (
     Action,
@@ -41,6 +41,7 @@ from pasture.prompt.gotemplate.nodes import (
     Literal,
     Nil,
     Node,
+    Overflow,
     Pipe,
     Text,
     Tree,
@@ -84,9 +85,11 @@ class _Limits:
     max_seconds: float = MAX_SECONDS
 
 
-def execute(tree: Tree, data: Any, **limits: Any) -> str:
-    """Render `tree` with `data` as dot (and `$`)."""
-    state = _State(tree, _Limits(**limits))
+def execute(tree: Tree, data: Any, functions: Collection[str] = FUNCTION_NAMES,
+            **limits: Any) -> str:
+    """Render `tree` with `data` as dot (and `$`); a call of a function not among
+    `functions` fails as in a Go template that lacks it."""
+    state = _State(tree, _Limits(**limits), functions)
     try:
         state.walk_list(data, tree.root, [("$", data)])
     except _Failure as exc:
@@ -98,9 +101,10 @@ def execute(tree: Tree, data: Any, **limits: Any) -> str:
 
 
 class _State:
-    def __init__(self, tree: Tree, limits: _Limits) -> None:
+    def __init__(self, tree: Tree, limits: _Limits, functions: Collection[str]) -> None:
         self.tree = tree
         self.limits = limits
+        self.functions = functions
         self.out: list[str] = []
         self.size = 0
         self.steps = 0
@@ -290,7 +294,7 @@ class _State:
         if isinstance(first, Nil):
             raise _Failure(first, "nil is not a command")
         if isinstance(first, Literal):
-            return first.value
+            return _constant(first)
         raise _Failure(first, "can't evaluate command")
 
     def not_a_function(self, args: list[Node], final: Any) -> None:
@@ -347,12 +351,14 @@ class _State:
             receiver = self.arg(dot, node.node, scope)
             return self.field_chain(dot, receiver, node.fields, node, [node], _MISSING, scope)
         if isinstance(node, Literal):
-            return node.value
+            return _constant(node)
         raise _Failure(node, "can't handle argument")
 
     def function(self, dot: Any, node: Identifier, arg_nodes: list[Node], final: Any,
                  scope: list[tuple[str, Any]]) -> Any:
         name = node.name
+        if name not in self.functions:
+            raise _Failure(node, f'"{name}" is not a defined function')
         if name in ("and", "or"):
             if not arg_nodes and final is _MISSING:
                 raise _Failure(node, f"wrong number of args for {name}: want at least 1 got 0")
@@ -394,6 +400,12 @@ def _printable(value: Any) -> str:
     if value is None:
         return "<no value>"
     return gv.sprint_value(value)
+
+
+def _constant(node: Literal) -> Any:
+    if isinstance(node.value, Overflow):
+        raise _Failure(node, f"{node.text} overflows int")
+    return node.value
 
 
 def _text(node: Node) -> str:

@@ -225,6 +225,13 @@ def _to_typescript_type(value: Any) -> str:
     return " | ".join(_TS_TYPES.get(t, "any") for t in types)
 
 
+def _call(function: Any, *args: Any) -> Any:
+    """Go's `call`: template data never holds a function, so it always fails as Go's does."""
+    if function is None:
+        raise CallError("call of nil")
+    raise CallError(f"non-function of type {gv.type_name(function)}")
+
+
 FUNCTIONS: dict[str, Function] = {
     "and": Function(lambda *a: None, 1, None),  # short-circuits: handled by the executor
     "or": Function(lambda *a: None, 1, None),
@@ -244,6 +251,7 @@ FUNCTIONS: dict[str, Function] = {
     "html": Function(_escaper(gv.html_escape), 0, None),
     "js": Function(_escaper(gv.js_escape), 0, None),
     "urlquery": Function(_escaper(gv.url_query_escape), 0, None),
+    "call": Function(_call, 1, None),
     "json": Function(_json, 1, 1),
     "currentDate": Function(_date(0), 0, None),
     "yesterdayDate": Function(_date(1), 0, None),
@@ -255,4 +263,8 @@ def _raise_missing() -> bool:
     raise CallError("missing argument for comparison")
 
 
-FUNCTION_NAMES = set(FUNCTIONS)
+FUNCTION_NAMES = frozenset(FUNCTIONS)
+# Ollama adds these to Go's builtins; a template built from a bare parse tree (the last
+# turn of a legacy template) lacks them.
+OLLAMA_FUNCTION_NAMES = frozenset({"json", "currentDate", "yesterdayDate", "toTypeScriptType"})
+BUILTIN_NAMES = FUNCTION_NAMES - OLLAMA_FUNCTION_NAMES

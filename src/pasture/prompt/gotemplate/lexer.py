@@ -201,26 +201,34 @@ class _Lexer:
         return i + 1
 
     def _number(self, at: int) -> int:
+        """Go's `scanNumber`: a sign, a base prefix (`0x`, `0o`, `0b`), digits with `_`, a
+        fraction, an exponent (`e`, or `p` after hex digits) and an imaginary `i`."""
         text, start = self.text, at
         if at < len(text) and text[at] in "+-":
             at += 1
         digits = "0123456789_"
-        if text.startswith(("0x", "0X"), at):
-            at += 2
-            digits = "0123456789abcdefABCDEF_"
+        if text.startswith("0", at):
+            at += 1
+            prefix = text[at:at + 1].lower()
+            if prefix in ("x", "o", "b"):
+                at += 1
+                digits = {"x": "0123456789abcdefABCDEF_", "o": "01234567_", "b": "01_"}[prefix]
         while at < len(text) and text[at] in digits:
             at += 1
         if at < len(text) and text[at] == ".":
             at += 1
             while at < len(text) and text[at] in digits:
                 at += 1
-        if at < len(text) and text[at] in "eE" and "a" not in digits:
+        exponent = {11: "eE", 23: "pP"}.get(len(digits), "")
+        if at < len(text) and exponent and text[at] in exponent:
             at += 1
             if at < len(text) and text[at] in "+-":
                 at += 1
-            while at < len(text) and text[at].isdigit():
+            while at < len(text) and text[at] in "0123456789_":
                 at += 1
-        if at < len(text) and (_is_alnum(text[at]) or text[at] in "+-"):
+        if at < len(text) and text[at] == "i":
+            at += 1
+        if at < len(text) and _is_alnum(text[at]):
             raise _LexError(start, f'bad number syntax: "{text[start:at + 1]}"')
         self.tokens.append(Token("number", start, text[start:at]))
         return at

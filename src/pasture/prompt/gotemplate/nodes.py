@@ -8,7 +8,6 @@ its top-level nodes and the bodies it `define`s.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +55,15 @@ class Nil(Node):
 
 @dataclass
 class Literal(Node):
-    value: Any  # bool, int, float or str constant
+    value: Any  # bool, int, float or str constant, or an Overflow
+    text: str
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """A number Go parses as an unsigned constant that no int holds: an error when used
+    (`12345678901234567890 overflows int`), not when parsed."""
+
     text: str
 
 
@@ -112,24 +119,3 @@ class Tree:
     source: str
     root: list[Node]
     defines: dict[str, list[Node]] = field(default_factory=dict)
-
-
-def walk(nodes: list[Node]) -> Iterator[Node]:
-    """Every node, depth first, in source order."""
-    for node in nodes:
-        yield node
-        if isinstance(node, Action):
-            yield from walk([node.pipe])
-        elif isinstance(node, Pipe):
-            for cmd in node.cmds:
-                yield cmd
-                yield from walk(cmd.args)
-        elif isinstance(node, Chain):
-            yield from walk([node.node])
-        elif isinstance(node, Branch):
-            yield from walk([node.pipe])
-            yield from walk(node.body)
-            if node.else_body is not None:
-                yield from walk(node.else_body)
-        elif isinstance(node, Call) and node.pipe is not None:
-            yield from walk([node.pipe])

@@ -9,6 +9,7 @@ As in Go, the parser is handed the names of the functions a template may call.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from pasture.prompt.gotemplate.nodes import (
     Literal,
     Nil,
     Node,
+    Overflow,
     Pipe,
     Text,
     Tree,
@@ -390,20 +392,59 @@ class _Parser:
                 if len(value) != 1:
                     raise self.error(f"malformed character constant: {text}", token)
                 return ord(value)
-            clean = text.replace("_", "")
-            body = clean.lstrip("+-")
-            negative = clean.startswith("-")
-            if body.lower().startswith("0x"):
-                value = int(body, 16)
-            elif any(c in body for c in ".eE"):
-                return float(clean)
-            elif len(body) > 1 and body[0] == "0" and body[1].isdigit():
-                value = int(body, 8)
-            else:
-                value = int(body, 0)
-            return -value if negative else value
+            return _number(text)
+        except _NumberError as error:
+            raise self.error(str(error), token) from None
         except ValueError:
             raise self.error(f'illegal number syntax: "{text}"', token) from None
+
+
+class _NumberError(ValueError):
+    """A number Go's `newNumber` refuses with its own message."""
+
+
+def _number(text: str) -> int | float | Overflow:
+    """Go's `parse.newNumber` then `idealConstant`: an int when an int64 holds it (bases
+    and `_` as in Go), else a float when written with `.eEpP`; an unsigned constant past
+    int64 fails only when used (`Overflow`), a longer integer fails here."""
+    if text.endswith("i"):
+        raise _NumberError(f'complex constants are not supported: "{text}"')
+    negative = text.startswith("-")
+    body = text.lstrip("+-")
+    whole = _go_int(body)
+    if whole is not None:
+        value = -whole if negative else whole
+        if -(1 << 63) <= value < (1 << 63):
+            return value
+        if 0 <= value < (1 << 64):
+            return Overflow(text)
+    if not any(char in text for char in ".eEpP") or (
+            body[:2].lower() == "0x" and not any(char in text for char in "pP")):
+        if whole is not None:
+            raise _NumberError(f'integer overflow: "{text}"')
+        raise ValueError(text)
+    if body[:2].lower() == "0x":
+        if "__" in body or body.endswith("_"):
+            raise ValueError(text)
+        value_f = float.fromhex(body.replace("_", ""))
+    else:
+        value_f = float(body)
+    if math.isinf(value_f) or math.isnan(value_f):
+        raise ValueError(text)  # out of float64's range
+    return -value_f if negative else value_f
+
+
+def _go_int(body: str) -> int | None:
+    """`strconv.ParseInt(body, 0, 64)` without the size check: `0x`, `0o`, `0b`, a
+    leading-zero octal, `_` between digits."""
+    try:
+        return int(body, 0)
+    except ValueError:
+        pass
+    if len(body) > 1 and body[0] == "0" and all(c in "01234567_" for c in body) \
+            and "__" not in body and not body.endswith("_"):
+        return int(body.replace("_", ""), 8)
+    return None
 
 
 @dataclass

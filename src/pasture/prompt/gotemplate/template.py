@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from pasture.errors import TemplateError
 from pasture.prompt.gotemplate.exec import execute
 from pasture.prompt.gotemplate.funcs import FUNCTION_NAMES
-from pasture.prompt.gotemplate.nodes import Field, Tree, Variable, walk
+from pasture.prompt.gotemplate.nodes import (
+    Action,
+    Branch,
+    Call,
+    Field,
+    Node,
+    Pipe,
+    Tree,
+    Variable,
+)
 from pasture.prompt.gotemplate.parser import parse
 
 
@@ -29,10 +39,37 @@ class Template(Tree):
         return execute(self, data, **limits)
 
     def identifiers(self) -> set[str]:
-        """Field and variable names used anywhere, lower-cased (Ollama's `Vars()`)."""
+        """Field and variable names, lower-cased, found as Ollama's `Vars()` finds them.
+
+        Ollama's `Identifiers` (template/template.go) does not look inside a parenthesised
+        pipeline that a field follows (`(index .Messages 0).Role`), so such a template
+        renders in legacy mode there, and here; a `{{ template "x" }}` without a
+        pipeline is its error "undefined template specified", which refuses the template.
+        """
         names: set[str] = set()
         for nodes in [self.root, *self.defines.values()]:
-            for node in walk(nodes):
-                if isinstance(node, Field | Variable):
-                    names.update(ident.lower() for ident in node.idents)
+            _identifiers(nodes, names)
         return names
+
+
+def _identifiers(nodes: list[Node], names: set[str]) -> None:
+    for node in nodes:
+        if isinstance(node, Action):
+            _pipe_identifiers(node.pipe, names)
+        elif isinstance(node, Branch):
+            _pipe_identifiers(node.pipe, names)
+            _identifiers(node.body, names)
+            _identifiers(node.else_body or [], names)
+        elif isinstance(node, Call):
+            if node.pipe is None:
+                raise TemplateError("undefined template specified")
+            _pipe_identifiers(node.pipe, names)
+
+
+def _pipe_identifiers(pipe: Pipe, names: set[str]) -> None:
+    for cmd in pipe.cmds:
+        for arg in cmd.args:
+            if isinstance(arg, Field | Variable):
+                names.update(ident.lower() for ident in arg.idents)
+            elif isinstance(arg, Pipe):
+                _pipe_identifiers(arg, names)

@@ -82,25 +82,55 @@ class JSONMap(dict[str, Any]):
 
     `ordered` keeps insertion order when marshalled (Ollama's ordered property maps);
     plain Go maps marshal with sorted keys. `is_nil` is Go's nil map: prints `{}`,
-    marshals as `null`.
+    marshals as `null`. `go_type` is its Go type's name (`%T`).
     """
 
-    def __init__(self, items: Any = (), ordered: bool = False, is_nil: bool = False) -> None:
+    def __init__(self, items: Any = (), ordered: bool = False, is_nil: bool = False,
+                 go_type: str = "map[string]interface {}") -> None:
         super().__init__(items)
         self.ordered = ordered
         self.is_nil = is_nil
+        self.go_type = go_type
 
 
 class JSONList(list[Any]):
     """A Go slice type whose `String()` is its JSON (Ollama's tool list)."""
 
-    def __init__(self, items: Any = (), is_nil: bool = False) -> None:
+    def __init__(self, items: Any = (), is_nil: bool = False,
+                 go_type: str = "[]interface {}") -> None:
         super().__init__(items)
         self.is_nil = is_nil
+        self.go_type = go_type
 
 
 class MarshalError(ValueError):
     """A value `encoding/json` refuses (NaN, infinities)."""
+
+
+def json_decoded(value: Any) -> Any:
+    """`value` as Go's `encoding/json` decodes it into `any`: every number a float64.
+
+    Ollama decodes tool-call arguments (and a tool's `enum`, `items`, `$defs`) this way, so
+    a template prints `12345678901234567890` as `1.2345678901234567e+19` (`%v`) or
+    `12345678901234567000` (JSON), and `eq .x 3` is a type error. MarshalError for a
+    number a float64 cannot hold, which Go's decoder refuses.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise MarshalError(f"json: cannot unmarshal number {value} into Go value of "
+                               "type float64")
+        return number
+    if isinstance(value, dict):
+        return {key: json_decoded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_decoded(item) for item in value]
+    return value
 
 
 def type_name(value: Any) -> str:
@@ -115,7 +145,7 @@ def type_name(value: Any) -> str:
         return "float64"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, GoStruct):
+    if isinstance(value, GoStruct | JSONMap | JSONList):
         return value.go_type
     if isinstance(value, dict):
         return "map[string]interface {}"
@@ -249,11 +279,13 @@ def sprintln(args: list[Any], limit: int = MAX_TEXT) -> str:
     return out.text()
 
 
-def quote(text: str, limit: int = MAX_TEXT) -> str:
-    """`strconv.Quote`: double-quoted with Go escapes, printable Unicode kept."""
+def quote(text: str, limit: int = MAX_TEXT, ascii_only: bool = False) -> str:
+    """`strconv.Quote`: double-quoted with Go escapes, printable Unicode kept (escaped
+    too with `ascii_only`, Go's `QuoteToASCII`)."""
     if len(text) + 2 > limit:  # escaping only lengthens it
         raise TooLarge(limit)
-    if text.isprintable() and '"' not in text and "\\" not in text:
+    if text.isprintable() and '"' not in text and "\\" not in text \
+            and not (ascii_only and not text.isascii()):
         return '"' + text + '"'
     special = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
                "\t": "\\t", "\v": "\\v", "\\": "\\\\", '"': '\\"'}
@@ -261,7 +293,7 @@ def quote(text: str, limit: int = MAX_TEXT) -> str:
     for ch in text:
         if ch in special:
             out.append(special[ch])
-        elif ch.isprintable():
+        elif ch.isprintable() and (ch.isascii() or not ascii_only):
             out.append(ch)
         elif ord(ch) < 0x80:
             out.append(f"\\x{ord(ch):02x}")

@@ -83,14 +83,14 @@ def chat_messages(messages: list[oa.ChatMessage]) -> list[dict[str, Any]]:
     converted = []
     for message in messages:
         text, found = message_text(message.content)
-        entry: dict[str, Any] = {"role": message.role.lower(), "content": text}
+        entry: dict[str, Any] = {"role": message.role, "content": text}
         if found:
             entry["images"] = found
         if message.reasoning:
             entry["thinking"] = message.reasoning
         if message.tool_call_id:
             entry["tool_call_id"] = message.tool_call_id
-        if message.role == "tool" and message.name:
+        if message.role.lower() == "tool" and message.name:
             entry["tool_name"] = message.name
         if message.tool_calls:
             entry["tool_calls"] = [ollama_tool_call(call) for call in message.tool_calls]

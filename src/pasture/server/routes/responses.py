@@ -84,7 +84,7 @@ def input_messages(body: oa.ResponsesRequest) -> list[dict[str, Any]]:
     for item in body.input:
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
-            role = str(item.get("role", "user"))
+            role = str(item.get("role", "user")).lower()  # as `Message` reads it
             messages.append(_message("system" if role == "developer" else role,
                                      item.get("content", "")))
         elif kind == "function_call":

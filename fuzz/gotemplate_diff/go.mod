@@ -1,0 +1,3 @@
+module pasture/fuzz/gotemplate_diff
+
+go 1.22
