@@ -8,8 +8,9 @@ Three checks run before any route, as one ASGI middleware (cheap, and in a fixed
 2. Origin (CORS): a browser request from an origin not on the allow-list is refused
    with 403 and never executed — not merely answered without CORS headers. Allowed
    origins get the CORS headers and their preflight requests are answered here.
-3. API keys (beyond Ollama): when keys are configured, every request but `GET /` must
-   carry `Authorization: Bearer <key>`; otherwise 401.
+3. API keys (beyond Ollama): when keys are configured, every request but `GET /` and the
+   chat page's static files (`GET /ui/…`, which then asks the user for a key) must carry
+   `Authorization: Bearer <key>`; otherwise 401.
 
 Request bodies over the configured size are refused with 413 as they stream in.
 """
@@ -94,6 +95,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _public(method: str, path: str) -> bool:
+    """What anyone may read without a key: the liveness answer and the chat page's files
+    (no data in them; the page's API calls carry the key the user types)."""
+    return method in ("GET", "HEAD") and (path in ("/", "/ui") or path.startswith("/ui/"))
+
+
 def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(origin.lower(), p.lower()) for p in patterns)
 
@@ -138,7 +145,7 @@ class EdgeGuard:
             if scope["method"] == "OPTIONS":
                 await self._preflight(send, cors)
                 return
-        if policy.api_keys and not (scope["method"] in ("GET", "HEAD") and scope["path"] == "/"):
+        if policy.api_keys and not _public(scope["method"], scope["path"]):
             if not self._authorized(headers.get("authorization", "")):
                 await _error(send, 401, "unauthorized", cors, scope["path"])
                 return
