@@ -39,6 +39,7 @@ const chat = new Chat(api, conversations, { onSaved: drawConversations, onError:
 function askForKey() {
   $('key-button').hidden = false
   const dialog = $('key-dialog')
+  $('key-refused').hidden = !api.key
   $('api-key').value = api.key
   if (!dialog.open) dialog.showModal()
 }

@@ -1,11 +1,16 @@
 /**
- * Model output as Markdown, made safe: `marked` turns it into HTML and DOMPurify removes
- * anything that could run (a `<script>` in an answer shows as nothing, never executes;
- * the page's CSP would block it anyway). Each code block gets a copy button.
+ * Model output as Markdown, made safe. HTML written by the model is shown as text (a
+ * `<script>` in an answer reads as `<script>`, as in a chat app); `marked` renders the
+ * rest, and DOMPurify then removes anything that could still run (a `javascript:` link),
+ * under a CSP that would block inline code anyway. Each code block gets a copy button.
  */
 
 import DOMPurify from 'dompurify'
-import { marked } from 'marked'
+import { Marked } from 'marked'
+
+const escapes = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+const escape = (text) => text.replace(/[&<>"']/g, (c) => escapes[c])
+const marked = new Marked({ gfm: true, renderer: { html: ({ text }) => escape(text) } })
 
 DOMPurify.addHook('afterSanitizeAttributes', (node) => {
   if (node.tagName === 'A') {
@@ -16,7 +21,7 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
 
 /** Replace `target`'s content with `text` rendered as sanitised Markdown. */
 export function renderMarkdown(target, text) {
-  const html = marked.parse(text, { async: false, gfm: true })
+  const html = marked.parse(text, { async: false })
   target.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true } })
   for (const pre of target.querySelectorAll('pre')) {
     const button = document.createElement('button')
