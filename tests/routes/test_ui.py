@@ -179,3 +179,22 @@ def test_with_api_keys_the_page_loads_but_the_api_needs_the_key(tmp_path: Path) 
         # Only reading the page is open: other methods on /ui still need the key.
         assert client.post("/ui/", content=b"x").status_code == 401
         assert client.get("/uix").status_code == 401
+
+
+@pytest.mark.parametrize(("host", "origin", "status"), [
+    # The page opened from another device at this machine's address: same-origin, served.
+    ("192.168.1.20:11434", "http://192.168.1.20:11434", 404),
+    ("[fd00::20]:11434", "http://[fd00::20]:11434", 404),
+    # A DNS-rebinding page is same-origin under its own name, which is not this machine's.
+    ("evil.example:11434", "http://evil.example:11434", 403),
+    ("192.168.1.21:11434", "http://192.168.1.20:11434", 403),  # another origin
+    ("192.168.1.20:11434", "https://192.168.1.20:11434", 403),  # another scheme
+])
+def test_the_page_works_from_another_device_but_rebinding_does_not(
+        tmp_path: Path, host: str, origin: str, status: int) -> None:
+    """Listening on all interfaces (no Host check), a POST from the page carries its Origin:
+    allowed when it names this server itself by address, refused under a foreign name."""
+    for client in _client(_app(tmp_path, PASTURE_HOST="0.0.0.0:11434")):
+        reply = client.post("/api/show", json={"model": "absent"},
+                            headers={"host": host, "origin": origin})
+        assert reply.status_code == status, reply.text

@@ -7,7 +7,9 @@ Three checks run before any route, as one ASGI middleware (cheap, and in a fixed
    whose domain was re-pointed at 127.0.0.1 cannot reach the API.
 2. Origin (CORS): a browser request from an origin not on the allow-list is refused
    with 403 and never executed — not merely answered without CORS headers. Allowed
-   origins get the CORS headers and their preflight requests are answered here.
+   origins get the CORS headers and their preflight requests are answered here. A page
+   this server served itself (the chat page at `/ui`, opened at this machine's address
+   from another device) is same-origin and allowed too.
 3. API keys (beyond Ollama): when keys are configured, every request but `GET /` and the
    chat page's static files (`GET /ui/…`, which then asks the user for a key) must carry
    `Authorization: Bearer <key>`; otherwise 401.
@@ -105,6 +107,23 @@ def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(origin.lower(), p.lower()) for p in patterns)
 
 
+def same_origin(origin: str, scheme: str, host_header: str,
+                local_names: Iterable[str] = ()) -> bool:
+    """True for a request from a page this server served: the Origin is this very scheme
+    and Host, and that host is an IP address or one of this machine's own names. A DNS
+    rebinding page is same-origin too, but under the attacker's domain name, which is
+    neither, so it stays refused."""
+    host = host_header.strip().lower()
+    if not host or origin.lower() != f"{scheme}://{host}":
+        return False
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name in local_names
+    return True
+
+
 def _error(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] = (),
            path: str = ""):
     body = json.dumps(shaped_error(path, status, message)).encode()
@@ -137,7 +156,9 @@ class EdgeGuard:
         cors: list[tuple[bytes, bytes]] = []
         origin = headers.get("origin")
         if origin is not None:
-            if not origin_allowed(origin, policy.origins):
+            if not (origin_allowed(origin, policy.origins)
+                    or same_origin(origin, scope["scheme"], headers.get("host", ""),
+                                   policy.local_names)):
                 await _error(send, 403, "forbidden: origin not allowed", path=scope["path"])
                 return
             cors = [(b"access-control-allow-origin", origin.encode("latin-1")),
