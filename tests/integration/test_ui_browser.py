@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from tests.ggufs import write_tiny_llama
 from tests.integration.conftest import (
     MODEL,
+    VISION_IMAGE_TOKENS,
     RunningServer,
     import_model,
     start_server,
@@ -191,6 +192,33 @@ def test_markdown_renders_code_and_model_html_stays_text(
     assert '<b onclick="window.ran=4">' in content.inner_text()
     content.locator("a").click()
     assert page.evaluate("window.ran") is None
+
+
+def test_an_attached_image_reaches_a_vision_model(
+        server: RunningServer, vision: str, page: Page, tmp_path: Path) -> None:
+    from PIL import Image
+
+    vision = f"{vision}:latest"  # as /api/tags lists it
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(picture)
+    open_page(page, server.url)
+    by_id(page, "model-select").select_option(MODEL)
+    assert by_id(page, "attach").is_disabled()  # a text model takes no images
+    by_id(page, "model-select").select_option(vision)
+    assert by_id(page, "attach").is_enabled()
+    set_setting(page, "settings-num-predict", "2")
+    page.locator("#image-input").set_input_files(str(picture))
+    by_id(page, "attachment").wait_for()
+    answer = send(page, "What is this?")
+    stats = answer.locator("[data-testid=stats]")
+    stats.wait_for()
+    assert by_id(page, "message-user").locator("img").count() == 1
+    assert by_id(page, "attachment").count() == 0  # sent with the message
+    text_only = httpx.post(server.url + "/api/chat", timeout=120, json={
+        "model": vision, "stream": False, "options": {"num_predict": 2, "temperature": 0},
+        "messages": [{"role": "user", "content": "What is this?"}]}).json()
+    prompt_tokens = int(stats.inner_text().rsplit("prompt ", 1)[1].split()[0])
+    assert prompt_tokens == text_only["prompt_eval_count"] + VISION_IMAGE_TOKENS
 
 
 def test_the_page_fits_a_phone_and_follows_the_dark_theme(

@@ -11,7 +11,8 @@ export const UNTITLED = 'New chat'
 /** @typedef {{role: string, content: string, thinking?: string, images?: string[],
  *   tool_calls?: object[], stats?: object, stopped?: boolean, error?: string}} Message */
 /** @typedef {{id: string, title: string, model: string, system: string,
- *   temperature: string, numCtx: string, think: boolean, messages: Message[],
+ *   temperature: string, numCtx: string, numPredict?: string, think: boolean,
+ *   messages: Message[],
  *   updated: number}} Conversation */
 
 export class Conversations {

@@ -90,8 +90,9 @@ function switchTo(id) {
 
 function showConversation() {
   const c = conversations.current()
-  if (c.model && models.byName.has(c.model)) $('model-select').value = c.model
-  else c.model = $('model-select').value
+  // Before the list has loaded, a stored model name is kept; a deleted one is replaced.
+  if (models.byName.has(c.model)) $('model-select').value = c.model
+  else if (models.byName.size) c.model = $('model-select').value
   $('settings-system').value = c.system
   $('settings-temperature').value = c.temperature
   $('settings-num-ctx').value = c.numCtx
