@@ -2,6 +2,7 @@
 // install serves it without Node): one minified ES module (the page, Pasture's JS client,
 // marked and DOMPurify) and one stylesheet, both named by a hash of their content so the
 // server can let browsers cache them forever; index.html names them and is never cached.
+// `node build.mjs DIR` writes the build to DIR instead (tests/integration/test_ui_build.py).
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const out = join(here, '..', '..', 'src', 'pasture', 'server', 'static', 'ui')
+const out = process.argv[2] ?? join(here, '..', '..', 'src', 'pasture', 'server', 'static', 'ui')
 
 function hashed(name, ext, contents) {
   const hash = createHash('sha256').update(contents).digest('hex').slice(0, 12)
