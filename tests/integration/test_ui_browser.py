@@ -139,6 +139,11 @@ def test_a_chat_streams_shows_stats_stops_and_survives_a_reload(
         time.sleep(0.1)
     assert running(server) == 0
     assert by_id(page, "send").is_visible()
+    by_id(page, "server-toggle").click()  # the loaded model, no request running or queued
+    row = by_id(page, "ps-model").filter(has_text=MODEL)
+    row.wait_for()
+    assert row.locator("td").all_inner_texts()[4:6] == ["0", "0"]
+    by_id(page, "server-toggle").click()
     stopped_text = long.locator("[data-testid=message-content]").inner_text()
 
     # Reload: the conversation, its settings and both answers are still there.
@@ -169,21 +174,31 @@ def screenshot(page: Page, folder: Path) -> None:
         page.screenshot(path=target)
 
 
+def store_conversation(page: Page, url: str, conversation: dict[str, object]) -> None:
+    """Open the page with `conversation` as the only one in its storage."""
+    page.goto(url + "/ui/")
+    page.evaluate("c => { localStorage.setItem('pasture.ui.conversations', c); "
+                  "localStorage.setItem('pasture.ui.current', JSON.parse(c)[0].id) }",
+                  json.dumps([conversation]))
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+
+
 def test_markdown_renders_code_and_model_html_stays_text(
         server: RunningServer, page: Page) -> None:
     answer = ("Here:\n\n```python\nprint('hi')\n```\n\n<script>window.ran = 1</script>"
               "<img src=x onerror=\"window.ran = 2\">\n\n"
               "A [link](javascript:window.ran=3) and <b onclick=\"window.ran=4\">bold</b>.")
-    conversation = {"id": "c1", "title": "stored", "model": MODEL, "system": "",
-                    "temperature": "", "numCtx": "", "think": True, "updated": 1,
-                    "messages": [{"role": "user", "content": "show me"},
-                                 {"role": "assistant", "content": answer}]}
-    page.goto(server.url + "/ui/")
-    page.evaluate("c => { localStorage.setItem('pasture.ui.conversations', c); "
-                  "localStorage.setItem('pasture.ui.current', 'c1') }", json.dumps([conversation]))
-    page.reload()
-    page.wait_for_selector("body[data-ready=true]")
-    content = by_id(page, "message-assistant").locator("[data-testid=message-content]")
+    store_conversation(page, server.url, {
+        "id": "c1", "title": "stored", "model": MODEL, "system": "", "temperature": "",
+        "numCtx": "", "think": True, "updated": 1,
+        "messages": [{"role": "user", "content": "show me"},
+                     {"role": "assistant", "content": answer,
+                      "thinking": "The user wants code.",
+                      "tool_calls": [{"function": {"name": "get_weather",
+                                                   "arguments": {"city": "Paris"}}}]}]})
+    reply = by_id(page, "message-assistant")
+    content = reply.locator("[data-testid=message-content]")
     assert content.locator("pre code").inner_text().strip() == "print('hi')"
     assert content.locator("pre [data-testid=copy-code]").count() == 1
     assert "<script>window.ran = 1</script>" in content.inner_text()
@@ -192,6 +207,38 @@ def test_markdown_renders_code_and_model_html_stays_text(
     assert '<b onclick="window.ran=4">' in content.inner_text()
     content.locator("a").click()
     assert page.evaluate("window.ran") is None
+    # Thinking is folded away until opened; a tool call shows as a call, not as text.
+    thinking = reply.get_by_test_id("thinking")
+    assert not thinking.get_by_text("The user wants code.").is_visible()
+    thinking.locator("summary").click()
+    assert thinking.get_by_text("The user wants code.").is_visible()
+    assert reply.get_by_test_id("tool-call").inner_text() \
+        == 'tool call get_weather({"city":"Paris"})'
+
+
+def test_conversations_are_renamed_exported_and_deleted(
+        server: RunningServer, page: Page) -> None:
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    store_conversation(page, server.url, {
+        "id": "c2", "title": "before", "model": MODEL, "system": "Be brief.",
+        "temperature": "0.5", "numCtx": "", "think": True, "updated": 1,
+        "messages": messages})
+    page.once("dialog", lambda dialog: dialog.accept("after"))
+    by_id(page, "conversation-rename").click()
+    assert by_id(page, "conversation-title").inner_text() == "after"
+    with page.expect_download() as download:
+        by_id(page, "export").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["title"] == "after" and exported["system"] == "Be brief."
+    assert [(m["role"], m["content"]) for m in exported["messages"]] \
+        == [(m["role"], m["content"]) for m in messages]
+    page.once("dialog", lambda dialog: dialog.accept())
+    by_id(page, "conversation-delete").click()
+    assert by_id(page, "message-user").count() == 0  # a fresh, empty chat took its place
+    assert by_id(page, "conversation-title").all_inner_texts() == ["New chat"]
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert "after" not in page.evaluate("localStorage.getItem('pasture.ui.conversations')")
 
 
 def test_an_attached_image_reaches_a_vision_model(
