@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""`make demo`: fetch SmolLM2, import it as smollm2:135m, start the server, ask a question.
+"""`make demo`: fetch SmolLM2, import it as smollm2:135m, start the server, ask a question,
+then point at the chat page (`/ui`).
 
 Everything is done with the `pasture` command itself, as a user would. A second run
-reuses the cached model, the imported model and any server already running.
+reuses the cached model, the imported model and any server already running. A server the
+demo started keeps serving the page until Ctrl+C when run from a terminal.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def main() -> int:
         if httpx.post(url + "/api/show", json={"model": MODEL}).status_code == 404:
             pasture("create", MODEL, "-f", str(model_dir / "Modelfile"))
         print(f">>> {QUESTION}", file=sys.stderr)
-        return pasture("run", MODEL, QUESTION, check=False).returncode
+        answered = pasture("run", MODEL, QUESTION, check=False).returncode
+        print(f"\nChat in your browser: {url}/ui", file=sys.stderr)
+        if server is not None and sys.stdin.isatty() and answered == 0:
+            print("(the server runs until Ctrl+C)", file=sys.stderr)
+            try:
+                server.wait()
+            except KeyboardInterrupt:
+                pass
+        return answered
     finally:
         if server is not None:
             server.terminate()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from tests.integration.conftest import REPO
 
@@ -20,16 +21,17 @@ def node() -> str:
     return path
 
 
-def install_dev_dependencies() -> None:
-    """`npm ci`, only when node_modules is missing or older than package-lock.json."""
-    installed = JS / "node_modules" / ".package-lock.json"
-    lock = JS / "package-lock.json"
+def install_dev_dependencies(package: Path = JS) -> None:
+    """`npm ci` in `package`, only when its node_modules is missing or older than its
+    package-lock.json."""
+    installed = package / "node_modules" / ".package-lock.json"
+    lock = package / "package-lock.json"
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return
     npm = shutil.which("npm")
     assert npm, "npm must be on PATH to install the JavaScript client's dev dependencies"
     result = subprocess.run(
-        [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"],
+        [npm, "ci", "--prefix", str(package), "--no-audit", "--no-fund"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"

@@ -47,6 +47,7 @@ from pasture.server.routes import (
     openai,
     registry,
     responses,
+    ui,
     verify,
 )
 from pasture.server.state import ServerState
@@ -108,7 +109,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
     for module in (meta, models, blobs, native, registry, verify):
         app.include_router(module.router)
-    for module in (embed, openai, responses, anthropic):
+    for module in (embed, openai, responses, anthropic, ui):
         app.include_router(module.router)
     if state.metrics is not None:
         app.include_router(metrics.router)

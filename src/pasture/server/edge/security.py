@@ -7,9 +7,12 @@ Three checks run before any route, as one ASGI middleware (cheap, and in a fixed
    whose domain was re-pointed at 127.0.0.1 cannot reach the API.
 2. Origin (CORS): a browser request from an origin not on the allow-list is refused
    with 403 and never executed — not merely answered without CORS headers. Allowed
-   origins get the CORS headers and their preflight requests are answered here.
-3. API keys (beyond Ollama): when keys are configured, every request but `GET /` must
-   carry `Authorization: Bearer <key>`; otherwise 401.
+   origins get the CORS headers and their preflight requests are answered here. A page
+   this server served itself (the chat page at `/ui`, opened at this machine's address
+   from another device) is same-origin and allowed too.
+3. API keys (beyond Ollama): when keys are configured, every request but `GET /` and the
+   chat page's static files (`GET /ui/…`, which then asks the user for a key) must carry
+   `Authorization: Bearer <key>`; otherwise 401.
 
 Request bodies over the configured size are refused with 413 as they stream in.
 """
@@ -94,8 +97,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _public(method: str, path: str) -> bool:
+    """What anyone may read without a key: the liveness answer and the chat page's files
+    (no data in them; the page's API calls carry the key the user types)."""
+    return method in ("GET", "HEAD") and (path in ("/", "/ui") or path.startswith("/ui/"))
+
+
 def origin_allowed(origin: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(origin.lower(), p.lower()) for p in patterns)
+
+
+def same_origin(origin: str, scheme: str, host_header: str,
+                local_names: Iterable[str] = ()) -> bool:
+    """True for a request from a page this server served: the Origin is this very scheme
+    and Host, and that host is an IP address or one of this machine's own names. A DNS
+    rebinding page is same-origin too, but under the attacker's domain name, which is
+    neither, so it stays refused."""
+    host = host_header.strip().lower()
+    if not host or origin.lower() != f"{scheme}://{host}":
+        return False
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name in local_names
+    return True
 
 
 def _error(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] = (),
@@ -130,7 +156,9 @@ class EdgeGuard:
         cors: list[tuple[bytes, bytes]] = []
         origin = headers.get("origin")
         if origin is not None:
-            if not origin_allowed(origin, policy.origins):
+            if not (origin_allowed(origin, policy.origins)
+                    or same_origin(origin, scope["scheme"], headers.get("host", ""),
+                                   policy.local_names)):
                 await _error(send, 403, "forbidden: origin not allowed", path=scope["path"])
                 return
             cors = [(b"access-control-allow-origin", origin.encode("latin-1")),
@@ -138,7 +166,7 @@ class EdgeGuard:
             if scope["method"] == "OPTIONS":
                 await self._preflight(send, cors)
                 return
-        if policy.api_keys and not (scope["method"] in ("GET", "HEAD") and scope["path"] == "/"):
+        if policy.api_keys and not _public(scope["method"], scope["path"]):
             if not self._authorized(headers.get("authorization", "")):
                 await _error(send, 401, "unauthorized", cors, scope["path"])
                 return
