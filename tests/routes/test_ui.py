@@ -69,7 +69,7 @@ def test_ui_redirects_to_the_folder_and_root_still_answers_as_ollama(
     redirect = client.get("/ui")
     assert redirect.status_code == 308 and redirect.headers["location"] == "ui/"
     root = client.get("/")
-    assert root.status_code == 200 and root.text == "Pasture is running"
+    assert root.status_code == 200 and root.text == "Ollama is running"
 
 
 def test_the_page_and_its_assets_have_their_content_types_and_cache_rules(
