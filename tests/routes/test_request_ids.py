@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from pasture.errors import BadRequestError
+from tests.fake_runner import Script
 from tests.routes.conftest import Serve, Server
 
 
@@ -55,3 +57,27 @@ def test_log_records_carry_the_request_id_and_one_line_sums_the_request_up(
         f"model=native:latest prompt_tokens={answer['prompt_eval_count']} "
         f"eval_tokens={answer['eval_count']}")
     assert len([r for r in records_of(caplog, "one") if r.name == "pasture.request"]) == 1
+
+
+def test_a_failed_request_is_logged_at_warn_with_its_reason(
+        serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
+    """Refused before the answer (400, 404) or failing inside a started stream, a request's
+    one line says why, at WARN; a success stays at INFO."""
+    script = Script(fail_after=1, error=BadRequestError("the engine gave up"))
+
+    async def scenario(server: Server) -> None:
+        for request_id, body in (("bad", {"model": "plain", "prompt": "x", "think": "much"}),
+                                 ("lost", {"model": "ghost", "prompt": "x"}),
+                                 ("late", {"model": "plain", "prompt": "x"})):
+            await server.client.post("/api/generate", headers={"x-request-id": request_id},
+                                     json=body)
+
+    caplog.set_level(logging.INFO)
+    serve(scenario, script)
+    for request_id, status, reason in (("bad", 400, "think"), ("lost", 404, "not found"),
+                                       ("late", 200, "the engine gave up")):
+        (line,) = [r for r in records_of(caplog, request_id) if r.name == "pasture.request"]
+        assert line.levelname == "WARNING", request_id
+        message = line.getMessage()
+        assert f"/api/generate {status} " in message and 'error="' in message
+        assert reason in message.split('error="', 1)[1], message

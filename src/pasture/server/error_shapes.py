@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pasture.api import anthropic, openai
+from pasture.server.edge.requests import note_error
 
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                  403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
@@ -32,7 +33,8 @@ def anthropic_error(status: int, message: str) -> dict[str, Any]:
 
 
 def shaped_error(path: str, status: int, message: str) -> dict[str, Any]:
-    """The error body for a request to `path`."""
+    """The error body for a request to `path` (and the reason for its log line)."""
+    note_error(message)
     if path == "/v1/messages" or path.startswith("/v1/messages/"):
         return anthropic_error(status, message)
     if path.startswith("/v1/"):

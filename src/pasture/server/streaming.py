@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
 from pasture.errors import ClientClosedError, PastureError
+from pasture.server.edge.requests import note_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +116,7 @@ async def stream(items: AsyncIterator[Any], framing: Framing,
                 yield framing.frame(item)
         except Exception as exc:  # the status is sent: report the failure in-band
             status, error = error_body(exc)
+            note_error(error["error"])
             yield framing.error(status, error["error"])
         finally:
             await items.aclose()  # type: ignore[attr-defined]

@@ -13,8 +13,9 @@ errors name the line and column (`template: :3:15: unexpected "}" in operand`).
 The package is laid out as Go's is, and its imports run one way: `lexer` (tokens) ←
 `parser` (Go's `parse.go`, building the `nodes` of the syntax tree); `values` (Go's
 printing, marshalling and truth) ← `strconv` (float formats) ← `printf` (Go's `Sprintf`)
-← `funcs` (the builtin functions) ← `exec` (running a tree within its caps); `template` (`Template`: parse, then
-execute) sits on top. This module re-exports the names the rest of Pasture uses.
+← `funcs` (the builtin functions) ← `exec` (running a tree within its caps); `template`
+(`Template`: parse, then execute) sits on top. This module re-exports the names the rest
+of Pasture uses.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ class RequestInfo:
     model: str | None = None
     prompt_tokens: int | None = None
     eval_tokens: int | None = None
+    error: str | None = None  # why it failed, answered or sent in-band in a stream
 
 
 _current: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
@@ -56,6 +57,13 @@ def note_generation(model: str, prompt_tokens: int, eval_tokens: int) -> None:
         info.model = model
         info.prompt_tokens = (info.prompt_tokens or 0) + prompt_tokens
         info.eval_tokens = (info.eval_tokens or 0) + eval_tokens
+
+
+def note_error(message: str) -> None:
+    """Tell the request's log line why it failed (the message the client got)."""
+    info = _current.get()
+    if info is not None:
+        info.error = message
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
@@ -123,6 +131,11 @@ class RequestTracking:
         if info.model is not None:
             extra = (f" model={info.model} prompt_tokens={info.prompt_tokens} "
                      f"eval_tokens={info.eval_tokens}")
+        if status >= 400 or info.error is not None:  # a failure says why, at WARN
+            extra += f' error="{printable(info.error or "")}"'
+            log.warning("%s %s %d %.3fs%s", scope["method"], printable(scope["path"]),
+                        status, seconds, extra)
+            return
         log.info("%s %s %d %.3fs%s", scope["method"], printable(scope["path"]), status,
                  seconds, extra)
 
