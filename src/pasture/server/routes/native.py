@@ -78,11 +78,17 @@ def generate_turn(body: GenerateRequest) -> Turn:
 
 
 def chat_turn(body: ChatRequest) -> Turn:
+    """A chat request as a turn. `tool_choice` may also come in `options` (beyond Ollama):
+    Ollama's clients, and the libraries built on them, have no argument for it but pass
+    any options through."""
+    options = dict(body.options or {})
+    choice = options.pop("tool_choice", None)
     return Turn(
-        model=body.model, messages=body.messages, options=(body.options,),
+        model=body.model, messages=body.messages, options=(options,),
         keep_alive=body.keep_alive,
         tools=None if body.tools is None else [tool.wire() for tool in body.tools],
-        tool_choice=body.tool_choice, think=body.think, format=body.format,
+        tool_choice=body.tool_choice if body.tool_choice is not None else choice,
+        think=body.think, format=body.format,
         grammar=body.grammar, logprobs=bool(body.logprobs), top_logprobs=body.top_logprobs,
         truncate=body.truncate is not False, shift=body.shift is not False)
 
