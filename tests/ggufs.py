@@ -11,6 +11,7 @@ mmproj file) for such a model, `write_gguf` any small metadata/tensor mix.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -296,4 +297,15 @@ def _finish(writer: gguf.GGUFWriter, path: Path) -> Path:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
+
+
+def write_many_tensors(path: Path, count: int) -> Path:
+    """A valid GGUF of `count` empty tensors and no metadata: cheap to write, but costly
+    to parse (a hostile upload; `pasture.gguf` allows a million)."""
+    entries = b"".join(
+        struct.pack("<Q", len(name)) + name + struct.pack("<IqIQ", 1, 0, 0, 0)
+        for name in (f"t{i}".encode() for i in range(count)))
+    header = b"GGUF" + struct.pack("<IQQ", 3, count, 0) + entries
+    path.write_bytes(header + bytes(-len(header) % 32))  # the data starts aligned
     return path

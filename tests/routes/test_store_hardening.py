@@ -18,16 +18,19 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
-import threading
+import time
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from pasture import gguf
+from pasture.isolated import isolated
+from pasture.store import create
 from tests.fake_runner import FakeEngine
-from tests.ggufs import write_tiny_llama
+from tests.ggufs import write_many_tensors, write_tiny_llama
+from tests.loop_probe import STALL_LIMIT, LoopProbe
 from tests.routes.conftest import Scenario, Server, run_app, settings_for
 from tests.routes.test_disconnect_and_queue import leave, until
 
@@ -122,17 +125,25 @@ def test_a_model_with_a_broken_layer_is_skipped_by_tags_and_a_400_naming_it_else
 
 
 @pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every GGUF parse, counted (the parsing itself is the real one)."""
-    seen: list[Path] = []
-    real = gguf.read_gguf
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every GGUF parse create starts (each in a child process, the parsing real)."""
+    seen: list[Any] = []
 
-    def counted(path: Path, **kwargs: Any) -> gguf.GGUFInfo:
-        seen.append(path)
-        return real(path, **kwargs)
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(args[0])
+        return await isolated(fn, *args, **kwargs)
 
-    monkeypatch.setattr(gguf, "read_gguf", counted)
+    monkeypatch.setattr(create, "isolated", counted)
     return seen
+
+
+def slow_facts(path: Path, marks: Path) -> create.FileFacts:
+    """In the child: a parse that takes 30 s (as a hostile header may), leaving its pid
+    in `marks`/pid, and `marks`/done if it ever finishes."""
+    (marks / "pid").write_text(str(os.getpid()))
+    time.sleep(30)
+    (marks / "done").write_text("")
+    return create.FileFacts.read(path)
 
 
 def upload_ggufs(models: Path, tmp_path: Path, count: int) -> list[str]:
@@ -173,45 +184,48 @@ def test_create_stops_parsing_at_a_second_model_file(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_client_leaving_a_create_stops_its_work(
+def test_a_client_leaving_a_create_kills_its_parse(
         models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stream: bool) -> None:
     digests = upload_ggufs(models, tmp_path, 1)
-    started, finished = threading.Event(), threading.Event()
-    release = threading.Event()
-    real = gguf.read_gguf
-    calls: list[Path] = []
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    calls: list[Any] = []
 
-    def slow_first(path: Path, **kwargs: Any) -> gguf.GGUFInfo:
-        # Stands for a long parse (a hostile header takes tens of seconds): held until
-        # the client has left, or 2 s at most, so the code before the fix still ends.
-        calls.append(path)
+    async def slow_first(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(fn)
         if len(calls) == 1:
-            started.set()
-            release.wait(timeout=2)
-        try:
-            return real(path, **kwargs)
-        finally:
-            finished.set()
+            return await isolated(slow_facts, args[0], marks, **kwargs)
+        return await isolated(fn, *args, **kwargs)
 
-    monkeypatch.setattr(gguf, "read_gguf", slow_first)
+    monkeypatch.setattr(create, "isolated", slow_first)
 
     async def scenario(server: Server) -> None:
-        async def parsing(_: list[bytes]) -> None:
-            await until(started.is_set)
+        async def parsing(_: list[bytes]) -> None:  # a child's start may take seconds
+            await until(lambda: (marks / "pid").exists() and bool((marks / "pid").read_text()),
+                        timeout=60)
 
         request = {"model": "left", "files": {"m.gguf": digests[0]}, "stream": stream,
                    "adapters": {"a.gguf": digests[0]}}
         status, _ = await leave(server, "/api/create", request, parsing)
         assert status == 499
-        release.set()
-        await until(finished.is_set)
-        # A create still running would parse again next: give it every chance to.
+        # the child parsing for the request that left is killed, not left to finish
+        pid = int((marks / "pid").read_text())
+        await until(lambda: not _alive(pid), timeout=30)
+        # A create still running would go on to the adapter's check: give it every chance.
         with contextlib.suppress(TimeoutError):
             await until(lambda: len(calls) > 1, timeout=0.5)
 
     run(models, scenario)
-    assert len(calls) == 1  # the adapter check would parse the model again
+    assert len(calls) == 1 and not (marks / "done").exists()
     assert not manifest_path(models, "left").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # -- links inside the store are never followed ------------------------------------------
@@ -270,3 +284,20 @@ def test_copy_and_delete_do_not_write_through_a_linked_namespace_directory(
     run(models, scenario)
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
     assert (outside / "victim" / "latest").read_text() == "precious"
+
+
+def test_a_hostile_gguf_is_parsed_away_from_the_server_and_never_stalls_it(
+        models: Path, tmp_path: Path) -> None:
+    """Seconds of parsing a header of 50,000 tensors happen in a child process: the event
+    loop answers throughout, and the file, no language model, is a 400."""
+    digest = put_blob(models, write_many_tensors(tmp_path / "many.gguf", 50_000).read_bytes())
+
+    async def scenario(server: Server) -> None:
+        async with LoopProbe() as probe:
+            reply = await server.post("/api/create", model="many", stream=False,
+                                      files={"many.gguf": digest})
+        assert reply.status_code == 400
+        assert reply.json()["error"] == "the GGUF file does not describe a language model"
+        assert probe.wakeups > 0 and probe.worst < STALL_LIMIT
+
+    run(models, scenario)

@@ -2,7 +2,9 @@
 
 Layers are written first and the manifest last, so an interrupted create leaves either
 the old model or the new one. Only blobs already in the store are used: a request
-names files by digest, never by a path on the server.
+names files by digest, never by a path on the server. Uploaded GGUF headers and TEMPLATEs
+are untrusted: they are parsed and checked in a child process (`pasture.isolated`), and
+only the few facts create needs come back.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pasture import gguf
@@ -20,12 +22,48 @@ from pasture.api.ollama import CreateRequest, ProgressResponse
 from pasture.api.requires import check_requires
 from pasture.digests import digest_of
 from pasture.errors import BadRequestError, NotFoundError
+from pasture.isolated import isolated
 from pasture.prompt.render import parse_template
 from pasture.store import manifests as mf
 from pasture.store.blobs import validate_digest
 from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
+
+# How long parsing one uploaded file may take (a real header takes well under a second).
+PARSE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What create needs to know of an uploaded GGUF: small, where the parsed header can
+    be hundreds of MB of Python objects."""
+
+    file_size: int
+    architecture: str | None
+    file_type: str | None
+    parameter_size: str
+    context_length: int | None
+    embedding_length: int | None
+    block_count: int | None
+    pooling_type: int | None
+    projector: bool
+
+    @classmethod
+    def read(cls, path: Path) -> FileFacts:
+        """Parse the header at `path` (run it `isolated`)."""
+        info = gguf.read_gguf(path)
+        return cls(info.file_size, info.architecture, info.file_type, info.parameter_size,
+                   info.context_length, info.embedding_length, info.block_count,
+                   info.pooling_type, _is_projector(info))
+
+
+def checked_adapter(adapter: Path, model: Path) -> int:
+    """The size of the LoRA adapter at `adapter` once checked against the model at `model`
+    (both headers parsed: run it `isolated`)."""
+    info = gguf.read_gguf(adapter)
+    _check_lora(info, gguf.read_gguf(model))
+    return info.file_size
 
 
 @dataclass
@@ -48,7 +86,7 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
                        ) -> AsyncIterator[ProgressResponse]:
     """Build and store the model `name`, yielding Ollama's progress statuses."""
     if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
-        await asyncio.to_thread(parse_template, req.template)
+        await isolated(parse_template, req.template, timeout=PARSE_SECONDS)
     check_requires(req.requires)  # before any output, so a refusal is a 400
     if req.files:
         for file_name, digest in req.files.items():
@@ -156,7 +194,6 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
     """
     have = {layer.digest for layer in layers if layer.mediaType == mf.MEDIA_TYPE_ADAPTER}
     model = next(layer for layer in layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
-    base = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(model.digest))
     new = []
     for file_name, digest in files.items():
         _check_file_name(file_name)
@@ -165,10 +202,10 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
             raise BadRequestError(f"blob {digest} not found: upload it first")
         if digest in have:
             continue
-        info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
-        _check_lora(info, base)
+        size = await isolated(checked_adapter, store.blobs.path(digest),
+                              store.blobs.path(model.digest), timeout=PARSE_SECONDS)
         have.add(digest)
-        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=info.file_size))
+        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=size))
     return new
 
 
@@ -221,7 +258,7 @@ async def _draft_layer(store: Store, files: dict[str, str]) -> mf.Layer:
     validate_digest(digest)
     if not store.blobs.exists(digest):
         raise BadRequestError(f"blob {digest} not found: upload it first")
-    info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
+    info = await isolated(FileFacts.read, store.blobs.path(digest), timeout=PARSE_SECONDS)
     if info.block_count is None or info.pooling_type is not None:
         raise BadRequestError("the draft GGUF file does not describe a language model")
     return mf.Layer(mediaType=mf.MEDIA_TYPE_DRAFT, digest=digest, size=info.file_size)
@@ -232,12 +269,13 @@ async def _from_files(store: Store, files: dict[str, str]) -> _Draft:
     (a text model and its mmproj GGUF come as two FROM files, as in Ollama)."""
     ggufs = [(n, d) for n, d in files.items() if n.lower().endswith(".gguf")] or list(files.items())
     projectors: list[mf.Layer] = []
-    models: list[tuple[str, gguf.GGUFInfo]] = []
+    models: list[tuple[str, FileFacts]] = []
     # Each distinct blob is parsed once, in turn, and a second model file ends the
     # request at once: a hostile header can take seconds and hundreds of MB to parse.
     for digest in dict.fromkeys(digest for _, digest in ggufs):
-        info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
-        if _is_projector(info):
+        info = await isolated(FileFacts.read, store.blobs.path(digest),
+                              timeout=PARSE_SECONDS)
+        if info.projector:
             projectors.append(mf.Layer(mediaType=mf.MEDIA_TYPE_PROJECTOR, digest=digest,
                                        size=info.file_size))
         elif models:

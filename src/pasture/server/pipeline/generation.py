@@ -21,6 +21,7 @@ from typing import Any
 
 from pasture import options as opts
 from pasture.errors import BadRequestError
+from pasture.isolated import isolated
 from pasture.prompt.fit import Truncation
 from pasture.prompt.render import PromptTemplate, Think, parse_template
 from pasture.prompt.reply import Split
@@ -44,6 +45,7 @@ from pasture.server.state import ServerState
 from pasture.server.tracing import GenerationTrace, NoTrace
 
 MAX_TOP_LOGPROBS = 20
+PARSE_SECONDS = 10  # a request's TEMPLATE (64 KiB at most) parses in well under a second
 
 
 @dataclass
@@ -148,8 +150,8 @@ class Generation:
         if turn.relax_think and "thinking" not in model.capabilities:
             think = None
         template = model.template
-        if turn.template:  # parsing an untrusted template is CPU work: off the loop
-            template = await asyncio.to_thread(parse_template, turn.template)
+        if turn.template:  # an untrusted template is parsed in a child process
+            template = await isolated(parse_template, turn.template, timeout=PARSE_SECONDS)
         return cls(state, turn, model, options, keep_alive, constraint, template,
                    think_for(think, model.capabilities, model.requested), choice,
                    top_logprobs, started)
