@@ -345,3 +345,30 @@ def test_a_repulled_tag_removes_its_old_blobs_at_once_unless_noprune(
     finally:
         stop_server(noprune)
         api.request("DELETE", "/api/delete", json={"model": remote})
+
+
+def test_a_push_never_reads_a_blob_through_a_link(
+        api: httpx.Client, server: RunningServer, registry: Registry, tmp_path: Path) -> None:
+    """A blob replaced by a link out of the store is refused, and its target never sent."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET " * 10)
+    remote = f"{registry.host}/library/linked:1"
+    template = "{{ .Prompt }} (a template only this test uses)"
+    created = api.post("/api/create", json={"model": remote, "from": MODEL,
+                                            "template": template, "stream": False})
+    assert created.status_code == 200, created.text
+    blobs = server.models_dir / "blobs"
+    digest = "sha256:" + hashlib.sha256(template.encode()).hexdigest()
+    blob = blobs / digest.replace(":", "-")
+    assert blob.is_file()
+    blob.unlink()
+    blob.symlink_to(secret)
+    try:
+        pushed = api.post("/api/push", json={"model": remote, "insecure": True,
+                                             "stream": False})
+        assert pushed.status_code == 400 and "symbolic link" in pushed.json()["error"]
+        assert "TOP SECRET" not in registry.log_path.read_text()
+    finally:
+        blob.unlink()
+        blob.write_text(template)
+        api.request("DELETE", "/api/delete", json={"model": remote})

@@ -28,7 +28,7 @@ from pasture.errors import (
     NotFoundError,
     PastureError,
 )
-from pasture.store.paths import lstat_below, read_below
+from pasture.store.paths import lstat_below, open_below, read_below
 
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _BLOB_FILE_RE = re.compile(r"sha256-([0-9a-f]{64})")
@@ -119,6 +119,11 @@ class BlobStore:
         if found is None or not stat.S_ISREG(found.st_mode):
             raise NotFoundError(f'blob "{digest}" not found')
         return found.st_size
+
+    def open(self, digest: str) -> BinaryIO:
+        """The blob open for reading, without following links; FileNotFoundError if it
+        is missing, StoreLinkError (400) if it is a link."""
+        return open_below(self.base, self._parts(digest))
 
     def read(self, digest: str, limit: int) -> bytes:
         """A small blob's bytes, at most `limit + 1` of them, opened without following

@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from pasture.errors import BadRequestError
 
@@ -81,10 +82,9 @@ def dir_below(root: Path, parts: Sequence[str], *, create: bool = False) -> Iter
         os.close(fd)
 
 
-def read_below(root: Path, parts: Sequence[str], limit: int) -> bytes:
-    """Up to `limit + 1` bytes of the regular file `root/parts…` (the caller decides what
-    more than `limit` means); StoreLinkError for a link, FileNotFoundError if absent or
-    not a regular file."""
+def open_below(root: Path, parts: Sequence[str]) -> BinaryIO:
+    """The regular file `root/parts…` open for reading; StoreLinkError for a link,
+    FileNotFoundError if absent or not a regular file."""
     with dir_below(root, parts[:-1]) as dir_fd:
         try:
             fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
@@ -92,7 +92,15 @@ def read_below(root: Path, parts: Sequence[str], limit: int) -> bytes:
             if exc.errno == errno.ELOOP:
                 raise StoreLinkError(parts) from None
             raise
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a FIFO would block forever
-            raise FileNotFoundError(errno.ENOENT, "not a regular file")
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # a FIFO would block forever
+        f.close()
+        raise FileNotFoundError(errno.ENOENT, "not a regular file")
+    return f
+
+
+def read_below(root: Path, parts: Sequence[str], limit: int) -> bytes:
+    """Up to `limit + 1` bytes of the regular file `root/parts…` (the caller decides what
+    more than `limit` means), opened as `open_below` does."""
+    with open_below(root, parts) as f:
         return f.read(limit + 1)

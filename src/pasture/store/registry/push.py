@@ -31,8 +31,7 @@ async def push_model(store: Store, name: ModelName, *, insecure: bool = False,
     async with RegistryClient(name, insecure=insecure, options=options) as client:
         yield ProgressResponse(status="retrieving manifest")
         for layer in [*manifest.layers, manifest.config]:
-            blob = store.blobs.path(layer.digest)
-            async with aclosing(upload_blob(client, blob, layer)) as progress:
+            async with aclosing(upload_blob(client, store.blobs, layer)) as progress:
                 async for status in progress:
                     yield status
         yield ProgressResponse(status="pushing manifest")

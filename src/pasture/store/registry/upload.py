@@ -9,14 +9,13 @@ The OCI flow as Ollama drives it: `HEAD` the blob; `POST …/blobs/uploads/` (wi
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncGenerator, AsyncIterator
-from pathlib import Path
 
 import httpx
 
 from pasture.api.ollama import ProgressResponse
 from pasture.errors import BadRequestError, NotFoundError
+from pasture.store.blobs import BlobStore
 from pasture.store.manifests import Layer
 from pasture.store.names import ModelName
 from pasture.store.registry.client import RegistryClient
@@ -29,9 +28,9 @@ _READ_SIZE = 1 << 20
 class _Upload:
     """The state of one blob upload, read by the progress loop while it runs."""
 
-    def __init__(self, client: RegistryClient, path: Path, layer: Layer) -> None:
+    def __init__(self, client: RegistryClient, blobs: BlobStore, layer: Layer) -> None:
         self.client = client
-        self.path = path
+        self.blobs = blobs
         self.layer = layer
         self.completed = 0
 
@@ -88,7 +87,7 @@ class _Upload:
 
         async def body() -> AsyncIterator[bytes]:
             self.completed = start_completed  # a retried request starts over
-            with open(self.path, "rb") as f:
+            with await asyncio.to_thread(self.blobs.open, self.layer.digest) as f:
                 await asyncio.to_thread(f.seek, offset)
                 left = size
                 while left:
@@ -114,16 +113,17 @@ class _Upload:
         return response.url.join(location)
 
 
-async def upload_blob(client: RegistryClient, path: Path, layer: Layer, *,
+async def upload_blob(client: RegistryClient, blobs: BlobStore, layer: Layer, *,
                       interval: float = 0.1) -> AsyncGenerator[ProgressResponse, None]:
-    """Push one blob, yielding `pushing <digest12>` progress every `interval` seconds."""
+    """Push one blob, yielding `pushing <digest12>` progress every `interval` seconds; the
+    blob is read from the store without following links."""
     try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
+        size = await asyncio.to_thread(blobs.size, layer.digest)
+    except NotFoundError:
         raise NotFoundError(f"blob {layer.digest[7:19]} of this model is missing") from None
     if size != layer.size:
         raise BadRequestError(f"blob {layer.digest[7:19]} does not have the size in the manifest")
-    upload = _Upload(client, path, layer)
+    upload = _Upload(client, blobs, layer)
     task = asyncio.create_task(upload.run())
     status = f"pushing {layer.digest[7:19]}"
     try:
