@@ -62,7 +62,7 @@ export type Format = string | object
 /** Seconds as a number, or a Go duration string ("5m", "1h30m"); negative keeps it loaded. */
 export type KeepAlive = string | number
 
-export type Think = boolean | 'high' | 'medium' | 'low'
+export type Think = boolean | 'high' | 'medium' | 'low' | 'max'
 
 export interface GenerateRequest {
   model: string

@@ -151,8 +151,8 @@ class Generation:
         if turn.template:  # parsing an untrusted template is CPU work: off the loop
             template = await asyncio.to_thread(parse_template, turn.template)
         return cls(state, turn, model, options, keep_alive, constraint, template,
-                   think_for(think, model.capabilities, model.requested), choice,
-                   top_logprobs, started)
+                   think_for(think, model.capabilities, model.requested,
+                             model.local.config.parser), choice, top_logprobs, started)
 
     @property
     def rendered(self) -> bool:
@@ -334,9 +334,13 @@ def within_context(options: dict[str, Any], room: int) -> dict[str, Any]:
             else min(wanted, limit)}
 
 
-def think_for(value: bool | str | None, capabilities: tuple[str, ...], model_name: str
-              ) -> Think:
-    """Ollama's `think` rules: on by default for thinking models, refused for the others."""
+def think_for(value: bool | str | None, capabilities: tuple[str, ...], model_name: str,
+              parser: str | None = None) -> Think:
+    """Ollama's `think` rules: on by default for thinking models, refused for the others.
+    Harmony's `Reasoning:` knows low, medium and high: `max` is `high` there, as Ollama
+    maps it (`server/routes.go`)."""
+    if parser == "harmony" and value == "max":
+        value = "high"
     if "thinking" in capabilities:
         return Think.of(True if value is None else value)
     if value is not None and Think.of(value).enabled:

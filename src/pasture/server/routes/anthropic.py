@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from pasture import options as opts
 from pasture.api import anthropic as an
 from pasture.errors import BadRequestError
 from pasture.server.error_shapes import anthropic_error
@@ -109,7 +110,7 @@ def think(thinking: dict[str, Any] | None,
     effort = (output_config or {}).get("effort")
     level = effort.strip().lower() if isinstance(effort, str) else ""
     level = "high" if level == "xhigh" else level
-    return level if level in ("low", "medium", "high", "max") else None
+    return level if level in opts.THINK_LEVELS else None
 
 
 def ollama_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
