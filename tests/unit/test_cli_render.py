@@ -88,6 +88,14 @@ def test_verbose_stats_block() -> None:
     )
 
 
+def test_verbose_stats_end_with_the_time_to_first_token() -> None:
+    metrics = {"eval_count": 5, "eval_duration": 100_000_000,
+               "stats": {"tokens_per_second": 50.0, "time_to_first_token_seconds": 0.0453}}
+    assert render.stats(metrics).endswith(
+        "eval rate:            50.0 tokens/s\n"
+        "time to first token:  45ms\n")
+
+
 def test_durations() -> None:
     assert render.format_duration(850_000) == "850µs"
     assert render.format_duration(2_500_000) == "2.5ms"

@@ -104,6 +104,16 @@ class Truncated(WireModel):
     kept: int
 
 
+class Stats(WireModel):
+    """A generation's speeds (beyond Ollama; LM Studio's names), from the durations beside
+    them: answer and prompt tokens a second, and the seconds from the request's arrival
+    to the first answer token (loading, queueing and the prompt included)."""
+
+    tokens_per_second: float | None = None
+    prompt_tokens_per_second: float | None = None
+    time_to_first_token_seconds: float | None = None
+
+
 class Metrics(WireModel):
     total_duration: int | None = None
     load_duration: int | None = None
@@ -112,6 +122,7 @@ class Metrics(WireModel):
     eval_count: int | None = None
     eval_duration: int | None = None
     truncated: Truncated | None = None
+    stats: Stats | None = None
 
 
 class _InferenceRequest(WireModel):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pasture import options as opts
+from pasture.api.ollama import Stats
 from pasture.errors import BadRequestError
 from pasture.prompt.fit import Truncation
 from pasture.prompt.render import PromptTemplate, Think, parse_template
@@ -81,6 +82,17 @@ class Finish:
     cached_tokens: int = 0
     context: list[int] | None = None
     truncation: Truncation | None = None  # what fitting the prompt into the context cut
+    time_to_first_token: int = 0  # from the request's arrival to the first answer token
+
+    def stats(self) -> Stats:
+        """The speeds a user asks of a run (LM Studio's `stats`, llama-server's
+        `timings`), from the durations above; a rate without a duration is left out."""
+        def rate(count: int, duration: int) -> float | None:
+            return round(count / (duration / 1e9), 2) if duration > 0 else None
+        return Stats(
+            tokens_per_second=rate(self.eval_count, self.eval_duration),
+            prompt_tokens_per_second=rate(self.prompt_eval_count, self.prompt_eval_duration),
+            time_to_first_token_seconds=round(self.time_to_first_token / 1e9, 4))
 
 
 def check_top_logprobs(logprobs: bool, top_logprobs: int | None) -> int | None:
@@ -244,7 +256,7 @@ class Generation:
                     now = time.perf_counter()
                     watch.finished(chunk, now)
                     trace.finished(chunk, sent, first, now)
-                    yield self._finish(chunk, lease.load_duration, context)
+                    yield self._finish(chunk, lease.load_duration, context, first or now)
                     return
         finally:
             watch.ended()
@@ -308,8 +320,8 @@ class Generation:
         async with self.lease() as lease:
             return Finish("load", load_duration=int(lease.load_duration * 1e9))
 
-    def _finish(self, done: EngineDone, load_duration: float,
-                context: list[int] | None) -> Finish:
+    def _finish(self, done: EngineDone, load_duration: float, context: list[int] | None,
+                first_token_at: float) -> Finish:
         return Finish(
             done_reason=done.done_reason,
             load_duration=int(load_duration * 1e9),
@@ -322,6 +334,7 @@ class Generation:
             cached_tokens=done.cached_tokens,
             context=context,
             truncation=self.truncation,
+            time_to_first_token=int((first_token_at - self.started) * 1e9),
         )
 
 
