@@ -380,3 +380,30 @@ class EmbeddingsRequest(WireModel):
 
 class EmbeddingsResponse(WireModel):
     embedding: list[float]
+
+
+# ----- tokens (beyond Ollama: ollama/ollama#3582) ------------------------------------------
+
+
+class TokenizeRequest(WireModel):
+    model: str
+    content: str | None = None
+    prompt: str | None = None  # `content` under generate's name
+    # Add the BOS/EOS tokens the model puts around a prompt (off, as in llama-server's
+    # /tokenize); special tokens written in the text are recognised either way.
+    add_special: bool = False
+    keep_alive: KeepAlive = None
+
+
+class TokenizeResponse(WireModel):
+    tokens: list[int]
+
+
+class DetokenizeRequest(WireModel):
+    model: str
+    tokens: list[int]
+    keep_alive: KeepAlive = None
+
+
+class DetokenizeResponse(WireModel):
+    content: str

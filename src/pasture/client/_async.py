@@ -11,6 +11,7 @@ import httpx
 
 from pasture.api.ollama import (
     ChatResponse,
+    DetokenizeResponse,
     EmbeddingsResponse,
     EmbedResponse,
     GenerateResponse,
@@ -20,6 +21,7 @@ from pasture.api.ollama import (
     ShowResponse,
     StatusResponse,
     Think,
+    TokenizeResponse,
     VerifyResponse,
     VersionResponse,
     WireModel,
@@ -189,6 +191,31 @@ class AsyncClient:
         return await self._send(_calls.embeddings(
             model=model, prompt=prompt, options=options, keep_alive=keep_alive,
         ))
+
+    async def tokenize(
+        self,
+        model: str,
+        content: str,
+        add_special: bool | None = None,
+        keep_alive: float | str | None = None,
+    ) -> TokenizeResponse:
+        """The token ids `model`'s tokenizer makes of `content` (beyond Ollama).
+
+        >>> ids = await client.tokenize("smollm2:135m", "Hello").tokens
+
+        `add_special` adds the tokens the model puts around a prompt (its BOS).
+        """
+        return await self._send(_calls.tokenize(
+            model=model, content=content, add_special=add_special, keep_alive=keep_alive,
+        ))
+
+    async def detokenize(
+        self, model: str, tokens: Sequence[int], keep_alive: float | str | None = None,
+    ) -> DetokenizeResponse:
+        """The text of token ids in `model`'s vocabulary (beyond Ollama); an id outside
+        it is a `ResponseError` (400)."""
+        return await self._send(_calls.detokenize(model=model, tokens=tokens,
+                                                keep_alive=keep_alive))
 
     # ----- registry -----------------------------------------------------------------------
 

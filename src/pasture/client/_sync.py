@@ -10,6 +10,7 @@ import httpx
 
 from pasture.api.ollama import (
     ChatResponse,
+    DetokenizeResponse,
     EmbeddingsResponse,
     EmbedResponse,
     GenerateResponse,
@@ -19,6 +20,7 @@ from pasture.api.ollama import (
     ShowResponse,
     StatusResponse,
     Think,
+    TokenizeResponse,
     VerifyResponse,
     VersionResponse,
     WireModel,
@@ -187,6 +189,31 @@ class Client:
         return self._send(_calls.embeddings(
             model=model, prompt=prompt, options=options, keep_alive=keep_alive,
         ))
+
+    def tokenize(
+        self,
+        model: str,
+        content: str,
+        add_special: bool | None = None,
+        keep_alive: float | str | None = None,
+    ) -> TokenizeResponse:
+        """The token ids `model`'s tokenizer makes of `content` (beyond Ollama).
+
+        >>> ids = client.tokenize("smollm2:135m", "Hello").tokens
+
+        `add_special` adds the tokens the model puts around a prompt (its BOS).
+        """
+        return self._send(_calls.tokenize(
+            model=model, content=content, add_special=add_special, keep_alive=keep_alive,
+        ))
+
+    def detokenize(
+        self, model: str, tokens: Sequence[int], keep_alive: float | str | None = None,
+    ) -> DetokenizeResponse:
+        """The text of token ids in `model`'s vocabulary (beyond Ollama); an id outside
+        it is a `ResponseError` (400)."""
+        return self._send(_calls.detokenize(model=model, tokens=tokens,
+                                                keep_alive=keep_alive))
 
     # ----- registry -----------------------------------------------------------------------
 

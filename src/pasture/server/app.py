@@ -47,6 +47,7 @@ from pasture.server.routes import (
     openai,
     registry,
     responses,
+    tokens,
     ui,
     verify,
 )
@@ -107,7 +108,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(EdgeGuard, policy=edge_policy(settings))
     install_log_context()
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
-    for module in (meta, models, blobs, native, registry, verify):
+    for module in (meta, models, blobs, native, registry, verify, tokens):
         app.include_router(module.router)
     for module in (embed, openai, responses, anthropic, ui):
         app.include_router(module.router)

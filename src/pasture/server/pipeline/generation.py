@@ -22,7 +22,7 @@ from typing import Any
 from pasture import options as opts
 from pasture.api.ollama import Stats
 from pasture.errors import BadRequestError
-from pasture.prompt.fit import Truncation
+from pasture.prompt.fit import IMAGE_TOKENS, Truncation
 from pasture.prompt.render import PromptTemplate, Think, parse_template
 from pasture.prompt.reply import Split
 from pasture.prompt.tools import ToolChoice
@@ -172,13 +172,16 @@ class Generation:
         return self.turn.raw or self.template is not None
 
     @contextlib.asynccontextmanager
-    async def lease(self, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
-        """A runner for this turn's model and load options, and one of its slots, held
-        while in use; `on_queued` hears the turn's place while it waits for a slot."""
+    async def lease(self, on_queued: OnQueued | None = None, *, slot: bool = True
+                    ) -> AsyncIterator[Lease]:
+        """A runner for this turn's model and load options, and one of its slots (unless
+        `slot` is false: the prompt alone), held while in use; `on_queued` hears the
+        turn's place while it waits for a slot."""
         self.asked_at = time.perf_counter()
         async with self.state.scheduler.lease(self.display, self.model.local.digest,
                                               self.spec, self.keep_alive,
-                                              self.model.local.size, on_queued) as lease:
+                                              self.model.local.size, on_queued,
+                                              slot=slot) as lease:
             self.leased_at = time.perf_counter()
             yield lease
 
@@ -288,6 +291,16 @@ class Generation:
             return await self.prompt(None)
         async with self.lease() as lease:
             return await self.prompt(lease.runner)
+
+    async def prompt_tokens(self) -> int:
+        """How many tokens the prompt holds as the model would read it, built as a
+        generation builds it (Anthropic's count_tokens). An image counts as the tokens
+        fitting a prompt reserves for it (`fit.IMAGE_TOKENS`)."""
+        async with self.lease(slot=False) as lease:
+            built = await self.prompt(lease.runner)
+            tokens = built.tokens if built.tokens is not None else \
+                await lease.runner.tokenize(built.text)
+        return len(tokens) + IMAGE_TOKENS * built.image_count
 
     async def _plan(self, text: str) -> ReplyPlan:
         """How the answer to `text` is read and constrained; composing a grammar is CPU
