@@ -365,6 +365,11 @@ class _Reader:
                 "runs past end of file"
             )
         if count <= self.max_inline:
+            st = _SCALARS.get(etype)
+            if st is not None and etype != ValueType.BOOL:  # numbers in one call (vocab types)
+                values = list(struct.unpack_from(f"<{count}{st.format[-1]}", self.buf, self.pos))
+                self.pos += count * st.size
+                return values
             return [self.value(etype, what, depth) for _ in range(count)]
         if etype == ValueType.STRING:
             self.skip_strings(count)

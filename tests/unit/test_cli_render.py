@@ -171,3 +171,13 @@ def test_progress_draws_bars_on_a_terminal() -> None:
         view.update("success")
     text = out.getvalue()
     assert "pulling abcdef123456" in text and "50%" in text and "success" in text
+
+
+def test_show_verbose_lists_the_tensors_as_ollama_does() -> None:
+    info = {"details": {"family": "llama"}, "capabilities": ["completion"],
+            "model_info": {"general.architecture": "llama"},
+            "tensors": [{"name": "token_embd.weight", "type": "Q8_0", "shape": [576, 49152]}]}
+    assert "Tensors" not in render.show_info(info)
+    shown = render.show_info(info, verbose=True)
+    assert "  Tensors\n" in shown
+    assert shown.split("  Tensors\n")[1].split() == ["token_embd.weight", "Q8_0", "[576", "49152]"]

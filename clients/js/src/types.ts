@@ -365,7 +365,11 @@ export interface ShowResponse {
   system?: string
   details: ModelDetails
   messages?: Message[]
+  /** GGUF metadata; arrays (the vocabulary, …) are null unless `verbose` was asked. */
   model_info: Record<string, any>
+  projector_info?: Record<string, any>
+  tensors?: { name: string; type: string; shape: number[] }[]
+  /** `completion`, `embedding`, `tools`, `insert`, `thinking`, `vision`, `audio`, `image`. */
   capabilities: string[]
   modified_at?: string
 }

@@ -248,6 +248,12 @@ class ShowRequest(WireModel):
     options: dict[str, Any] | None = None
 
 
+class Tensor(WireModel):
+    name: str
+    type: str  # ggml's name for it: F32, Q4_K, …
+    shape: list[int]
+
+
 class ShowResponse(WireModel):
     license: str | None = None
     modelfile: str = ""
@@ -258,6 +264,7 @@ class ShowResponse(WireModel):
     messages: list[Message] | None = None
     model_info: dict[str, Any] = Field(default_factory=dict)
     projector_info: dict[str, Any] | None = None
+    tensors: list[Tensor] | None = None
     capabilities: list[str] = Field(default_factory=list)
     modified_at: datetime | None = None
     requires: str | None = None

@@ -217,6 +217,9 @@ def show_info(info: Json, verbose: bool = False) -> str:
         out += _section(
             "Metadata", [[key, _metadata_value(model_info[key])] for key in sorted(model_info)]
         )
+    if verbose and info.get("tensors"):
+        out += _section("Tensors", [[t["name"], t["type"], f"[{' '.join(map(str, t['shape']))}]"]
+                                    for t in info["tensors"]])
     if info.get("system"):
         out += _section("System", _head(info["system"]))
     if info.get("license"):
