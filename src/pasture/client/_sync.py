@@ -35,6 +35,7 @@ from pasture.client._protocol import (
     parse_line,
     parse_reply,
     raise_for_status,
+    verify_option,
 )
 from pasture.client._wire import base_url, default_headers
 from pasture.client.blobs import ProgressCallback, read_chunks, report, upload_headers
@@ -53,7 +54,9 @@ class Client:
     ...     print(part.response, end="")
 
     Failures raise `ResponseError` (the server said no) or `ServerNotRunningError`
-    (nothing listens at the address).
+    (nothing listens at the address). An `https://` host is checked against `verify`: a
+    CA file, an `ssl.SSLContext`, or False; unset, PASTURE_CA_FILE, then SSL_CERT_FILE /
+    SSL_CERT_DIR, then certifi's bundle.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         timeout: Any = None,
         follow_redirects: bool = True,
+        verify: Any = None,
         **kwargs: Any,
     ) -> None:
         self.url = base_url(host)
@@ -71,6 +75,7 @@ class Client:
             headers=default_headers(headers),
             timeout=timeout,
             follow_redirects=follow_redirects,
+            verify=verify_option(self.url, verify),
             **kwargs,
         )
 
