@@ -169,6 +169,14 @@ def test_run_takes_ollamas_think_spellings(server: CannedServer, flag: str,
     assert server.requests("POST", "/api/chat")[0].json()["think"] == sent
 
 
+def test_a_prompt_after_double_dash_is_never_read_as_a_flag(server: CannedServer) -> None:
+    server.routes[("POST", "/api/show")] = Reply(body=SHOW)
+    server.routes[("POST", "/api/chat")] = Reply(lines=[chat_line("hi", True)])
+    assert invoke("run", "m", "--", "--think=lots").exit_code == 0
+    sent = server.requests("POST", "/api/chat")[0].json()
+    assert sent["messages"][-1]["content"] == "--think=lots" and "think" not in sent
+
+
 def test_stop_unloads_with_keep_alive_zero(server: CannedServer) -> None:
     server.routes[("POST", "/api/generate")] = [
         Reply(body={"model": "m", "created_at": CREATED, "done": True, "done_reason": "unload"}),

@@ -59,7 +59,9 @@ class _RunCommand(_Command):
     `--think-level LEVEL` (`--think=true|false`: `--think` / `--nothink`)."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, [part for arg in args for part in _think_flag(arg)])
+        end = args.index("--") if "--" in args else len(args)  # a prompt after `--` is text
+        flags = [part for arg in args[:end] for part in _think_flag(arg)]
+        return super().parse_args(ctx, flags + args[end:])
 
 
 def _think_flag(arg: str) -> list[str]:
