@@ -69,6 +69,7 @@ class FakeRunner:
         self.requests: list[CompletionRequest] = []
         self.templated: list[dict[str, Any]] = []  # apply_template calls: their arguments
         self.tokenized = 0  # tokenize calls
+        self.special: list[bool] = []  # each tokenize call's add_special (no BOS here)
         self.embedded: list[list[str] | list[list[int]]] = []  # embed calls: their inputs
         self.cancelled = 0  # generations closed before their end
         self.finished = 0  # generations that reached their end
@@ -129,8 +130,9 @@ class FakeRunner:
         vectors = [[float(len(item)), 1.0] for item in inputs]
         return Embeddings(vectors, sum(len(item) for item in inputs))
 
-    async def tokenize(self, text: str) -> list[int]:
+    async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         self.tokenized += 1
+        self.special.append(add_special)
         return [ord(c) for c in text]
 
     async def detokenize(self, tokens: list[int]) -> str:

@@ -112,6 +112,9 @@ class Settings:
     runner_memory_limit: int | None = None
     max_embed_inputs: int = 2048  # inputs in one embedding request
     metrics: bool = True  # GET /metrics (PASTURE_METRICS=0: off, and nothing recorded)
+    # Serve https with this certificate chain and key (PEM files), both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -150,7 +153,24 @@ class Settings:
             runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
             max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
+            **_tls_files(pasture_only("TLS_CERT", environ), pasture_only("TLS_KEY", environ)),
         )
+
+    @property
+    def url(self) -> str:
+        """Where the server can be reached: `host`, over https when it serves TLS."""
+        scheme = "https" if self.tls_cert else "http"
+        return HostPort(scheme, self.host.host, self.host.port).url
+
+
+def _tls_files(cert: str | None, key: str | None) -> dict[str, Path]:
+    """PASTURE_TLS_CERT and PASTURE_TLS_KEY: both files, or neither (plain http)."""
+    if bool(cert) != bool(key):
+        raise ValueError("set both PASTURE_TLS_CERT and PASTURE_TLS_KEY to serve https, "
+                         "or neither")
+    if not cert or not key:
+        return {}
+    return {"tls_cert": Path(cert).expanduser(), "tls_key": Path(key).expanduser()}
 
 
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,

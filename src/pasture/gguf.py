@@ -246,6 +246,14 @@ class GGUFInfo:
     def chat_template(self) -> str | None:
         return self._str("tokenizer.chat_template")
 
+    @property
+    def vocab_size(self) -> int | None:
+        """How many tokens the vocabulary holds (the length of `tokenizer.ggml.tokens`)."""
+        tokens = self.metadata.get("tokenizer.ggml.tokens")
+        if isinstance(tokens, ArrayInfo):
+            return tokens.length
+        return len(tokens) if isinstance(tokens, list) else None
+
 
 def human_number(n: int) -> str:
     """Ollama's `format.HumanNumber`: 134515008 -> "134.52M", 1.2e9 -> "1.2B"."""
@@ -357,6 +365,11 @@ class _Reader:
                 "runs past end of file"
             )
         if count <= self.max_inline:
+            st = _SCALARS.get(etype)
+            if st is not None and etype != ValueType.BOOL:  # numbers in one call (vocab types)
+                values = list(struct.unpack_from(f"<{count}{st.format[-1]}", self.buf, self.pos))
+                self.pos += count * st.size
+                return values
             return [self.value(etype, what, depth) for _ in range(count)]
         if etype == ValueType.STRING:
             self.skip_strings(count)

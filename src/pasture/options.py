@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 INT32_MAX = (1 << 31) - 1
 
 
+# `think`'s levels, as Ollama's `api.ThinkValue` accepts them (`max` since #15787).
+THINK_LEVELS = ("low", "medium", "high", "max")
+
 @dataclass(frozen=True)
 class OptionSpec:
     """One option: its JSON type, default and bounds."""

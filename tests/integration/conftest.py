@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -61,8 +62,9 @@ class RunningServer:
 
 
 def start_server(models_dir: Path, log_path: Path, *, command: Sequence[str] = (),
-                 **env: str) -> RunningServer:
-    """Start `pasture serve` (or `command`, which must exec it) and wait until it answers."""
+                 ca: Path | None = None, **env: str) -> RunningServer:
+    """Start `pasture serve` (or `command`, which must exec it) and wait until it answers
+    (over https, trusting `ca`, when given: the server's PASTURE_TLS_* are in `env`)."""
     port = _free_port()
     environ = {
         **os.environ,
@@ -76,13 +78,14 @@ def start_server(models_dir: Path, log_path: Path, *, command: Sequence[str] = (
     log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(command or [sys.executable, "-m", "pasture", "serve"], env=environ,
                                stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
+    verify = ssl.create_default_context(cafile=ca) if ca else True
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("server exited:\n" + log_path.read_text())
         try:
-            if httpx.get(url + "/", timeout=1).status_code == 200:
+            if httpx.get(url + "/", timeout=1, verify=verify).status_code == 200:
                 return RunningServer(url, process, models_dir, log_path)
         except httpx.TransportError:
             time.sleep(0.1)

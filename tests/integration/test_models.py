@@ -29,8 +29,18 @@ def test_show_describes_the_model(api: httpx.Client) -> None:
     assert "<|im_start|>" in body["template"]  # the GGUF's own chat template
     assert body["model_info"]["general.architecture"] == "llama"
     assert body["model_info"]["llama.context_length"] == 8192
-    assert body["model_info"]["tokenizer.ggml.tokens"] is None  # long arrays left out
+    assert body["model_info"]["tokenizer.ggml.tokens"] is None  # arrays left out
     assert f"FROM {MODEL}" in body["modelfile"]
+    assert {"name": "token_embd.weight", "type": "Q8_0", "shape": [576, 49152]} in body["tensors"]
+
+
+def test_show_verbose_has_the_whole_vocabulary(api: httpx.Client) -> None:
+    info = api.post("/api/show", json={"model": MODEL, "verbose": True}).json()["model_info"]
+    tokens = info["tokenizer.ggml.tokens"]
+    assert len(tokens) == len(info["tokenizer.ggml.token_type"]) == 49152
+    assert tokens[:2] == ["<|endoftext|>", "<|im_start|>"]
+    assert len(info["tokenizer.ggml.merges"]) == 48900
+    assert "tokenizer.chat_template" not in info
 
 
 def test_create_from_existing_model_with_settings(api: httpx.Client) -> None:

@@ -121,6 +121,7 @@ def test_non_streaming_answers_in_each_compat_shape(serve: Serve) -> None:
         assert chat["object"] == "chat.completion"
         assert chat["choices"][0]["message"]["content"] == ANSWER
         assert chat["choices"][0]["finish_reason"] == "stop"
+        assert chat["usage"].pop("stats")["tokens_per_second"] > 0  # tests/routes/test_stats.py
         assert chat["usage"] == {"prompt_tokens": PROMPT_TOKENS,
                                  "completion_tokens": len(ANSWER),
                                  "total_tokens": PROMPT_TOKENS + len(ANSWER),

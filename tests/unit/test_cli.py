@@ -154,6 +154,27 @@ def test_run_reports_an_error_in_the_stream(server: CannedServer) -> None:
 def test_run_rejects_bad_flags(server: CannedServer) -> None:
     assert "only 'json'" in invoke("run", "m", "x", "--format", "yaml").stderr
     assert "thinking level" in invoke("run", "m", "x", "--think-level", "lots").stderr
+    assert "invalid value for --think" in invoke("run", "m", "x", "--think=lots").stderr
+
+
+@pytest.mark.parametrize(("flag", "sent"), [("--think=max", "max"), ("--think=High", "high"),
+                                            ("--think=false", False), ("--think", True),
+                                            ("--think-level=max", "max")])
+def test_run_takes_ollamas_think_spellings(server: CannedServer, flag: str,
+                                           sent: object) -> None:
+    server.routes[("POST", "/api/show")] = Reply(body=SHOW)
+    server.routes[("POST", "/api/chat")] = Reply(lines=[chat_line("hi", True)])
+    result = invoke("run", "m", flag, "x")
+    assert result.exit_code == 0, result.output
+    assert server.requests("POST", "/api/chat")[0].json()["think"] == sent
+
+
+def test_a_prompt_after_double_dash_is_never_read_as_a_flag(server: CannedServer) -> None:
+    server.routes[("POST", "/api/show")] = Reply(body=SHOW)
+    server.routes[("POST", "/api/chat")] = Reply(lines=[chat_line("hi", True)])
+    assert invoke("run", "m", "--", "--think=lots").exit_code == 0
+    sent = server.requests("POST", "/api/chat")[0].json()
+    assert sent["messages"][-1]["content"] == "--think=lots" and "think" not in sent
 
 
 def test_stop_unloads_with_keep_alive_zero(server: CannedServer) -> None:

@@ -88,6 +88,14 @@ def test_verbose_stats_block() -> None:
     )
 
 
+def test_verbose_stats_end_with_the_time_to_first_token() -> None:
+    metrics = {"eval_count": 5, "eval_duration": 100_000_000,
+               "stats": {"tokens_per_second": 50.0, "time_to_first_token_seconds": 0.0453}}
+    assert render.stats(metrics).endswith(
+        "eval rate:            50.0 tokens/s\n"
+        "time to first token:  45ms\n")
+
+
 def test_durations() -> None:
     assert render.format_duration(850_000) == "850µs"
     assert render.format_duration(2_500_000) == "2.5ms"
@@ -163,3 +171,13 @@ def test_progress_draws_bars_on_a_terminal() -> None:
         view.update("success")
     text = out.getvalue()
     assert "pulling abcdef123456" in text and "50%" in text and "success" in text
+
+
+def test_show_verbose_lists_the_tensors_as_ollama_does() -> None:
+    info = {"details": {"family": "llama"}, "capabilities": ["completion"],
+            "model_info": {"general.architecture": "llama"},
+            "tensors": [{"name": "token_embd.weight", "type": "Q8_0", "shape": [576, 49152]}]}
+    assert "Tensors" not in render.show_info(info)
+    shown = render.show_info(info, verbose=True)
+    assert "  Tensors\n" in shown
+    assert shown.split("  Tensors\n")[1].split() == ["token_embd.weight", "Q8_0", "[576", "49152]"]

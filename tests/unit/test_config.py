@@ -67,3 +67,13 @@ def test_flash_attention_reads_as_ollama_reads_it(value: str | None, chosen: boo
     """Unset: the engine decides; Go's false spellings: off; anything else: on."""
     environ = {} if value is None else {"OLLAMA_FLASH_ATTENTION": value}
     assert Settings.from_env(environ).flash_attention is chosen
+
+
+def test_tls_needs_both_files_and_makes_the_url_https() -> None:
+    both = Settings.from_env({"PASTURE_TLS_CERT": "~/cert.pem", "PASTURE_TLS_KEY": "key.pem"})
+    assert both.tls_cert == Path.home() / "cert.pem" and both.tls_key == Path("key.pem")
+    assert both.url == "https://127.0.0.1:11434"
+    assert Settings.from_env({}).url == "http://127.0.0.1:11434"
+    for one in ({"PASTURE_TLS_CERT": "cert.pem"}, {"PASTURE_TLS_KEY": "key.pem"}):
+        with pytest.raises(ValueError, match="both PASTURE_TLS_CERT and PASTURE_TLS_KEY"):
+            Settings.from_env(one)

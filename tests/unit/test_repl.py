@@ -145,3 +145,14 @@ def test_line_editor_session(
     assert sent == [{"role": "user", "content": "line one\nline two"}]
     assert repl_module.EXIT_HINT in output(repl)
     assert "line one" in (tmp_path / "history").read_text()
+
+
+def test_set_think_takes_a_level(repl: Repl, server: CannedServer) -> None:
+    repl.handle("/set think max")
+    repl.handle("hello")
+    assert server.requests("POST", "/api/chat")[0].json()["think"] == "max"
+    repl.handle("/set think lots")
+    assert repl.session.think == "max"
+    text = output(repl)
+    assert "Set 'think' mode to 'max'." in text
+    assert "Invalid thinking level 'lots'" in text

@@ -121,6 +121,14 @@ export class Pasture {
     async embeddings(request) {
         return this.transport.json('POST', '/api/embeddings', { json: request });
     }
+    /** Beyond Ollama: the token ids the model's tokenizer makes of `content`. */
+    async tokenize(request) {
+        return this.transport.json('POST', '/api/tokenize', { json: request });
+    }
+    /** Beyond Ollama: the text of token ids; an id outside the vocabulary is a 400. */
+    async detokenize(request) {
+        return this.transport.json('POST', '/api/detokenize', { json: request });
+    }
     async pull(request) {
         return this.processStreamableRequest('/api/pull', { ...request });
     }

@@ -13,7 +13,7 @@
 import { Pasture as BrowserPasture, type BlobData } from './client.js';
 import { type ModelfileCommand } from './modelfile.js';
 import type { AbortableAsyncIterator } from './stream.js';
-import type { CreateRequest, ProgressResponse } from './types.js';
+import type { Config, CreateRequest, ProgressResponse } from './types.js';
 /** Options of `createFromModelfile`. */
 export interface CreateFromModelfileOptions {
     stream?: boolean;
@@ -31,8 +31,20 @@ export interface CreatePlan {
 export declare function hashFile(path: string): Promise<string>;
 /** Read parsed Modelfile commands into a create request; paths relative to `baseDir`. */
 export declare function planCreate(commands: ModelfileCommand[], baseDir: string): Promise<CreatePlan>;
-/** The client, with file paths accepted for images and blobs, and `createFromModelfile`. */
+/** The configuration `pasture/node` takes: the browser client's, and `ca`. */
+export interface NodeConfig extends Config {
+    /**
+     * PEM certificates (a CA's, or a server's self-signed one) to trust for https besides
+     * Node's built-in roots; default the file `PASTURE_CA_FILE` names. Ignored with `fetch`.
+     */
+    ca?: string | Uint8Array;
+}
+/**
+ * The client, with file paths accepted for images and blobs, `createFromModelfile`, and
+ * https servers checked against `ca` (or `PASTURE_CA_FILE`).
+ */
 export declare class Pasture extends BrowserPasture {
+    constructor(config?: Partial<NodeConfig>);
     /** Base64 text for an image given as bytes, a file path, or base64 text already. */
     encodeImage(image: Uint8Array | string): Promise<string>;
     /**

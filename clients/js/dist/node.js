@@ -11,12 +11,14 @@
  * ```
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, openAsBlob } from 'node:fs';
+import { createReadStream, openAsBlob, readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { Pasture as BrowserPasture, sha256Digest } from './client.js';
+import { env } from './host.js';
 import { ModelfileError, parametersOf, parseModelfile, } from './modelfile.js';
+import { trustingFetch } from './tls.js';
 // A FROM naming a missing file is a typo'd path, not a model name, when it looks like one.
 const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\'];
 const MODEL_SUFFIXES = ['.gguf', '.bin', '.safetensors'];
@@ -25,6 +27,11 @@ const UNSUPPORTED = new Set(['renderer']);
 // Semver with an optional `v`, pre-release and build, short forms allowed, as the server
 // reads REQUIRES (`pasture/api/requires.py`); checked here to report the line.
 const SEMVER = /^v?(0|[1-9]\d*)(\.(0|[1-9]\d*))?(\.(0|[1-9]\d*))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+/** The certificates in the file `PASTURE_CA_FILE` names, if it names one. */
+function caFromEnvironment() {
+    const path = env('CA_FILE');
+    return path ? readFileSync(path) : undefined;
+}
 /** SHA-256 of a file, read as a stream so a model of many gigabytes is never in memory. */
 export async function hashFile(path) {
     const hash = createHash('sha256');
@@ -135,8 +142,15 @@ export async function planCreate(commands, baseDir) {
         plan.request.license = licenses;
     return plan;
 }
-/** The client, with file paths accepted for images and blobs, and `createFromModelfile`. */
+/**
+ * The client, with file paths accepted for images and blobs, `createFromModelfile`, and
+ * https servers checked against `ca` (or `PASTURE_CA_FILE`).
+ */
 export class Pasture extends BrowserPasture {
+    constructor(config = {}) {
+        const { ca = caFromEnvironment(), ...rest } = config;
+        super(ca !== undefined && !rest.fetch ? { ...rest, fetch: trustingFetch(ca) } : rest);
+    }
     /** Base64 text for an image given as bytes, a file path, or base64 text already. */
     async encodeImage(image) {
         if (typeof image !== 'string')

@@ -53,7 +53,7 @@ export interface Options {
 export type Format = string | object;
 /** Seconds as a number, or a Go duration string ("5m", "1h30m"); negative keeps it loaded. */
 export type KeepAlive = string | number;
-export type Think = boolean | 'high' | 'medium' | 'low';
+export type Think = boolean | 'high' | 'medium' | 'low' | 'max';
 export interface GenerateRequest {
     model: string;
     prompt: string;
@@ -210,6 +210,18 @@ export interface TokenLogprob {
 export interface Logprob extends TokenLogprob {
     top_logprobs?: TokenLogprob[];
 }
+/**
+ * Beyond Ollama: a generation's speeds, from the durations beside them (LM Studio's names).
+ * A rate without a duration (a prompt the engine had cached) is left out.
+ */
+export interface Stats {
+    /** Answer tokens a second (`eval_count / eval_duration`). */
+    tokens_per_second?: number;
+    /** Prompt tokens a second (`prompt_eval_count / prompt_eval_duration`). */
+    prompt_tokens_per_second?: number;
+    /** Seconds from the request's arrival to the first answer token (loading included). */
+    time_to_first_token_seconds?: number;
+}
 /** Timing and token counts, present on the final (`done: true`) response. */
 export interface Metrics {
     total_duration?: number;
@@ -218,6 +230,12 @@ export interface Metrics {
     prompt_eval_duration?: number;
     eval_count?: number;
     eval_duration?: number;
+    /** Beyond Ollama: the prompt was cut to fit the context (its tokens before and after). */
+    truncated?: {
+        prompt_tokens: number;
+        kept: number;
+    };
+    stats?: Stats;
 }
 export interface GenerateResponse extends Metrics {
     model: string;
@@ -246,6 +264,26 @@ export interface EmbedResponse {
 }
 export interface EmbeddingsResponse {
     embedding: number[];
+}
+/** Beyond Ollama: a text as the model's tokenizer reads it. */
+export interface TokenizeRequest {
+    model: string;
+    content: string;
+    /** Add the tokens the model puts around a prompt (its BOS); default false. */
+    add_special?: boolean;
+    keep_alive?: KeepAlive;
+}
+export interface TokenizeResponse {
+    tokens: number[];
+}
+/** Beyond Ollama: token ids back to text (ids outside the vocabulary are a 400). */
+export interface DetokenizeRequest {
+    model: string;
+    tokens: number[];
+    keep_alive?: KeepAlive;
+}
+export interface DetokenizeResponse {
+    content: string;
 }
 export interface ProgressResponse {
     status: string;
@@ -295,7 +333,15 @@ export interface ShowResponse {
     system?: string;
     details: ModelDetails;
     messages?: Message[];
+    /** GGUF metadata; arrays (the vocabulary, …) are null unless `verbose` was asked. */
     model_info: Record<string, any>;
+    projector_info?: Record<string, any>;
+    tensors?: {
+        name: string;
+        type: string;
+        shape: number[];
+    }[];
+    /** `completion`, `embedding`, `tools`, `insert`, `thinking`, `vision`, `audio`, `image`. */
     capabilities: string[];
     modified_at?: string;
 }

@@ -15,6 +15,8 @@ import type {
   CopyRequest,
   CreateRequest,
   DeleteRequest,
+  DetokenizeRequest,
+  DetokenizeResponse,
   EmbeddingsRequest,
   EmbeddingsResponse,
   EmbedRequest,
@@ -30,6 +32,8 @@ import type {
   ShowRequest,
   ShowResponse,
   StatusResponse,
+  TokenizeRequest,
+  TokenizeResponse,
   VersionResponse,
 } from './types.js'
 
@@ -183,6 +187,16 @@ export class Pasture {
   /** The legacy single-vector endpoint (not normalised); prefer `embed`. */
   async embeddings(request: EmbeddingsRequest): Promise<EmbeddingsResponse> {
     return this.transport.json<EmbeddingsResponse>('POST', '/api/embeddings', { json: request })
+  }
+
+  /** Beyond Ollama: the token ids the model's tokenizer makes of `content`. */
+  async tokenize(request: TokenizeRequest): Promise<TokenizeResponse> {
+    return this.transport.json<TokenizeResponse>('POST', '/api/tokenize', { json: request })
+  }
+
+  /** Beyond Ollama: the text of token ids; an id outside the vocabulary is a 400. */
+  async detokenize(request: DetokenizeRequest): Promise<DetokenizeResponse> {
+    return this.transport.json<DetokenizeResponse>('POST', '/api/detokenize', { json: request })
   }
 
   // ----- registry -------------------------------------------------------------------------

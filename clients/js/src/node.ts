@@ -12,12 +12,13 @@
  */
 
 import { createHash } from 'node:crypto'
-import { createReadStream, openAsBlob } from 'node:fs'
+import { createReadStream, openAsBlob, readFileSync } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path'
 
 import { Pasture as BrowserPasture, sha256Digest, type BlobData } from './client.js'
+import { env } from './host.js'
 import {
   ModelfileError,
   parametersOf,
@@ -25,7 +26,8 @@ import {
   type ModelfileCommand,
 } from './modelfile.js'
 import type { AbortableAsyncIterator } from './stream.js'
-import type { CreateRequest, Message, ProgressResponse } from './types.js'
+import { trustingFetch } from './tls.js'
+import type { Config, CreateRequest, Message, ProgressResponse } from './types.js'
 
 // A FROM naming a missing file is a typo'd path, not a model name, when it looks like one.
 const PATH_PREFIXES = ['./', '../', '/', '~', '.\\', '..\\']
@@ -50,6 +52,12 @@ export interface CreatePlan {
   adapters: [name: string, path: string][]
   /** The DRAFT model's files (the last DRAFT wins). */
   draftFiles: [name: string, path: string][]
+}
+
+/** The certificates in the file `PASTURE_CA_FILE` names, if it names one. */
+function caFromEnvironment(): Buffer | undefined {
+  const path = env('CA_FILE')
+  return path ? readFileSync(path) : undefined
 }
 
 /** SHA-256 of a file, read as a stream so a model of many gigabytes is never in memory. */
@@ -151,8 +159,25 @@ export async function planCreate(commands: ModelfileCommand[], baseDir: string):
   return plan
 }
 
-/** The client, with file paths accepted for images and blobs, and `createFromModelfile`. */
+/** The configuration `pasture/node` takes: the browser client's, and `ca`. */
+export interface NodeConfig extends Config {
+  /**
+   * PEM certificates (a CA's, or a server's self-signed one) to trust for https besides
+   * Node's built-in roots; default the file `PASTURE_CA_FILE` names. Ignored with `fetch`.
+   */
+  ca?: string | Uint8Array
+}
+
+/**
+ * The client, with file paths accepted for images and blobs, `createFromModelfile`, and
+ * https servers checked against `ca` (or `PASTURE_CA_FILE`).
+ */
 export class Pasture extends BrowserPasture {
+  constructor(config: Partial<NodeConfig> = {}) {
+    const { ca = caFromEnvironment(), ...rest } = config
+    super(ca !== undefined && !rest.fetch ? { ...rest, fetch: trustingFetch(ca) } : rest)
+  }
+
   /** Base64 text for an image given as bytes, a file path, or base64 text already. */
   override async encodeImage(image: Uint8Array | string): Promise<string> {
     if (typeof image !== 'string') return Buffer.from(image).toString('base64')

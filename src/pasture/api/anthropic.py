@@ -41,21 +41,30 @@ class SystemBlock(WireModel):
     text: str
 
 
-class MessagesRequest(WireModel):
+class CountTokensRequest(WireModel):
+    """`/v1/messages/count_tokens`: what of a Messages request makes its prompt."""
+
     model: str
-    max_tokens: int
     messages: list[MessageParam]
     system: str | list[SystemBlock] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None  # {"type": "enabled", "budget_tokens": N}
+    output_config: dict[str, Any] | None = None  # {"effort": "low" | … | "max"}
+
+
+class CountTokensResponse(WireModel):
+    input_tokens: int
+
+
+class MessagesRequest(CountTokensRequest):
+    max_tokens: int
     stop_sequences: list[str] | None = None
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
     stream: bool = False
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None  # {"type": "enabled", "budget_tokens": N}
-    output_config: dict[str, Any] | None = None  # {"effort": "low" | … | "max"}
     grammar: str | None = None  # Pasture: as on /api/chat
 
 

@@ -104,6 +104,16 @@ class Truncated(WireModel):
     kept: int
 
 
+class Stats(WireModel):
+    """A generation's speeds (beyond Ollama; LM Studio's names), from the durations beside
+    them: answer and prompt tokens a second, and the seconds from the request's arrival
+    to the first answer token (loading, queueing and the prompt included)."""
+
+    tokens_per_second: float | None = None
+    prompt_tokens_per_second: float | None = None
+    time_to_first_token_seconds: float | None = None
+
+
 class Metrics(WireModel):
     total_duration: int | None = None
     load_duration: int | None = None
@@ -112,6 +122,7 @@ class Metrics(WireModel):
     eval_count: int | None = None
     eval_duration: int | None = None
     truncated: Truncated | None = None
+    stats: Stats | None = None
 
 
 class _InferenceRequest(WireModel):
@@ -237,6 +248,12 @@ class ShowRequest(WireModel):
     options: dict[str, Any] | None = None
 
 
+class Tensor(WireModel):
+    name: str
+    type: str  # ggml's name for it: F32, Q4_K, …
+    shape: list[int]
+
+
 class ShowResponse(WireModel):
     license: str | None = None
     modelfile: str = ""
@@ -247,6 +264,7 @@ class ShowResponse(WireModel):
     messages: list[Message] | None = None
     model_info: dict[str, Any] = Field(default_factory=dict)
     projector_info: dict[str, Any] | None = None
+    tensors: list[Tensor] | None = None
     capabilities: list[str] = Field(default_factory=list)
     modified_at: datetime | None = None
     requires: str | None = None
@@ -369,3 +387,30 @@ class EmbeddingsRequest(WireModel):
 
 class EmbeddingsResponse(WireModel):
     embedding: list[float]
+
+
+# ----- tokens (beyond Ollama: ollama/ollama#3582) ------------------------------------------
+
+
+class TokenizeRequest(WireModel):
+    model: str
+    content: str | None = None
+    prompt: str | None = None  # `content` under generate's name
+    # Add the BOS/EOS tokens the model puts around a prompt (off, as in llama-server's
+    # /tokenize); special tokens written in the text are recognised either way.
+    add_special: bool = False
+    keep_alive: KeepAlive = None
+
+
+class TokenizeResponse(WireModel):
+    tokens: list[int]
+
+
+class DetokenizeRequest(WireModel):
+    model: str
+    tokens: list[int]
+    keep_alive: KeepAlive = None
+
+
+class DetokenizeResponse(WireModel):
+    content: str

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from pasture.api.ollama import WireModel
+from pasture.api.ollama import Stats, WireModel
 
 
 class _WithReasoning(WireModel):
@@ -119,12 +119,14 @@ class Usage(WireModel):
     # Beyond OpenAI: the prompt did not fit the context and was cut (tokens before, after);
     # left out when it fitted.
     truncated: dict[str, int] | None = None
+    stats: Stats | None = None  # beyond OpenAI: tokens a second and time to first token
 
     @model_serializer(mode="wrap")
-    def _omit_untruncated(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _omit_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        if data.get("truncated") is None:
-            data.pop("truncated", None)
+        for extra in ("truncated", "stats"):
+            if data.get(extra) is None:
+                data.pop(extra, None)
         return data
 
 
@@ -318,6 +320,7 @@ class ResponseUsage(WireModel):
     output_tokens_details: dict[str, int] = Field(
         default_factory=lambda: {"reasoning_tokens": 0}
     )
+    stats: Stats | None = None  # beyond OpenAI: tokens a second and time to first token
 
 
 class Response(WireModel):

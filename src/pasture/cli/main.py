@@ -54,6 +54,31 @@ class _Command(_HelpOffByDefault, TyperCommand):
     pass
 
 
+class _RunCommand(_Command):
+    """`run`, which also takes Ollama's `--think=LEVEL` spelling (`--think=max`) of
+    `--think-level LEVEL` (`--think=true|false`: `--think` / `--nothink`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)  # a prompt after `--` is text
+        flags = [part for arg in args[:end] for part in _think_flag(arg)]
+        return super().parse_args(ctx, flags + args[end:])
+
+
+def _think_flag(arg: str) -> list[str]:
+    """One argument of `run`, Ollama's `--think=VALUE` rewritten as Pasture's flags."""
+    if not arg.startswith("--think="):
+        return [arg]
+    from pasture.options import THINK_LEVELS
+
+    value = arg.removeprefix("--think=").lower()
+    if value in ("true", "false"):
+        return ["--think" if value == "true" else "--nothink"]
+    if value in THINK_LEVELS:
+        return ["--think-level", value]
+    raise typer.BadParameter(f"invalid value for --think: {value!r} (must be true, false, "
+                             "high, medium, low, or max)")
+
+
 app = typer.Typer(
     name="pasture",
     cls=_Group,
@@ -117,13 +142,14 @@ def failure_message(exc: Exception) -> str | None:
     return None
 
 
-def command(*names: str, hidden: bool = False, **kwargs: Any) -> Callable[[F], F]:
+def command(*names: str, hidden: bool = False, cls: type[_Command] = _Command,
+            **kwargs: Any) -> Callable[[F], F]:
     """Register a command under one or more names, with error reporting."""
 
     def register(func: F) -> F:
         wrapped = reports_errors(func)
         for index, name in enumerate(names):
-            app.command(name, cls=_Command, hidden=hidden or index > 0, **kwargs)(wrapped)
+            app.command(name, cls=cls, hidden=hidden or index > 0, **kwargs)(wrapped)
         return func
 
     return register
@@ -197,7 +223,7 @@ def serve() -> None:
 # ----- inference --------------------------------------------------------------------------
 
 
-@command("run")
+@command("run", cls=_RunCommand)
 def run(
     model: ModelArg,
     prompt: Annotated[list[str] | None, typer.Argument(help="Prompt (else interactive)")] = None,
@@ -238,7 +264,9 @@ def _think_value(think: bool | None, level: str | None) -> bool | str | None:
     """`--think-level` implies thinking; `--nothink` wins over both."""
     if think is False or level is None:
         return think
-    if level.lower() not in ("low", "medium", "high", "max"):
+    from pasture.options import THINK_LEVELS
+
+    if level.lower() not in THINK_LEVELS:
         raise ValueError(f"invalid thinking level {level!r}: use low, medium, high or max")
     return level.lower()
 

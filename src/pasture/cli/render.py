@@ -217,6 +217,9 @@ def show_info(info: Json, verbose: bool = False) -> str:
         out += _section(
             "Metadata", [[key, _metadata_value(model_info[key])] for key in sorted(model_info)]
         )
+    if verbose and info.get("tensors"):
+        out += _section("Tensors", [[t["name"], t["type"], f"[{' '.join(map(str, t['shape']))}]"]
+                                    for t in info["tensors"]])
     if info.get("system"):
         out += _section("System", _head(info["system"]))
     if info.get("license"):
@@ -242,7 +245,8 @@ def _rate(count: int | None, nanoseconds: int | None) -> str:
 
 
 def stats(metrics: Json) -> str:
-    """The `--verbose` block printed after an answer (same labels and layout as Ollama)."""
+    """The `--verbose` block printed after an answer (same labels and layout as Ollama,
+    then the time to the first token when the server measured it)."""
     lines = []
 
     def add(label: str, value: str) -> None:
@@ -266,6 +270,9 @@ def stats(metrics: Json) -> str:
     if duration:
         add("eval duration", format_duration(duration))
         add("eval rate", _rate(count, duration))
+    first = (metrics.get("stats") or {}).get("time_to_first_token_seconds")
+    if first is not None:  # beyond Ollama's block: Pasture's `stats`
+        add("time to first token", format_duration(int(first * 1e9)))
     return "\n".join(lines) + "\n"
 
 

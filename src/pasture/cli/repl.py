@@ -19,7 +19,7 @@ from pasture.client.errors import ResponseError
 from pasture.client.light import LightClient
 from pasture.config import env
 from pasture.errors import BadRequestError
-from pasture.options import parse_parameter
+from pasture.options import THINK_LEVELS, parse_parameter
 
 HISTORY_FILE = Path.home() / ".pasture" / "history"
 PROMPT = ">>> "
@@ -47,7 +47,7 @@ HELP_SET = """Available Commands:
   /set noformat          Disable formatting
   /set verbose           Show LLM stats
   /set quiet             Disable LLM stats
-  /set think             Enable thinking
+  /set think [level]     Enable thinking (level: low, medium, high or max)
   /set nothink           Disable thinking
 """
 
@@ -194,7 +194,9 @@ class Repl:
             "think": ("think", True, "Set 'think' mode."),
             "nothink": ("think", False, "Set 'nothink' mode."),
         }
-        if what in simple:
+        if what == "think" and args[1:]:
+            self.set_think_level(args[1])
+        elif what in simple:
             attribute, value, message = simple[what]
             setattr(session, attribute, value)
             self.say(message)
@@ -210,6 +212,14 @@ class Repl:
             self.set_parameter(args[1:])
         else:
             self.say(f"Unknown command '/set {args[0]}'. Type /? for help")
+
+    def set_think_level(self, level: str) -> None:
+        """`/set think LEVEL`, as Ollama's REPL takes it (`/set think max`)."""
+        if level.lower() not in THINK_LEVELS:
+            self.say(f"Invalid thinking level '{level}': use low, medium, high or max")
+            return
+        self.session.think = level.lower()
+        self.say(f"Set 'think' mode to '{level.lower()}'.")
 
     def set_system(self, line: str) -> None:
         text = unquote(line.split(None, 2)[2] if len(line.split(None, 2)) > 2 else "")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pasture.client._async import AsyncClient
     from pasture.client._sync import Client
     from pasture.client.blobs import BlobProgress
-    from pasture.client.errors import ResponseError, ServerNotRunningError
+    from pasture.client.errors import CertificateError, ResponseError, ServerNotRunningError
     from pasture.client.modelfile import CreatePlan, plan_create
 
 # Each name is imported from its module on first use, so `pasture list` (the blocking
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AsyncClient": "pasture.client._async",
     "BlobProgress": "pasture.client.blobs",
+    "CertificateError": "pasture.client.errors",
     "Client": "pasture.client._sync",
     "CreatePlan": "pasture.client.modelfile",
     "ResponseError": "pasture.client.errors",
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "BlobProgress",
+    "CertificateError",
     "Client",
     "CreatePlan",
     "ResponseError",

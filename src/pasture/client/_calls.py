@@ -15,6 +15,8 @@ from pasture.api.ollama import (
     CopyRequest,
     CreateRequest,
     DeleteRequest,
+    DetokenizeRequest,
+    DetokenizeResponse,
     EmbeddingsRequest,
     EmbeddingsResponse,
     EmbedRequest,
@@ -29,6 +31,8 @@ from pasture.api.ollama import (
     ShowRequest,
     ShowResponse,
     StatusResponse,
+    TokenizeRequest,
+    TokenizeResponse,
     VerifyRequest,
     VerifyResponse,
     VersionResponse,
@@ -64,6 +68,16 @@ def embeddings(**fields: Any) -> Call[EmbeddingsResponse]:
     fields["options"] = to_options(fields.get("options"))
     request = EmbeddingsRequest.model_validate(given(fields))
     return post("/api/embeddings", EmbeddingsResponse, request)
+
+
+def tokenize(**fields: Any) -> Call[TokenizeResponse]:
+    return post("/api/tokenize", TokenizeResponse, TokenizeRequest.model_validate(given(fields)))
+
+
+def detokenize(**fields: Any) -> Call[DetokenizeResponse]:
+    fields["tokens"] = list(fields["tokens"])
+    request = DetokenizeRequest.model_validate(given(fields))
+    return post("/api/detokenize", DetokenizeResponse, request)
 
 
 def pull(**fields: Any) -> Call[ProgressResponse]:

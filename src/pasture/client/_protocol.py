@@ -8,6 +8,7 @@ shares), so every client fails the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from pasture.api.ollama import StatusResponse, WireModel
-from pasture.client._wire import decode_line, response_error
-from pasture.client.errors import ResponseError, ServerNotRunningError
+from pasture.client._wire import connect_failure, decode_line, response_error, tls_context
+from pasture.client.errors import ResponseError
 
 T = TypeVar("T", bound=WireModel)
 
@@ -52,13 +53,23 @@ def status_call(method: str, path: str, request: WireModel) -> Call[StatusRespon
     )
 
 
+def verify_option(url: str, verify: Any) -> Any:
+    """httpx's `verify` for a client of `url`: a CA file (given, or for an https server
+    PASTURE_CA_FILE and the rest of `tls_context`'s order) as an SSL context, so the
+    CLI's light client and these check certificates alike; a context or a bool as given."""
+    if isinstance(verify, str | os.PathLike) or (verify is None and url.startswith("https:")):
+        return tls_context(verify)
+    return True if verify is None else verify
+
+
 @contextmanager
 def connection_errors(url: str) -> Iterator[None]:
-    """Report "nothing listens there" as `ServerNotRunningError` (works around awaits too)."""
+    """Report "nothing listens there" as `ServerNotRunningError`, an untrusted certificate
+    as `CertificateError` (works around awaits too)."""
     try:
         yield
-    except httpx.ConnectError:
-        raise ServerNotRunningError(url) from None
+    except httpx.ConnectError as exc:
+        raise connect_failure(url, exc) from None
 
 
 def error_from(response: httpx.Response) -> ResponseError:

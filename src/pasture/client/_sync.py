@@ -10,6 +10,7 @@ import httpx
 
 from pasture.api.ollama import (
     ChatResponse,
+    DetokenizeResponse,
     EmbeddingsResponse,
     EmbedResponse,
     GenerateResponse,
@@ -18,6 +19,8 @@ from pasture.api.ollama import (
     ProgressResponse,
     ShowResponse,
     StatusResponse,
+    Think,
+    TokenizeResponse,
     VerifyResponse,
     VersionResponse,
     WireModel,
@@ -32,6 +35,7 @@ from pasture.client._protocol import (
     parse_line,
     parse_reply,
     raise_for_status,
+    verify_option,
 )
 from pasture.client._wire import base_url, default_headers
 from pasture.client.blobs import ProgressCallback, read_chunks, report, upload_headers
@@ -50,7 +54,9 @@ class Client:
     ...     print(part.response, end="")
 
     Failures raise `ResponseError` (the server said no) or `ServerNotRunningError`
-    (nothing listens at the address).
+    (nothing listens at the address). An `https://` host is checked against `verify`: a
+    CA file, an `ssl.SSLContext`, or False; unset, PASTURE_CA_FILE, then SSL_CERT_FILE /
+    SSL_CERT_DIR, then certifi's bundle.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         timeout: Any = None,
         follow_redirects: bool = True,
+        verify: Any = None,
         **kwargs: Any,
     ) -> None:
         self.url = base_url(host)
@@ -68,6 +75,7 @@ class Client:
             headers=default_headers(headers),
             timeout=timeout,
             follow_redirects=follow_redirects,
+            verify=verify_option(self.url, verify),
             **kwargs,
         )
 
@@ -115,7 +123,7 @@ class Client:
         template: str | None = None,
         context: Sequence[int] | None = None,
         stream: bool = False,
-        think: bool | str | None = None,
+        think: Think = None,
         logprobs: bool | None = None,
         top_logprobs: int | None = None,
         raw: bool | None = None,
@@ -139,7 +147,7 @@ class Client:
         *,
         tools: Sequence[Mapping[str, Any] | Any | Callable[..., Any]] | None = None,
         stream: bool = False,
-        think: bool | str | None = None,
+        think: Think = None,
         logprobs: bool | None = None,
         top_logprobs: int | None = None,
         format: Format = None,
@@ -186,6 +194,31 @@ class Client:
         return self._send(_calls.embeddings(
             model=model, prompt=prompt, options=options, keep_alive=keep_alive,
         ))
+
+    def tokenize(
+        self,
+        model: str,
+        content: str,
+        add_special: bool | None = None,
+        keep_alive: float | str | None = None,
+    ) -> TokenizeResponse:
+        """The token ids `model`'s tokenizer makes of `content` (beyond Ollama).
+
+        >>> ids = client.tokenize("smollm2:135m", "Hello").tokens
+
+        `add_special` adds the tokens the model puts around a prompt (its BOS).
+        """
+        return self._send(_calls.tokenize(
+            model=model, content=content, add_special=add_special, keep_alive=keep_alive,
+        ))
+
+    def detokenize(
+        self, model: str, tokens: Sequence[int], keep_alive: float | str | None = None,
+    ) -> DetokenizeResponse:
+        """The text of token ids in `model`'s vocabulary (beyond Ollama); an id outside
+        it is a `ResponseError` (400)."""
+        return self._send(_calls.detokenize(model=model, tokens=tokens,
+                                                keep_alive=keep_alive))
 
     # ----- registry -----------------------------------------------------------------------
 

@@ -9,13 +9,17 @@ the same messages; nothing here imports httpx or pydantic, which is what keeps
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pasture import __version__
-from pasture.client.errors import ResponseError
-from pasture.config import env, parse_host
+from pasture.client.errors import CertificateError, ResponseError, ServerNotRunningError
+from pasture.config import env, parse_host, pasture_only
+
+if TYPE_CHECKING:
+    import ssl
 
 USER_AGENT = (
     f"pasture-python/{__version__} ({platform.machine()} {platform.system().lower()}) "
@@ -40,6 +44,38 @@ def default_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
     if api_key and "authorization" not in headers:
         headers["authorization"] = f"Bearer {api_key}"
     return headers
+
+
+def tls_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
+    """How every client checks an https server: against `ca_file`, else PASTURE_CA_FILE
+    (a server's self-signed certificate, say), else SSL_CERT_FILE or SSL_CERT_DIR, else
+    certifi's bundle, as httpx does. Called only for https: `ssl` is slow to import."""
+    import ssl
+
+    cafile = ca_file or pasture_only("CA_FILE") or os.environ.get("SSL_CERT_FILE")
+    capath = None if cafile else os.environ.get("SSL_CERT_DIR")
+    if not cafile and not capath:
+        import certifi
+
+        cafile = certifi.where()
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except OSError as exc:  # missing, unreadable or not PEM
+        raise OSError(f"cannot use the CA certificates in {cafile or capath}: "
+                      f"{exc.strerror or exc}") from None
+
+
+def connect_failure(url: str, error: BaseException) -> ConnectionError:
+    """Why no exchange with `url` could start: its certificate was not trusted (an
+    `ssl.SSLCertVerificationError` somewhere in the chain), else nothing listens there."""
+    seen: BaseException | None = error
+    for _ in range(6):
+        if seen is None:
+            break
+        if type(seen).__name__ == "SSLCertVerificationError":  # without importing ssl
+            return CertificateError(url, getattr(seen, "verify_message", "") or str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return ServerNotRunningError(url)
 
 
 def given(fields: Mapping[str, Any]) -> dict[str, Any]:

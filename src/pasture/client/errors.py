@@ -3,7 +3,8 @@
 `ResponseError` means the server answered and said no (its `error` message and HTTP
 status, as the official `ollama` client reports them); `ServerNotRunningError` means
 nothing answered at all, which on a desktop almost always means `pasture serve` was
-never started, so the message says exactly that.
+never started, so the message says exactly that; `CertificateError` means an https
+server answered with a certificate the client does not trust.
 """
 
 from __future__ import annotations
@@ -41,5 +42,16 @@ class ServerNotRunningError(ConnectionError):
         super().__init__(
             f"could not connect to the Pasture server at {url}: it is not running. "
             "Start it with `pasture serve`"
+        )
+        self.url = url
+
+
+class CertificateError(ConnectionError):
+    """An https server's certificate could not be verified (self-signed, say)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"could not verify the https certificate of {url}: {reason}. Point "
+            "PASTURE_CA_FILE (or the client's `verify`) at the server's certificate or its CA"
         )
         self.url = url

@@ -7,8 +7,9 @@ longer than the whole command should. This client sends the same requests as `Cl
 returns the server's JSON as dicts, which is what the CLI prints from. `Client` stays the
 library's API and what the CLI uses for everything that uploads or shows progress.
 
-Like httpx, it honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, verifies https with
-SSL_CERT_FILE, SSL_CERT_DIR or certifi's bundle, and follows redirects.
+Like httpx, it honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, verifies https as `Client`
+does (PASTURE_CA_FILE, SSL_CERT_FILE, SSL_CERT_DIR or certifi's bundle), and follows
+redirects.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-from pasture.client._wire import base_url, decode_line, default_headers, given, response_error
-from pasture.client.errors import ServerNotRunningError
+from pasture.client._wire import (
+    base_url,
+    connect_failure,
+    decode_line,
+    default_headers,
+    given,
+    response_error,
+    tls_context,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -130,12 +138,12 @@ class LightClient:
         host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
         proxy = _proxy_for(url)
         proxy_headers: dict[str, str] = {}
-        tls = _tls_context() if url.scheme == "https" else None
+        tls = tls_context() if url.scheme == "https" else None
         if proxy is None:
             connection = _connection(host, port, tls, self.timeout)
         else:
             proxy_port = proxy.port or (443 if proxy.scheme == "https" else 80)
-            via = _tls_context() if proxy.scheme == "https" else None
+            via = tls_context() if proxy.scheme == "https" else None
             connection = _connection(proxy.hostname or "", proxy_port, tls or via, self.timeout)
             auth = _proxy_authorization(proxy)
             if tls is not None:  # https through the proxy: a CONNECT tunnel
@@ -146,8 +154,8 @@ class LightClient:
             connection.connect()
         except TimeoutError:
             raise
-        except OSError:
-            raise ServerNotRunningError(self.url) from None
+        except OSError as exc:
+            raise connect_failure(self.url, exc) from None
         return connection, target, proxy_headers
 
 
@@ -167,19 +175,6 @@ def _redirected(method: str, data: bytes | None, status: int) -> tuple[str, byte
     if status == 303 and method != "HEAD" or status in (301, 302) and method == "POST":
         return "GET", None
     return method, data
-
-
-def _tls_context() -> ssl.SSLContext:
-    """Certificates checked as httpx checks them: SSL_CERT_FILE, SSL_CERT_DIR, else certifi."""
-    import ssl
-
-    if cafile := os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=cafile)
-    if capath := os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=capath)
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _proxy_for(url: SplitResult) -> SplitResult | None:

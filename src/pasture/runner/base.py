@@ -170,9 +170,9 @@ class Runner(Protocol):
         """Pooled embeddings of texts or token lists, computed together in one batch."""
         ...
 
-    async def tokenize(self, text: str) -> list[int]:
-        """The tokens the engine makes of a text prompt (BOS added if the model wants it,
-        special tokens recognised)."""
+    async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        """The tokens the engine makes of a text prompt (BOS added if the model wants it
+        and `add_special`, special tokens recognised)."""
         ...
 
     async def detokenize(self, tokens: list[int]) -> str:

@@ -161,7 +161,7 @@ def template_body(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | 
     if tools:
         body["tools"] = tools
     kwargs: dict[str, Any] = {"enable_thinking": thinking}
-    if effort in ("low", "medium", "high"):
+    if effort in opts.THINK_LEVELS:  # as Ollama passes it (`llamaServerChatTemplateKwargs`)
         kwargs["reasoning_effort"] = effort
     body["chat_template_kwargs"] = kwargs
     return body

@@ -170,10 +170,10 @@ class ProcessRunner:
         return Embeddings([row["embedding"] for row in rows],
                           int(reply.get("usage", {}).get("prompt_tokens", 0)))
 
-    async def tokenize(self, text: str) -> list[int]:
+    async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         # The same tokenization llama-server applies to a text prompt (BOS added if the
         # model wants it, special tokens recognised), so token prompts match text ones.
-        body = {"content": text, "add_special": True, "parse_special": True}
+        body = {"content": text, "add_special": add_special, "parse_special": True}
         return (await self._post("/tokenize", body))["tokens"]
 
     async def detokenize(self, tokens: list[int]) -> str:

@@ -146,18 +146,22 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def lease(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
-                    size: int, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
+                    size: int, on_queued: OnQueued | None = None, *, slot: bool = True
+                    ) -> AsyncIterator[Lease]:
         """Hold a loaded runner for `key`, and one of its slots, for the duration of a
         request: 503 at once when `max_queue` requests wait already (unless a slot is
         free now), or after `queue_timeout` seconds of waiting. `on_queued` hears the
-        request's place in the model's queue whenever it has to wait and moves up."""
+        request's place in the model's queue whenever it has to wait and moves up.
+        `slot=False` holds the runner alone, for what the engine answers beside its
+        generations (tokenizing, applying the chat template): no wait behind them."""
         if self._pending >= self._max_queue and not self._runs_now(spec):
             raise ServerBusyError()
         self._pending += 1
         try:
             lease = await self._acquire(key, digest, spec, keep_alive, size)
             try:
-                await self._take_slot(lease.loaded, on_queued)
+                if slot:
+                    await self._take_slot(lease.loaded, on_queued)
             except BaseException:
                 await self._release(lease.loaded)
                 raise
@@ -171,7 +175,8 @@ class Scheduler:
             lease.loaded.stopping = True  # the process may not be reaped yet: don't reuse it
             raise
         finally:
-            self._free_slot(lease.loaded)
+            if slot:
+                self._free_slot(lease.loaded)
             await self._release(lease.loaded)
 
     @property

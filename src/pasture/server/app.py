@@ -47,6 +47,7 @@ from pasture.server.routes import (
     openai,
     registry,
     responses,
+    tokens,
     ui,
     verify,
 )
@@ -108,7 +109,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(EdgeGuard, policy=edge_policy(settings))
     install_log_context()
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
-    for module in (meta, models, blobs, native, registry, verify):
+    for module in (meta, models, blobs, native, registry, verify, tokens):
         app.include_router(module.router)
     for module in (embed, openai, responses, anthropic, ui):
         app.include_router(module.router)
@@ -218,18 +219,21 @@ def serve(settings: Settings) -> None:
         log.info("at most %d open connections: the open-file limit is %d", max_connections,
                  fd_limit)
     app = create_app(settings)
-    log.info("listening on %s", settings.host.url)
+    log.info("listening on %s", settings.url)
     if not is_loopback(settings.host.host):
         if settings.api_keys:
             log.info("reachable from other machines; API keys are required")
         else:
             log.warning("LISTENING ON %s WITHOUT API KEYS: anyone who can reach this address "
                         "can use, create and delete your models. Set PASTURE_API_KEYS, or "
-                        "bind 127.0.0.1.", settings.host.url)
+                        "bind 127.0.0.1.", settings.url)
     protocol = protocol_with_timeouts(settings.header_timeout, settings.body_timeout,
                                       settings.body_deadline, settings.body_min_rate,
                                       base=protocol_class(max_connections))
     # `/` answers as Ollama does (clients test for its words); the header says who we are
+    # TLS as uvicorn serves it (the standard library's ssl): PASTURE_TLS_CERT / _KEY.
+    tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} \
+        if settings.tls_cert else {}
     uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="warning",
                 log_config=None, timeout_graceful_shutdown=5, http=protocol,
-                server_header=False, headers=[("server", f"Pasture/{__version__}")])
+                server_header=False, headers=[("server", f"Pasture/{__version__}")], **tls)

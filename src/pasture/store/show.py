@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -10,15 +11,13 @@ from typing import Any
 
 from pasture import gguf
 from pasture.api import modelfile
-from pasture.api.ollama import Message, ShowResponse
+from pasture.api.ollama import Message, ShowResponse, Tensor
 from pasture.errors import TemplateError
 from pasture.prompt.render import parse_template_cached
 from pasture.store.model import LocalModel
 
 # What a built-in output parser (the config's `parser`) gives a model, as in Ollama.
 _PARSER_CAPABILITIES = {"harmony": ("tools", "thinking")}
-# Arrays longer than this (token lists, merges) are left out unless `verbose` is set.
-_SHORT_ARRAY = 5
 _HIDDEN_KEYS = ("general.name", "tokenizer.chat_template")
 # What the parsed GGUF headers kept for `show` and every request may hold in all.
 GGUF_CACHE_BYTES = 64 << 20
@@ -102,7 +101,22 @@ def capabilities(model: LocalModel, info: gguf.GGUFInfo) -> list[str]:
     found.extend(c for c in extra if c not in found)
     if model.projector_path is not None:  # llama.cpp sees images only through a projector
         found.append("vision")
+    if "audio.block_count" in info.metadata or (
+            model.projector_path is not None
+            and _projector_hears(gguf_cache.get(model.projector_path))):
+        found.append("audio")
+    # What the config lists (Ollama's `image`, for image generation, comes only from there).
+    found.extend(c for c in model.config.capabilities or () if c not in found)
     return found
+
+
+def _projector_hears(projector: gguf.GGUFInfo) -> bool:
+    """A projector with an audio encoder, as Ollama reads it (`projectorHasAudio`): Gemma
+    3n's, which Ollama does not let hear, excepted."""
+    if projector.metadata.get("vision.projector_type") == "gemma3nv":
+        return False
+    return any(value is True for key, value in projector.metadata.items()
+               if key == "has_audio_encoder" or key.endswith(".has_audio_encoder"))
 
 
 def _go_template_capabilities(source: str) -> list[str]:
@@ -178,20 +192,28 @@ def _parameter_value(value: Any) -> str:
 
 
 def model_info(info: gguf.GGUFInfo, verbose: bool) -> dict[str, Any]:
-    """GGUF metadata for `model_info`; long arrays are null unless verbose (as Ollama)."""
+    """GGUF metadata for `model_info`, arrays as Ollama gives them: whole with `verbose`
+    (from a header read by `read_whole`), else null (`[]` when empty)."""
     result: dict[str, Any] = {"general.parameter_count": info.parameter_count}
     for key, value in info.metadata.items():
         if key in _HIDDEN_KEYS:
             continue
-        if isinstance(value, gguf.ArrayInfo) or (isinstance(value, list)
-                                                 and len(value) > _SHORT_ARRAY):
-            value = None if not verbose or isinstance(value, gguf.ArrayInfo) else value
+        if isinstance(value, gguf.ArrayInfo) or (isinstance(value, list) and value
+                                                 and not verbose):
+            value = None
         result[key] = value
     return result
 
 
+def read_whole(path: Path) -> gguf.GGUFInfo:
+    """A GGUF header with every array in it (the vocabulary, the merges), for `verbose`:
+    read again, not cached, since only `show --verbose` wants them."""
+    return gguf.read_gguf(path, max_inline_array=sys.maxsize)
+
+
 def show_model(model: LocalModel, verbose: bool = False) -> ShowResponse:
     info = model_gguf(model)
+    projector = model.projector_path
     return ShowResponse(
         license="\n".join(model.licenses) or None,
         modelfile=modelfile_text(model),
@@ -200,9 +222,11 @@ def show_model(model: LocalModel, verbose: bool = False) -> ShowResponse:
         system=model.system,
         details=model.details,
         messages=[Message(**m) for m in model.messages] or None,
-        model_info=model_info(info, verbose),
-        projector_info=(model_info(gguf_cache.get(path), verbose)
-                        if (path := model.projector_path) is not None else None),
+        model_info=model_info(read_whole(model.model_path) if verbose else info, verbose),
+        projector_info=None if projector is None else model_info(
+            read_whole(projector) if verbose else gguf_cache.get(projector), verbose),
+        tensors=[Tensor(name=t.name, type=t.type_name, shape=list(t.shape))
+                 for t in info.tensors],
         capabilities=capabilities(model, info),
         modified_at=model.modified_at,
         requires=model.config.requires,

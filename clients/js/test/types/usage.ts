@@ -61,6 +61,11 @@ async function usage(): Promise<void> {
   const status: string = (await client.copy({ source: 'a', destination: 'b' })).status
   await client.delete({ model: 'b' })
   const version: string = (await client.version()).version
+  const ids: number[] = (await client.tokenize({ model: 'm', content: 'Hi', add_special: true })).tokens
+  const text: string = (await client.detokenize({ model: 'm', tokens: ids })).content
+  const speed: number | undefined = (await client.generate({ model: 'm', prompt: 'p' })).stats
+    ?.tokens_per_second
+  await client.chat({ model: 'm', messages: history, think: 'max' })
   const digest: string = await client.createBlob(new Uint8Array([1]))
   const created: ProgressResponse = await client.create({
     model: 'x', from: 'm', system: 'S', parameters: { temperature: 0.1 }, license: ['MIT'],
@@ -102,8 +107,10 @@ async function usage(): Promise<void> {
   await client.generate({ model: 'm', prompt: 'p', options: { num_predict: 'many' } })
   // @ts-expect-error: tool_choice is auto, none, required or one function
   await client.chat({ model: 'm', tools: [tool], tool_choice: 'always' })
+  // @ts-expect-error: think is a boolean or low, medium, high or max
+  await client.chat({ model: 'm', think: 'extreme' })
   void [host, content, vectors, vector, names, running, family, status, version, created, pushed,
-    fromFile, made, image]
+    fromFile, made, image, text, speed]
 }
 
 void usage

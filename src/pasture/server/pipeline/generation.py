@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pasture import options as opts
+from pasture.api.ollama import Stats
 from pasture.errors import BadRequestError
 from pasture.isolated import isolated
-from pasture.prompt.fit import Truncation
+from pasture.prompt.fit import IMAGE_TOKENS, Truncation
 from pasture.prompt.render import PromptTemplate, Think, parse_template
 from pasture.prompt.reply import Split
 from pasture.prompt.tools import ToolChoice
@@ -83,6 +84,17 @@ class Finish:
     cached_tokens: int = 0
     context: list[int] | None = None
     truncation: Truncation | None = None  # what fitting the prompt into the context cut
+    time_to_first_token: int = 0  # from the request's arrival to the first answer token
+
+    def stats(self) -> Stats:
+        """The speeds a user asks of a run (LM Studio's `stats`, llama-server's
+        `timings`), from the durations above; a rate without a duration is left out."""
+        def rate(count: int, duration: int) -> float | None:
+            return round(count / (duration / 1e9), 2) if duration > 0 else None
+        return Stats(
+            tokens_per_second=rate(self.eval_count, self.eval_duration),
+            prompt_tokens_per_second=rate(self.prompt_eval_count, self.prompt_eval_duration),
+            time_to_first_token_seconds=round(self.time_to_first_token / 1e9, 4))
 
 
 def check_top_logprobs(logprobs: bool, top_logprobs: int | None) -> int | None:
@@ -153,8 +165,8 @@ class Generation:
         if turn.template:  # an untrusted template is parsed in a child process
             template = await isolated(parse_template, turn.template, timeout=PARSE_SECONDS)
         return cls(state, turn, model, options, keep_alive, constraint, template,
-                   think_for(think, model.capabilities, model.requested), choice,
-                   top_logprobs, started)
+                   think_for(think, model.capabilities, model.requested,
+                             model.local.config.parser), choice, top_logprobs, started)
 
     @property
     def rendered(self) -> bool:
@@ -162,13 +174,16 @@ class Generation:
         return self.turn.raw or self.template is not None
 
     @contextlib.asynccontextmanager
-    async def lease(self, on_queued: OnQueued | None = None) -> AsyncIterator[Lease]:
-        """A runner for this turn's model and load options, and one of its slots, held
-        while in use; `on_queued` hears the turn's place while it waits for a slot."""
+    async def lease(self, on_queued: OnQueued | None = None, *, slot: bool = True
+                    ) -> AsyncIterator[Lease]:
+        """A runner for this turn's model and load options, and one of its slots (unless
+        `slot` is false: the prompt alone), held while in use; `on_queued` hears the
+        turn's place while it waits for a slot."""
         self.asked_at = time.perf_counter()
         async with self.state.scheduler.lease(self.display, self.model.local.digest,
                                               self.spec, self.keep_alive,
-                                              self.model.local.size, on_queued) as lease:
+                                              self.model.local.size, on_queued,
+                                              slot=slot) as lease:
             self.leased_at = time.perf_counter()
             yield lease
 
@@ -246,7 +261,7 @@ class Generation:
                     now = time.perf_counter()
                     watch.finished(chunk, now)
                     trace.finished(chunk, sent, first, now)
-                    yield self._finish(chunk, lease.load_duration, context)
+                    yield self._finish(chunk, lease.load_duration, context, first or now)
                     return
         finally:
             watch.ended()
@@ -279,6 +294,16 @@ class Generation:
         async with self.lease() as lease:
             return await self.prompt(lease.runner)
 
+    async def prompt_tokens(self) -> int:
+        """How many tokens the prompt holds as the model would read it, built as a
+        generation builds it (Anthropic's count_tokens). An image counts as the tokens
+        fitting a prompt reserves for it (`fit.IMAGE_TOKENS`)."""
+        async with self.lease(slot=False) as lease:
+            built = await self.prompt(lease.runner)
+            tokens = built.tokens if built.tokens is not None else \
+                await lease.runner.tokenize(built.text)
+        return len(tokens) + IMAGE_TOKENS * built.image_count
+
     async def _plan(self, text: str) -> ReplyPlan:
         """How the answer to `text` is read and constrained; composing a grammar is CPU
         work, done off the loop (a plain answer needs none)."""
@@ -310,8 +335,8 @@ class Generation:
         async with self.lease() as lease:
             return Finish("load", load_duration=int(lease.load_duration * 1e9))
 
-    def _finish(self, done: EngineDone, load_duration: float,
-                context: list[int] | None) -> Finish:
+    def _finish(self, done: EngineDone, load_duration: float, context: list[int] | None,
+                first_token_at: float) -> Finish:
         return Finish(
             done_reason=done.done_reason,
             load_duration=int(load_duration * 1e9),
@@ -324,6 +349,7 @@ class Generation:
             cached_tokens=done.cached_tokens,
             context=context,
             truncation=self.truncation,
+            time_to_first_token=int((first_token_at - self.started) * 1e9),
         )
 
 
@@ -336,9 +362,13 @@ def within_context(options: dict[str, Any], room: int) -> dict[str, Any]:
             else min(wanted, limit)}
 
 
-def think_for(value: bool | str | None, capabilities: tuple[str, ...], model_name: str
-              ) -> Think:
-    """Ollama's `think` rules: on by default for thinking models, refused for the others."""
+def think_for(value: bool | str | None, capabilities: tuple[str, ...], model_name: str,
+              parser: str | None = None) -> Think:
+    """Ollama's `think` rules: on by default for thinking models, refused for the others.
+    Harmony's `Reasoning:` knows low, medium and high: `max` is `high` there, as Ollama
+    maps it (`server/routes.go`)."""
+    if parser == "harmony" and value == "max":
+        value = "high"
     if "thinking" in capabilities:
         return Think.of(True if value is None else value)
     if value is not None and Think.of(value).enabled:

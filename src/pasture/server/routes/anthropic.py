@@ -6,7 +6,8 @@
 `thinking` (or, without it, `output_config.effort`, as a level) its `think` (dropped, not
 refused, for a model that cannot think, as in Ollama). The answer's blocks come in the
 order the model wrote them: `thinking`, then text and `tool_use`. The API key and
-`anthropic-version` header are not checked, as in Ollama.
+`anthropic-version` header are not checked, as in Ollama. Beyond Ollama,
+`/v1/messages/count_tokens` counts a request's prompt as the model would read it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from pasture import options as opts
 from pasture.api import anthropic as an
 from pasture.errors import BadRequestError
 from pasture.server.error_shapes import anthropic_error
@@ -69,7 +71,7 @@ def turn(role: str, blocks: list[an.ContentBlock]) -> dict[str, Any]:
     return entry
 
 
-def chat_messages(body: an.MessagesRequest) -> list[dict[str, Any]]:
+def chat_messages(body: an.CountTokensRequest) -> list[dict[str, Any]]:
     """`system` and the messages as Ollama chat messages."""
     messages: list[dict[str, Any]] = []
     if body.system:
@@ -109,7 +111,7 @@ def think(thinking: dict[str, Any] | None,
     effort = (output_config or {}).get("effort")
     level = effort.strip().lower() if isinstance(effort, str) else ""
     level = "high" if level == "xhigh" else level
-    return level if level in ("low", "medium", "high", "max") else None
+    return level if level in opts.THINK_LEVELS else None
 
 
 def ollama_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -219,23 +221,34 @@ class Blocks:
             yield frame("content_block_stop", index=len(self.content) - 1)
 
 
+def prompt_turn(body: an.CountTokensRequest, **fields: Any) -> Turn:
+    """The turn a request's prompt comes from; `fields` are the rest of the `Turn`."""
+    return Turn(
+        model=body.model, messages=messages_of(chat_messages(body)),
+        tools=ollama_tools(body.tools), tool_choice=tool_choice(body.tool_choice),
+        think=think(body.thinking, body.output_config), relax_think=True, **fields)
+
+
 def messages_turn(body: an.MessagesRequest) -> Turn:
     if body.max_tokens < 1:
         raise BadRequestError("max_tokens: must be greater than or equal to 1")
     sampling = options_of(num_predict=body.max_tokens, stop=body.stop_sequences,
                           temperature=body.temperature, top_p=body.top_p, top_k=body.top_k)
-    return Turn(
-        model=body.model,
-        messages=messages_of(chat_messages(body)),
-        options=(sampling,), tools=ollama_tools(body.tools),
-        tool_choice=tool_choice(body.tool_choice),
-        think=think(body.thinking, body.output_config), relax_think=True,
-        grammar=body.grammar)
+    return prompt_turn(body, options=(sampling,), grammar=body.grammar)
 
 
 def usage(finish: Finish) -> an.Usage:
     return an.Usage(input_tokens=finish.prompt_eval_count, output_tokens=finish.eval_count,
                     cache_read_input_tokens=finish.cached_tokens)
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(body: an.CountTokensRequest, request: Request) -> Response:
+    """The prompt's tokens, rendered and counted as `/v1/messages` would build it, but
+    whole: a conversation too long for the context is counted, not cut."""
+    generation = await Generation.open(state_of(request), prompt_turn(body, truncate=False))
+    count = await generation.prompt_tokens()
+    return JSONResponse(an.CountTokensResponse(input_tokens=count).model_dump(mode="json"))
 
 
 @router.post("/v1/messages")

@@ -61,7 +61,8 @@ def metrics(finish: Finish) -> dict[str, Any]:
             "prompt_eval_count": finish.prompt_eval_count,
             "prompt_eval_duration": finish.prompt_eval_duration,
             "eval_count": finish.eval_count, "eval_duration": finish.eval_duration,
-            "truncated": finish.truncation and finish.truncation.wire()}
+            "truncated": finish.truncation and finish.truncation.wire(),
+            "stats": finish.stats()}
 
 
 def generate_turn(body: GenerateRequest) -> Turn:

@@ -101,4 +101,5 @@ def usage(finish: Finish) -> oa.Usage:
                     total_tokens=finish.prompt_eval_count + finish.eval_count,
                     prompt_tokens_details=oa.PromptTokensDetails(
                         cached_tokens=finish.cached_tokens),
-                    truncated=finish.truncation and finish.truncation.wire())
+                    truncated=finish.truncation and finish.truncation.wire(),
+                    stats=finish.stats())

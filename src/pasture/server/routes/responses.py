@@ -298,6 +298,7 @@ async def responses(body: oa.ResponsesRequest, request: Request) -> Response:
             usage=oa.ResponseUsage(
                 input_tokens=finish.prompt_eval_count, output_tokens=finish.eval_count,
                 total_tokens=finish.prompt_eval_count + finish.eval_count,
+                stats=finish.stats(),
             ) if finish else None,
         )
 
