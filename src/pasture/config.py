@@ -112,6 +112,9 @@ class Settings:
     runner_memory_limit: int | None = None
     max_embed_inputs: int = 2048  # inputs in one embedding request
     metrics: bool = True  # GET /metrics (PASTURE_METRICS=0: off, and nothing recorded)
+    # A Ray cluster's address (HEAD:6379) to place runners on its nodes (docs/cluster.md);
+    # None: runners are children of this server.
+    cluster: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -150,6 +153,7 @@ class Settings:
             runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
             max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
+            cluster=pasture_only("CLUSTER", environ),
         )
 
 

@@ -38,6 +38,8 @@ class ServedRunner:
         self.engine = engine  # the engine build it runs on (`pasture engine list`)
         self.llguidance = llguidance  # that build runs llguidance grammars
         self.media_marker = media_marker  # the engine's image placeholder, with a projector
+        # The engine's own key: a cluster node hands it to the front end (trusted network).
+        self.api_key = api_key
         self._http = RunnerHTTP(address, api_key)
 
     async def complete(self, request: CompletionRequest
