@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -259,4 +260,8 @@ def test_a_node_lost_before_the_first_token_is_replaced_without_an_error(
     assert not any("error" in line for line in lines), lines
     assert lines[-1]["done"] is True
     assert cluster.ps()[SMOL] == names["big"], cluster.log()[-6000:]  # the only other
-    # node with room
+    # node with room. Pasture saw the runner go: through the request (before its first
+    # token) or through Ray (the node's agent lost), whichever came first.
+    seen = re.findall(r"runner for \S+ (lost before any output|on node \w+ lost)",
+                      cluster.log())
+    assert seen, cluster.log()[-6000:]
