@@ -63,3 +63,8 @@ chromium --version 2> /dev/null
 command -v prometheus > /dev/null || install_without_service prometheus
 disable_service prometheus
 prometheus --version 2>&1 | head -1
+
+# `iproute2` (`ip netns`, `ss`): tests/cluster runs its Ray nodes and server inside a
+# network namespace holding only a loopback interface, so Ray reaches no other address.
+command -v ip > /dev/null && command -v ss > /dev/null || apt_install iproute2
+ip -V

@@ -115,6 +115,9 @@ class Settings:
     # Serve https with this certificate chain and key (PEM files), both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # A Ray cluster's address (HEAD:6379) to place runners on its nodes (docs/cluster.md);
+    # None: runners are children of this server.
+    cluster: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -154,6 +157,7 @@ class Settings:
             max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
             **_tls_files(pasture_only("TLS_CERT", environ), pasture_only("TLS_KEY", environ)),
+            cluster=pasture_only("CLUSTER", environ),
         )
 
     @property

@@ -112,6 +112,13 @@ class QueueTimeoutError(ServerBusyError):
                          f"{seconds:g} s (PASTURE_QUEUE_TIMEOUT)")
 
 
+class NoRoomError(PastureError):
+    """No cluster node has the memory a model needs, even with nothing else loaded (500,
+    as Ollama answers a model larger than the machine's memory)."""
+
+    status = 500
+
+
 class RunnerError(PastureError):
     """The model runner failed to load or stopped while serving (500)."""
 

@@ -234,10 +234,44 @@ class ProcessModel(WireModel):
     # Beyond Ollama: requests holding one of its slots, and requests queued for one.
     running: int | None = None
     waiting: int | None = None
+    node: str | None = None  # beyond Ollama: the cluster node running it (PASTURE_CLUSTER)
 
 
 class ProcessResponse(WireModel):
     models: list[ProcessModel] = Field(default_factory=list)
+
+
+class NodeGPU(WireModel):
+    name: str
+    description: str = ""
+    memory_total: int = 0
+    memory_free: int = 0
+
+
+class NodeModel(WireModel):
+    name: str
+    size: int
+    running: int = 0
+    waiting: int = 0
+
+
+class NodeInfo(WireModel):
+    """One machine serving models (beyond Ollama: `GET /api/nodes`)."""
+
+    id: str
+    name: str
+    address: str
+    hostname: str = ""
+    memory_total: int = 0  # system memory the node offers for models
+    memory_available: int = 0  # of which free now
+    gpus: list[NodeGPU] = Field(default_factory=list)
+    models: list[NodeModel] = Field(default_factory=list)
+    running: int = 0  # requests holding a slot on the node's models
+    waiting: int = 0  # requests queued for one
+
+
+class NodesResponse(WireModel):
+    nodes: list[NodeInfo] = Field(default_factory=list)
 
 
 class ShowRequest(WireModel):

@@ -349,6 +349,12 @@ def ps() -> None:
     sys.stdout.write(render.ps_table(light_client().ps().get("models") or []))
 
 
+@command("nodes")
+def nodes() -> None:
+    """List the machines serving models: memory, GPUs, models, queues (beyond Ollama)."""
+    sys.stdout.write(render.nodes_table(light_client().nodes().get("nodes") or []))
+
+
 @command("show")
 def show(
     model: ModelArg,

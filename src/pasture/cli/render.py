@@ -151,8 +151,11 @@ def list_table(models: Sequence[Json], now: datetime | None = None) -> str:
 
 
 def ps_table(models: Sequence[Json], now: datetime | None = None) -> str:
+    """`pasture ps`; a NODE column when a cluster serves the models."""
+    clustered = any(m.get("node") for m in models)
     return table(
-        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE", "RUNNING", "WAITING"],
+        ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE", "RUNNING", "WAITING",
+         *(["NODE"] if clustered else [])],
         [
             [
                 m["name"],
@@ -164,8 +167,30 @@ def ps_table(models: Sequence[Json], now: datetime | None = None) -> str:
                 m.get("engine") or "",
                 "" if m.get("running") is None else str(m["running"]),
                 "" if m.get("waiting") is None else str(m["waiting"]),
+                *([m.get("node") or ""] if clustered else []),
             ]
             for m in models
+        ],
+    )
+
+
+def nodes_table(nodes: Sequence[Json]) -> str:
+    """`pasture nodes`: each machine's memory (free of what it offers), GPUs, models and
+    queue."""
+    return table(
+        ["NODE", "ADDRESS", "MEMORY", "GPUS", "MODELS", "RUNNING", "WAITING"],
+        [
+            [
+                n["name"],
+                n["address"],
+                f"{human_bytes(n['memory_available'])} / {human_bytes(n['memory_total'])}",
+                ", ".join(f"{g['name']} {human_bytes(g['memory_free'])} free"
+                          for g in n.get("gpus") or []) or "-",
+                ", ".join(m["name"] for m in n.get("models") or []) or "-",
+                str(n.get("running", 0)),
+                str(n.get("waiting", 0)),
+            ]
+            for n in nodes
         ],
     )
 

@@ -16,6 +16,7 @@ from pasture.api.ollama import (
     EmbedResponse,
     GenerateResponse,
     ListResponse,
+    NodesResponse,
     ProcessResponse,
     ProgressResponse,
     ShowResponse,
@@ -335,6 +336,11 @@ class AsyncClient:
     async def ps(self) -> ProcessResponse:
         """The models loaded in memory right now."""
         return await self._send(_calls.ps())
+
+    async def nodes(self) -> NodesResponse:
+        """The machines serving models, with their memory, GPUs and models (beyond
+        Ollama: `GET /api/nodes`)."""
+        return await self._send(_calls.nodes())
 
     async def copy(self, source: str, destination: str) -> StatusResponse:
         return await self._send(_calls.copy(source, destination))

@@ -24,6 +24,7 @@ from pasture.api.ollama import (
     GenerateRequest,
     GenerateResponse,
     ListResponse,
+    NodesResponse,
     ProcessResponse,
     ProgressResponse,
     PullRequest,
@@ -123,6 +124,10 @@ def list_models() -> Call[ListResponse]:
 
 def ps() -> Call[ProcessResponse]:
     return Call("GET", "/api/ps", ProcessResponse)
+
+
+def nodes() -> Call[NodesResponse]:
+    return Call("GET", "/api/nodes", NodesResponse)
 
 
 def version() -> Call[VersionResponse]:

@@ -15,6 +15,7 @@ from pasture.api.ollama import (
     EmbedResponse,
     GenerateResponse,
     ListResponse,
+    NodesResponse,
     ProcessResponse,
     ProgressResponse,
     ShowResponse,
@@ -334,6 +335,11 @@ class Client:
     def ps(self) -> ProcessResponse:
         """The models loaded in memory right now."""
         return self._send(_calls.ps())
+
+    def nodes(self) -> NodesResponse:
+        """The machines serving models, with their memory, GPUs and models (beyond
+        Ollama: `GET /api/nodes`)."""
+        return self._send(_calls.nodes())
 
     def copy(self, source: str, destination: str) -> StatusResponse:
         return self._send(_calls.copy(source, destination))

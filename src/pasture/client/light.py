@@ -65,6 +65,9 @@ class LightClient:
     def ps(self) -> Json:
         return self._call("GET", "/api/ps")
 
+    def nodes(self) -> Json:
+        return self._call("GET", "/api/nodes")
+
     def version(self) -> Json:
         return self._call("GET", "/api/version")
 

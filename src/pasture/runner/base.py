@@ -55,6 +55,9 @@ class LoadSpec:
     # Pooling for embeddings: None = the model's own (`<arch>.pooling_type`), "last" = the
     # final token's hidden state, which is what Ollama returns for decoder-only models.
     pooling: str | None = None
+    # The cluster node (Ray node id) that runs it; None: this machine. Like num_gpu, set
+    # by the scheduler on the spec a runner is started with, never by a request.
+    node: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,10 +1,11 @@
 """Child-process entry point: load one model into llama.cpp's server and serve it.
 
-Run as `python -m pasture.runner.main '<LoadSpec JSON>'`, with the engine's API key as
-the first line of stdin (a key on the command line would be readable by any local user
-in /proc). Prints one JSON line on
-stdout — `{"address": "http://127.0.0.1:PORT", "media_marker": ...}` (the marker only
-with a projector) or `{"error": "..."}` — then serves until its stdin closes, which
+Run as `python -m pasture.runner.main '<LoadSpec JSON>' [HOST]` (HOST, the address to
+listen on, is 127.0.0.1 unless a cluster node serves its runners to the front end), with
+the engine's API key as the first line of stdin (a key on the command line would be
+readable by any local user in /proc). Prints one JSON line on stdout —
+`{"address": "http://127.0.0.1:PORT", "media_marker": ...}` (the marker only with a
+projector) or `{"error": "..."}` — then serves until its stdin closes, which
 happens when the parent exits or unloads the model.
 The process ends with `os._exit`, never by deleting the engine (that can hang).
 """
@@ -17,9 +18,11 @@ import sys
 from typing import Any
 
 
-def engine_params(spec: dict[str, Any], api_key: str | None = None) -> Any:
-    """llama.cpp `CommonParams` for a load spec (see `pasture.runner.base.LoadSpec`);
-    with `api_key`, the engine's port answers only requests bearing it."""
+def engine_params(spec: dict[str, Any], api_key: str | None = None,
+                  host: str = "127.0.0.1") -> Any:
+    """llama.cpp `CommonParams` for a load spec (see `pasture.runner.base.LoadSpec`),
+    listening on `host`; with `api_key`, the engine's port answers only requests bearing
+    it."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -48,7 +51,7 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None) -> Any:
     params.cache_prompt = True
     params.warmup = False
     params.port = 0
-    params.hostnames = ["127.0.0.1"]
+    params.hostnames = [host]
     if spec.get("use_mmap") is not None:
         modes = xllamacpp.llama_load_mode
         mmap = spec["use_mmap"]
@@ -113,6 +116,7 @@ def _speculative_draft(xllamacpp: Any, params: Any, spec: dict[str, Any]) -> Non
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
     # Only the parent knows this per-start key: any other local process reaching the
     # engine's loopback port gets 401 (PASTURE_API_KEYS would mean nothing otherwise).
     api_key = sys.stdin.readline().strip()
@@ -123,7 +127,7 @@ def main() -> None:
     try:
         import xllamacpp
 
-        server = xllamacpp.Server(engine_params(spec, api_key))
+        server = xllamacpp.Server(engine_params(spec, api_key, host))
         address = server.listening_address
         marker = media_marker(address, api_key) if spec.get("projector") else None
     except Exception as exc:  # the engine reports load failures as plain exceptions

@@ -12,25 +12,14 @@ import re
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from pasture.errors import BadRequestError, RunnerError
-from pasture.runner import llama_server, watchdog
-from pasture.runner.base import (
-    CompletionRequest,
-    Embeddings,
-    EngineChunk,
-    EngineDone,
-    LoadSpec,
-    MemoryUse,
-    RunnerCrashed,
-    RunnerOutOfMemory,
-)
+from pasture.errors import RunnerError
+from pasture.runner import watchdog
+from pasture.runner.base import LoadSpec, MemoryUse, RunnerCrashed, RunnerOutOfMemory
 from pasture.runner.buffers import BufferSizes
-from pasture.runner.http import HTTPError, RunnerHTTP
-from pasture.runner.media import for_engine
+from pasture.runner.served import ServedRunner
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +31,19 @@ _OUT_OF_MEMORY = re.compile(
 _LOG_PREFIX = re.compile(r"^[\d.]+ [A-Z] (srv|slot|main|llama|load)?\s*(\w+: )?")
 
 
-class ProcessRunner:
-    """A model loaded in its own child process, served by llama.cpp on a loopback port."""
+class ProcessRunner(ServedRunner):
+    """A model loaded in its own child process, served by llama.cpp on a loopback port
+    (or, for a cluster node, on the node's address)."""
 
     def __init__(self, spec: LoadSpec, process: asyncio.subprocess.Process, address: str,
                  drain: asyncio.Task[None], buffers: BufferSizes | None = None,
                  engine: str = "default", media_marker: str | None = None,
                  llguidance: bool = True, api_key: str | None = None,
                  memory_limit: int | None = None) -> None:
-        self.spec = spec
-        self.engine = engine  # the engine build it runs on (`pasture engine list`)
-        self.llguidance = llguidance  # that build runs llguidance grammars
-        self.media_marker = media_marker  # the engine's image placeholder, with a projector
+        super().__init__(spec, address, api_key, engine, media_marker, llguidance)
         self.process = process
-        self.address = address
         self._drain = drain
         self.buffers = buffers or BufferSizes()  # what the engine allocated (from its log)
-        self._http = RunnerHTTP(address, api_key)
         self.memory_limit = memory_limit  # bytes of anonymous memory; None: no cap
         self._stopped_because: str | None = None  # why the parent killed it, if it did
         self._watchdog = asyncio.create_task(
@@ -68,24 +53,27 @@ class ProcessRunner:
     @classmethod
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
                     engine: str = "default", site: Path | None = None,
-                    llguidance: bool = True, memory_limit: int | None = None
+                    llguidance: bool = True, memory_limit: int | None = None,
+                    host: str = "127.0.0.1", api_key: str | None = None
                     ) -> ProcessRunner:
         """Spawn a runner for `spec` and return once the model is loaded and healthy;
         `site` is an engine build's directory, put first on the child's import path,
         `llguidance` whether that build has llguidance, and `memory_limit` the bytes of
         anonymous memory past which the runner is killed (None: the default of
-        `watchdog.memory_limit`, 0: no cap)."""
+        `watchdog.memory_limit`, 0: no cap). The engine listens on `host` (a cluster
+        node's own address, so the front end can reach it) and answers only `api_key`
+        (a fresh random one unless the caller, a cluster front end, chose it)."""
         env = None
         if site is not None:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site),
                                                               env.get("PYTHONPATH")]))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pasture.runner.main", json.dumps(spec.to_json()),
+            sys.executable, "-m", "pasture.runner.main", json.dumps(spec.to_json()), host,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
-        api_key = secrets.token_urlsafe(32)
+        api_key = api_key or secrets.token_urlsafe(32)
         assert process.stdin is not None
         process.stdin.write(api_key.encode() + b"\n")  # the child reads it before loading
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
@@ -131,70 +119,6 @@ class ProcessRunner:
         if not self.buffers.known:
             return None
         return MemoryUse(self.buffers.total, self.buffers.on_gpu)
-
-    async def complete(self, request: CompletionRequest
-                       ) -> AsyncIterator[EngineChunk | EngineDone]:
-        """Stream a generation from llama-server's `/completion` (server-sent events)."""
-        images = await for_engine(request.images) if self.media_marker and request.images \
-            else request.images
-        payload = llama_server.completion_payload(request, self.spec.num_ctx,
-                                                  self.media_marker, images)
-        try:
-            async with contextlib.aclosing(self._http.events("/completion", payload)) as events:
-                async for chunk in events:
-                    if "error" in chunk:
-                        raise RunnerError(llama_server.error_message(chunk))
-                    piece, done = llama_server.read_chunk(chunk, request.top_logprobs)
-                    if piece is not None:
-                        yield piece
-                    if done is not None:
-                        yield done
-                        return
-            raise self._crashed()  # the reply ended without its final chunk
-        except HTTPError as exc:
-            raise llama_server.http_error(exc.status, exc.body) from None
-        except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
-            raise self._crashed() from None
-
-    async def apply_template(self, messages: list[dict[str, Any]],
-                             tools: list[dict[str, Any]] | None = None,
-                             thinking: bool = False, effort: str | None = None) -> str:
-        body = llama_server.template_body(messages, tools, thinking, effort)
-        return (await self._post("/apply-template", body))["prompt"]
-
-    async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
-        # The OpenAI-style endpoint answers pooled vectors (one per input, in order) and
-        # the token count; llama-server's own `/embeddings` gives neither count nor shape.
-        reply = await self._post("/v1/embeddings", {"input": inputs, "encoding_format": "float"})
-        rows = sorted(reply["data"], key=lambda row: row["index"])
-        return Embeddings([row["embedding"] for row in rows],
-                          int(reply.get("usage", {}).get("prompt_tokens", 0)))
-
-    async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
-        # The same tokenization llama-server applies to a text prompt (BOS added if the
-        # model wants it, special tokens recognised), so token prompts match text ones.
-        body = {"content": text, "add_special": add_special, "parse_special": True}
-        return (await self._post("/tokenize", body))["tokens"]
-
-    async def detokenize(self, tokens: list[int]) -> str:
-        # llama-server looks the ids up unchecked: one outside the vocabulary fails the
-        # lookup with a 500 (`vector::_M_range_check`), the caller's mistake (a `context`
-        # from another model, or made up).
-        reply = await self._post("/detokenize", {"tokens": tokens},
-                                 failed="token ids outside this model's vocabulary")
-        return reply["content"]
-
-    async def _post(self, path: str, body: dict[str, Any],
-                    failed: str | None = None) -> dict[str, Any]:
-        """POST to the engine; `failed`, when given, is the 400 an engine error means."""
-        try:
-            return await self._http.post(path, body)
-        except HTTPError as exc:
-            if failed is not None and exc.status == 500:
-                raise BadRequestError(failed) from None
-            raise llama_server.http_error(exc.status, exc.body) from None
-        except (OSError, EOFError, asyncio.IncompleteReadError, ValueError):
-            raise self._crashed() from None
 
     def _crashed(self) -> RunnerCrashed:
         """The error for a request the runner died under: why, when the parent knows."""

@@ -48,6 +48,7 @@ class Placement:
     reason: str = ""
     fits: bool = True  # False when the system-memory part exceeds what is available
     estimate: MemoryEstimate | None = field(default=None, compare=False, repr=False)
+    node: str | None = None  # the cluster node (Ray node id); None: this machine
 
     @property
     def size_system(self) -> int:
@@ -76,6 +77,7 @@ class Held:
     device: str | None
     vram: int
     system: int
+    node: str | None = None  # the cluster node it is on; None: this machine
 
 
 def choose(estimate: MemoryEstimate, num_gpu: int, gpu_available: dict[str, int],

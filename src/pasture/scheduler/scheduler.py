@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from pasture.errors import PastureError, QueueTimeoutError, ServerBusyError
+from pasture.errors import NoRoomError, PastureError, QueueTimeoutError, ServerBusyError
 from pasture.runner.base import LoadSpec, Runner, RunnerCrashed, RunnerOutOfMemory
 from pasture.scheduler.placement import GPU_RUNTIME_BYTES, Held, Placement, Planner
 
@@ -109,7 +109,7 @@ class Loaded:
         vram = self.size_vram
         on_gpu = self.placement.device is not None and self.placement.gpu_layers > 0
         return Held(self.placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
-                    self.size - vram)
+                    self.size - vram, self.placement.node)
 
 
 @dataclass
@@ -270,6 +270,8 @@ class Scheduler:
         try:
             placement = await asyncio.to_thread(self._planner.place, spec, held)
             ideal = await asyncio.to_thread(self._planner.place, spec, []) if held else placement
+        except NoRoomError:  # a cluster with no node that could hold it: say so
+            raise
         except (PastureError, OSError) as exc:  # unreadable header: let the engine say why
             log.warning("cannot estimate memory for %s (%s): loading on the CPU", key, exc)
             return Placement(0, None, size, 0, "no memory estimate")
@@ -289,7 +291,7 @@ class Scheduler:
         with half as many GPU layers, down to none, as Ollama steps down."""
         while True:
             run_spec = spec if self._planner is None else replace(
-                spec, num_gpu=placement.gpu_layers)
+                spec, num_gpu=placement.gpu_layers, node=placement.node)
             try:
                 return await self._start_runner(run_spec), placement
             except RunnerOutOfMemory:

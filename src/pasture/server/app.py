@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -44,6 +45,7 @@ from pasture.server.routes import (
     metrics,
     models,
     native,
+    nodes,
     openai,
     registry,
     responses,
@@ -64,36 +66,27 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
                tracer: tracing.Tracer | None = None) -> FastAPI:
     """The server for `settings`; `start_runner` lets tests supply their own runners, and
     `tracer` their own span exporter (else traces follow OTEL_EXPORTER_OTLP_ENDPOINT)."""
-    refresh = engine.gpu_devices
-    launcher = None
-    if start_runner is None:
-        launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
-                                  partial(start_on_build, timeout=settings.load_timeout or None,
-                                          memory_limit=settings.runner_memory_limit),
-                                  preferred=settings.engine)
-        start_runner, refresh = launcher.start, launcher.refresh_gpus
-        info = engine_info or launcher.machine()
+    if start_runner is None and settings.cluster:
+        state = cluster_state(settings, tracer)
     else:
-        info = engine_info or engine.describe()
-    state = ServerState(
-        settings=settings,
-        store=Store(settings.models_dir, noprune=settings.noprune),
-        scheduler=Scheduler(start_runner, max_loaded=settings.max_loaded_models,
-                            max_queue=settings.max_queue,
-                            planner=planner_for(settings, info, refresh),
-                            queue_timeout=settings.queue_timeout),
-        tracer=tracer or tracing.from_env(),
-    )
+        state = local_state(settings, start_runner, engine_info, tracer)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        log.info("engine: xllamacpp %s, %s build", info.version, info.build)
-        if launcher is not None:
-            log.info("%s", launcher.summary())
-        for gpu in info.gpus:
-            log.info("gpu %s: %s, %d MiB total, %d MiB free (read by %s)", gpu.name,
-                     gpu.description, gpu.memory_total >> 20, gpu.memory_free >> 20,
-                     gpu.memory_source)
+        if state.cluster is not None:
+            nodes = await asyncio.to_thread(state.cluster.nodes)
+            log.info("cluster %s: %d nodes (%s)", state.cluster.address, len(nodes),
+                     ", ".join(f"{n.name} at {n.address}, {n.system_memory >> 20} MiB, "
+                               f"{len(n.gpus)} GPUs" for n in nodes))
+        else:
+            info = state.engine_info
+            log.info("engine: xllamacpp %s, %s build", info.version, info.build)
+            if state.launcher is not None:
+                log.info("%s", state.launcher.summary())
+            for gpu in info.gpus:
+                log.info("gpu %s: %s, %d MiB total, %d MiB free (read by %s)", gpu.name,
+                         gpu.description, gpu.memory_total >> 20, gpu.memory_free >> 20,
+                         gpu.memory_source)
         log.info("models: %s", settings.models_dir)
         if not settings.noprune:  # in a thread: a large store must not delay start-up
             threading.Thread(target=prune_at_start, args=(state.store,), name="prune",
@@ -109,7 +102,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(EdgeGuard, policy=edge_policy(settings))
     install_log_context()
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
-    for module in (meta, models, blobs, native, registry, verify, tokens):
+    for module in (meta, models, nodes, blobs, native, registry, verify, tokens):
         app.include_router(module.router)
     for module in (embed, openai, responses, anthropic, ui):
         app.include_router(module.router)
@@ -151,6 +144,54 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
                             status_code=exc.status_code, headers=exc.headers)
 
     return app
+
+
+def local_state(settings: Settings, start_runner: StartRunner | None,
+                engine_info: engine.EngineInfo | None,
+                tracer: tracing.Tracer | None) -> ServerState:
+    """One machine: runners are children of this server, placed on its own devices."""
+    refresh = engine.gpu_devices
+    launcher = None
+    if start_runner is None:
+        launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
+                                  partial(start_on_build, timeout=settings.load_timeout or None,
+                                          memory_limit=settings.runner_memory_limit),
+                                  preferred=settings.engine)
+        start_runner, refresh = launcher.start, launcher.refresh_gpus
+        info = engine_info or launcher.machine()
+    else:
+        info = engine_info or engine.describe()
+    return ServerState(
+        settings=settings,
+        store=Store(settings.models_dir, noprune=settings.noprune),
+        scheduler=Scheduler(start_runner, max_loaded=settings.max_loaded_models,
+                            max_queue=settings.max_queue,
+                            planner=planner_for(settings, info, refresh),
+                            queue_timeout=settings.queue_timeout),
+        tracer=tracer or tracing.from_env(),
+        engine_info=info,
+        launcher=launcher,
+    )
+
+
+def cluster_state(settings: Settings, tracer: tracing.Tracer | None) -> ServerState:
+    """PASTURE_CLUSTER: runners on the Ray cluster's nodes (Ray is imported only here).
+    The loaded-model limit applies per node, in the cluster's planner; a request whose
+    runner is lost before its first token is tried once more, on another node."""
+    from pasture.cluster.frontend import Cluster
+
+    cluster = Cluster(settings)
+    cluster.connect()
+    return ServerState(
+        settings=settings,
+        store=Store(settings.models_dir, noprune=settings.noprune),
+        scheduler=Scheduler(cluster.start_runner, max_loaded=sys.maxsize,
+                            max_queue=settings.max_queue, planner=cluster.planner,
+                            queue_timeout=settings.queue_timeout),
+        tracer=tracer or tracing.from_env(),
+        cluster=cluster,
+        retries_before_output=1,
+    )
 
 
 def planner_for(settings: Settings, info: engine.EngineInfo,

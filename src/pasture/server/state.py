@@ -4,9 +4,11 @@ scheduler, and how generations are observed (metrics, traces)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from pasture import engine
 from pasture.config import Settings
 from pasture.durations import parse_keep_alive
 from pasture.scheduler import Scheduler
@@ -14,6 +16,10 @@ from pasture.server.metrics import Metrics
 from pasture.server.pipeline.model import Models
 from pasture.server.tracing import NO_TRACE, NoTrace, Tracer
 from pasture.store import Store
+
+if TYPE_CHECKING:  # Ray is imported in cluster mode only
+    from pasture.cluster.frontend import Cluster
+    from pasture.engines.launch import EngineLauncher
 
 
 @dataclass
@@ -24,6 +30,13 @@ class ServerState:
     models: Models = field(init=False)
     metrics: Metrics | None = field(init=False)  # None: PASTURE_METRICS=0
     tracer: Tracer | NoTrace = NO_TRACE  # traces only with OTEL_EXPORTER_OTLP_ENDPOINT
+    # This machine's engine and devices (one machine), or the Ray cluster (PASTURE_CLUSTER).
+    engine_info: engine.EngineInfo = field(default_factory=lambda: engine.EngineInfo(""))
+    launcher: EngineLauncher | None = None
+    cluster: Cluster | None = None
+    # Times a generation is started again when its runner is lost before any output
+    # (a cluster places it on another node; one machine would only crash again).
+    retries_before_output: int = 0
 
     def __post_init__(self) -> None:
         self.models = Models(self.store)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ from pasture.server.pipeline.reply import ReplyPlan, offered_tools, plan_reply
 from pasture.server.pipeline.turn import Constraint, Turn
 from pasture.server.state import ServerState
 from pasture.server.tracing import GenerationTrace, NoTrace
+
+log = logging.getLogger(__name__)
 
 MAX_TOP_LOGPROBS = 20
 PARSE_SECONDS = 10  # a request's TEMPLATE (64 KiB at most) parses in well under a second
@@ -198,14 +202,24 @@ class Generation:
         trace = self.state.tracer.generation(self.display, self.started,
                                              info.request_id if info else None)
         try:
-            async with self.lease(on_queued) as lease:
-                trace.leased(self.asked_at, lease.load_duration, self.leased_at)
-                request, plan, tokens = await self._prepare(lease.runner)
-                trace.phase("prompt_render", self.leased_at, time.perf_counter())
-                async with contextlib.aclosing(self._run(lease, request, plan, tokens,
-                                                         trace)) as events:
-                    async for event in events:
-                        yield event
+            for attempt in itertools.count():
+                output = False
+                try:
+                    async with self.lease(on_queued) as lease:
+                        trace.leased(self.asked_at, lease.load_duration, self.leased_at)
+                        request, plan, tokens = await self._prepare(lease.runner)
+                        trace.phase("prompt_render", self.leased_at, time.perf_counter())
+                        async with contextlib.aclosing(self._run(lease, request, plan, tokens,
+                                                                 trace)) as events:
+                            async for event in events:
+                                output = True
+                                yield event
+                    return
+                except RunnerCrashed as exc:
+                    if output or attempt >= self.state.retries_before_output:
+                        raise
+                    log.warning("runner for %s lost before any output (%s): trying again",
+                                self.display, exc.message)
         finally:
             trace.ended()
 

@@ -23,6 +23,7 @@ from pasture.api.ollama import (
     ProgressResponse,
     ShowRequest,
 )
+from pasture.cluster.nodes import node_name
 from pasture.errors import BadRequestError, PastureError
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
@@ -114,5 +115,6 @@ async def ps(request: Request) -> Response:
             details=details, expires_at=expires, size_vram=loaded.size_vram,
             context_length=loaded.spec.num_ctx, engine=loaded.runner.engine,
             running=loaded.running, waiting=len(loaded.waiting),
+            node=node_name(loaded.placement.node) if loaded.placement.node else None,
         ))
     return json_response(ProcessResponse(models=models))

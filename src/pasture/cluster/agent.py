@@ -1,0 +1,97 @@
+"""Pasture's actor on each Ray node: reports the node, and owns its runner processes.
+
+The front end starts one per node (pinned there with Ray's node affinity) and, through
+it, starts runners with the placement it chose: the same `pasture.runner` child as on one
+machine, listening on the node's address with its own random key, started by the node's
+own engine builds and settings (`PASTURE_MODELS`, `PASTURE_ENGINES`, the load timeout and
+the runner memory cap, from the environment `ray start` ran in). When this actor's worker
+or its node dies, Ray tells the front end (`wait` fails) and the runners go with it: they
+exit when their stdin, held by this process, closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+import uuid
+from functools import partial
+from typing import Any
+
+from pasture.cluster.blobs import NodeBlobs
+from pasture.config import Settings
+from pasture.engine import Device
+from pasture.engines.builds import EngineBuild, EngineBuilds
+from pasture.engines.launch import EngineLauncher
+from pasture.errors import PastureError
+from pasture.runner.base import LoadSpec, RunnerOutOfMemory
+from pasture.runner.process import ProcessRunner
+from pasture.scheduler.placement import read_available_memory
+
+log = logging.getLogger(__name__)
+
+
+class NodeAgent:
+    """The per-node actor's behaviour (made a Ray actor by `pasture.cluster.frontend`)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address  # the node's IP, where runners listen for the front end
+        self.settings = Settings.from_env()
+        self.blobs = NodeBlobs(self.settings.models_dir)
+        self.launcher = EngineLauncher(EngineBuilds(self.settings.engines_dir),
+                                       self._start_build, preferred=self.settings.engine)
+        self.info = self.launcher.machine()  # loads the engine's backends: once
+        self.runners: dict[str, ProcessRunner] = {}
+
+    async def report(self) -> dict[str, Any]:
+        """The node's free memory and devices now (GPU memory read afresh)."""
+        devices: list[Device] = list(self.info.devices)
+        if self.info.gpus:
+            fresh = {d.name: d for d in await asyncio.to_thread(self.launcher.refresh_gpus)}
+            devices = [fresh.get(d.name, d) for d in devices]
+        cpu_free = max((d.memory_free for d in devices if d.kind == "cpu"), default=0)
+        return {"address": self.address, "hostname": socket.gethostname(),
+                "memory_available": read_available_memory() or cpu_free,
+                "devices": [dataclasses.asdict(d) for d in devices],
+                "runners": len(self.runners)}
+
+    async def start(self, spec_fields: dict[str, Any]) -> dict[str, Any]:
+        """Start a runner for a load spec (the front end's paths, its placement), and say
+        where it listens and with which key; `{"error": …}` when it cannot start (errors
+        travel as values: Pasture's exceptions are not Ray's to rebuild)."""
+        spec = LoadSpec(**{**spec_fields, "adapters": tuple(spec_fields["adapters"])})
+        try:
+            local = await asyncio.to_thread(self.blobs.local_spec, spec)
+            runner = await self.launcher.start(local)
+        except RunnerOutOfMemory as exc:
+            return {"error": exc.message, "out_of_memory": True}
+        except PastureError as exc:
+            return {"error": exc.message}
+        runner_id = uuid.uuid4().hex
+        self.runners[runner_id] = runner  # type: ignore[assignment]
+        memory = runner.memory
+        return {"runner": runner_id, "address": runner.address, "api_key": runner.api_key,
+                "engine": runner.engine, "llguidance": runner.llguidance,
+                "media_marker": runner.media_marker,
+                "memory": [memory.total, memory.on_gpu] if memory else None}
+
+    async def wait(self, runner_id: str) -> int | None:
+        """Return when the runner's process has ended (its exit status)."""
+        runner = self.runners.get(runner_id)
+        if runner is None:
+            return None
+        return await runner.process.wait()
+
+    async def stop(self, runner_id: str) -> None:
+        """Stop a runner (the front end unloads it)."""
+        runner = self.runners.pop(runner_id, None)
+        if runner is not None:
+            await runner.close()
+
+    async def _start_build(self, spec: LoadSpec, build: EngineBuild) -> ProcessRunner:
+        settings = self.settings
+        start = partial(ProcessRunner.start, timeout=settings.load_timeout or None,
+                        engine=build.name, site=build.site, llguidance=build.llguidance,
+                        memory_limit=settings.runner_memory_limit, host=self.address)
+        return await start(spec)

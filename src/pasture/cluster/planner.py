@@ -1,0 +1,90 @@
+"""Which node a model goes to: each node is placed on as one machine is, and the best
+placement wins.
+
+Each node gets the single-machine `Planner`, fed with its agent's reports: its GPUs, and
+its system memory as the smaller of what is free there and what the node offers Ray
+(`ray start --memory`, so an operator can keep memory for other work). A node qualifies
+when the model fits there beside the models already on it and it holds fewer than
+`PASTURE_MAX_LOADED_MODELS`; among those the most GPU layers win, then the most memory
+left over (spreading models over the nodes). When no node qualifies but one would with
+its models gone, the scheduler evicts and asks again; when no node could hold the model
+even empty, the request fails with `NoRoomError` instead of overcommitting a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from pasture.cluster.nodes import NodeView
+from pasture.errors import NoRoomError
+from pasture.runner.base import LoadSpec
+from pasture.scheduler.memory import MemoryEstimate, estimate_spec
+from pasture.scheduler.placement import Held, Placement, Planner, choose
+
+MiB = 1 << 20
+
+
+class ClusterPlanner:
+    """Places models on the nodes `nodes` reports (blocking: it asks the agents)."""
+
+    def __init__(self, nodes: Callable[[], Sequence[NodeView]], *, max_loaded: int,
+                 overhead: int = 0, gpu_limit: int | None = None,
+                 estimator: Callable[[LoadSpec], MemoryEstimate] = estimate_spec) -> None:
+        self._nodes = nodes
+        self._max_loaded = max_loaded  # per node
+        self._overhead = overhead
+        self._gpu_limit = gpu_limit
+        self._estimator = estimator
+        self._planners: dict[str, Planner] = {}
+        self._latest: dict[str, NodeView] = {}
+
+    def place(self, spec: LoadSpec, held: Iterable[Held] = ()) -> Placement:
+        held = list(held)
+        views = self._nodes()
+        if not views:
+            raise NoRoomError("no cluster node is reachable")
+        estimate = self._estimator(spec)
+        fitting: list[tuple[Placement, int]] = []
+        ideal: list[Placement] = []
+        for view in views:
+            planner = self._planner_for(view)
+            on_node = [h for h in held if h.node == view.id]
+            empty = choose(estimate, spec.num_gpu, planner.gpu_available([]),
+                           planner.system_available([]))
+            if empty.fits:
+                ideal.append(replace(empty, node=view.id))
+            if len(on_node) >= self._max_loaded:
+                continue
+            system = planner.system_available(on_node)
+            placement = choose(estimate, spec.num_gpu, planner.gpu_available(on_node), system)
+            if placement.fits:
+                fitting.append((replace(placement, node=view.id),
+                                system - placement.size_system))
+        if fitting:
+            return max(fitting, key=lambda option: (option[0].gpu_layers, option[1]))[0]
+        if not ideal:
+            raise NoRoomError(self._no_room(estimate, spec, views))
+        # Fits once other models leave: the scheduler evicts one and asks again.
+        return replace(max(ideal, key=lambda p: p.gpu_layers), fits=False)
+
+    def _planner_for(self, view: NodeView) -> Planner:
+        """The node's planner, kept across reports: like one machine's, it counts from the
+        memory free when it first saw the node, less what Pasture's models there hold."""
+        self._latest[view.id] = view
+        planner = self._planners.get(view.id)
+        if planner is None:
+            planner = Planner(view.devices, overhead=self._overhead, gpu_limit=self._gpu_limit,
+                              refresh=lambda: self._latest[view.id].gpus,
+                              system_memory=lambda: self._latest[view.id].system_memory,
+                              estimator=self._estimator)
+            self._planners[view.id] = planner
+        return planner
+
+    def _no_room(self, estimate: MemoryEstimate, spec: LoadSpec,
+                 views: Sequence[NodeView]) -> str:
+        need = estimate.total_bytes(0) // MiB
+        offers = ", ".join(f"{v.name} ({v.address}) {v.system_memory // MiB} MiB"
+                           + (f" + {len(v.gpus)} GPU" if v.gpus else "") for v in views)
+        return (f"model requires more memory ({need} MiB) than any cluster node has "
+                f"available: {offers}")

@@ -1,0 +1,267 @@
+"""Pasture on a real Ray cluster on one machine: a head and two worker nodes (separate
+`ray start` processes offering different memory), and `pasture serve` with
+PASTURE_CLUSTER, as a user runs them.
+
+Ray talks over the machine's own address and probes outside ones whatever its flags say,
+so every node and the server run in a network namespace of their own holding only `lo`:
+nothing of the cluster can reach, or be reached from, any other address (asserted with
+`ss`). The test talks to the server from inside that namespace (`inside.py`). The nodes
+share the models directory, as nodes on one machine share its disk.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).parent / "ray")
+MiB = 1 << 20
+# What each node offers Ray (`--memory`), against the estimates at 4096 tokens of context:
+# Gemma 3 270M 830 MiB, SmolLM2 287 MiB; Gemma at 32768 tokens 1362 MiB fits nowhere.
+MEMORY = {"head": 128 * MiB, "big": 900 * MiB, "small": 400 * MiB}
+GEMMA, SMOL = "gemma3:270m", "smollm2:135m"
+URL = "http://127.0.0.1:11434"  # the namespace's own loopback: no other test can use it
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None,
+    reason="network namespaces need root and iproute2")
+
+
+@dataclass
+class RayCluster:
+    namespace: str
+    nodes: dict[str, int]  # node name -> process group of its Ray processes
+    log_path: Path
+
+    def run(self, *command: str, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.namespace, *command], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def call(self, method: str, path: str, body: Any = None, stream: bool = False
+             ) -> tuple[int, Any]:
+        """An HTTP request to the server, from inside the namespace."""
+        call = {"method": method, "url": URL + path, "body": body, "stream": stream}
+        done = self.run(sys.executable, str(REPO / "tests/cluster/inside.py"), json.dumps(call))
+        assert done.returncode == 0, done.stderr
+        reply = json.loads(done.stdout)
+        return reply["status"], reply["body"]
+
+    def ps(self) -> dict[str, str]:
+        """Each loaded model's node."""
+        status, body = self.call("GET", "/api/ps")
+        assert status == 200, body
+        return {m["name"]: m.get("node") for m in body["models"]}
+
+    def node_names(self) -> dict[str, str]:
+        """Node name (head, big, small) -> Pasture's name for it, told apart by memory."""
+        status, body = self.call("GET", "/api/nodes")
+        assert status == 200, body
+        by_memory = {n["memory_total"]: n["name"] for n in body["nodes"]}
+        return {name: by_memory[memory] for name, memory in MEMORY.items()}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _environment(root: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO / "src"),
+            "PASTURE_MODELS": str(root / "models"), "PASTURE_ENGINES": str(root / "engines"),
+            "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _start_node(namespace: str, env: dict[str, str], log: Path, *flags: str) -> int:
+    """Start one node with `ray start`, in a process group of its own (killing the group
+    is losing the node), and return that group once the node is up; tried twice, as Ray
+    gives a node 30 s to register, which a loaded 2-core machine can miss."""
+    for _attempt in range(2):
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", namespace, RAY, "start", "--node-ip-address",
+                 "127.0.0.1", "--num-cpus", "1", "--object-store-memory", "78643200",
+                 "--disable-usage-stats", *flags],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if process.wait(180) == 0:
+            return process.pid
+        _kill_group(process.pid)
+    raise AssertionError("a Ray node did not start:\n" + log.read_text())
+
+
+def _kill_group(group: int) -> None:
+    """SIGKILL a node: its process group and every process descending from one in it
+    (Ray's workers, and so Pasture's agent and its runners, get groups of their own)."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)], groups[int(entry.name)] = int(fields[1]), int(fields[2])
+    doomed = {pid for pid, pgid in groups.items() if pgid == group}
+    while grown := {pid for pid, ppid in parents.items() if ppid in doomed} - doomed:
+        doomed |= grown
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
+    namespace = f"pasture-{os.getpid()}-{secrets.token_hex(2)}"
+    # Short: Ray's Unix sockets live under the temp dir (108 bytes at most).
+    root = Path(tempfile.mkdtemp(prefix="ptc-", dir="/tmp"))
+    env = _environment(root)
+    log = root / "cluster.log"
+    groups: dict[str, int] = {}
+    server = None
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"],
+                       check=True)
+        for name in MEMORY:  # one at a time: on a busy machine Ray's 30 s start-up
+            flags = ["--head", "--port", "6379", "--include-dashboard=false",  # limit bites
+                     "--temp-dir", str(root / "ray")] if name == "head" \
+                else ["--address", "127.0.0.1:6379"]
+            groups[name] = _start_node(namespace, env, log, *flags, "--memory",
+                                       str(MEMORY[name]))
+        with open(log, "ab") as out:
+            server = subprocess.Popen(
+                ["ip", "netns", "exec", namespace, sys.executable, "-m", "pasture", "serve"],
+                env={**env, "PASTURE_CLUSTER": "127.0.0.1:6379",
+                     "PASTURE_HOST": "127.0.0.1:11434"},
+                stdout=out, stderr=subprocess.STDOUT)
+        running = RayCluster(namespace, groups, log)
+        deadline = time.monotonic() + 180
+        while running.call("GET", "/")[0] != 200:
+            assert server.poll() is None and time.monotonic() < deadline, running.log()
+            time.sleep(0.5)
+        for gguf, name in ((smollm2_gguf, SMOL), (gemma3_gguf, GEMMA)):
+            created = running.run(sys.executable, "-m", "pasture", "create", name, "-f",
+                                  str(gguf.parent / "Modelfile"),
+                                  env={**env, "PASTURE_HOST": URL})
+            assert created.returncode == 0, created.stdout + created.stderr
+        yield running
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        for group in groups.values():
+            _kill_group(group)
+        pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:  # anything else still in our namespace was started by this test
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_nodes_lists_every_ray_node_with_what_it_offers(cluster: RayCluster) -> None:
+    status, body = cluster.call("GET", "/api/nodes")
+    assert status == 200, body
+    assert sorted(n["memory_total"] for n in body["nodes"]) == sorted(MEMORY.values())
+    for node in body["nodes"]:
+        assert node["address"] == "127.0.0.1"
+        assert 0 < node["memory_available"] <= node["memory_total"]
+        assert node["models"] == [] and node["waiting"] == 0
+    shown = cluster.run(sys.executable, "-m", "pasture", "nodes",
+                        env={**os.environ, "PYTHONPATH": str(REPO / "src"),
+                             "PASTURE_HOST": URL})
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].split()[:3] == ["NODE", "ADDRESS", "MEMORY"]
+    assert len(shown.stdout.splitlines()) == 1 + len(MEMORY)
+
+
+def test_the_cluster_uses_loopback_only(cluster: RayCluster) -> None:
+    links = cluster.run("ip", "-o", "link").stdout.splitlines()
+    assert [line.split(":")[1].strip() for line in links] == ["lo"]
+    sockets = cluster.run("ss", "-Htanu").stdout.splitlines()
+    assert sockets, "the cluster has sockets"
+    for line in sockets:
+        local, peer = line.split()[4:6]
+        for address in (local, peer):
+            host = address.rsplit(":", 1)[0].strip("[]").split("%")[0]
+            assert host == "*" or _loopback_or_any(host), line
+
+
+def _loopback_or_any(host: str) -> bool:
+    ip = ipaddress.ip_address(host)
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return ip.is_loopback or ip.is_unspecified
+
+
+def test_a_model_that_fits_on_no_node_is_refused_with_the_nodes_it_tried(
+        cluster: RayCluster) -> None:
+    status, body = cluster.call("POST", "/api/generate", {
+        "model": GEMMA, "prompt": "hi", "stream": False, "options": {"num_ctx": 32768}})
+    assert status == 500, body
+    assert "model requires more memory" in body["error"]
+    names = cluster.node_names()
+    assert all(name in body["error"] for name in names.values())
+    assert cluster.ps() == {}
+
+
+def test_models_are_placed_on_the_nodes_with_room_for_them(cluster: RayCluster) -> None:
+    names = cluster.node_names()
+    request = {"prompt": "Say hi.", "stream": False, "keep_alive": "10m",
+               "options": {"num_predict": 4}}
+    status, body = cluster.call("POST", "/api/generate", {"model": GEMMA, **request})
+    assert status == 200 and body["done"], body
+    assert cluster.ps() == {GEMMA: names["big"]}  # too large for the other nodes
+    status, body = cluster.call("POST", "/api/generate", {"model": SMOL, **request})
+    assert status == 200 and body["done"], body
+    assert cluster.ps() == {GEMMA: names["big"], SMOL: names["small"]}
+    status, body = cluster.call("GET", "/api/nodes")
+    models = {n["name"]: [m["name"] for m in n["models"]] for n in body["nodes"]}
+    assert models == {names["head"]: [], names["big"]: [GEMMA], names["small"]: [SMOL]}
+    shown = cluster.run(sys.executable, "-m", "pasture", "ps",
+                        env={**os.environ, "PYTHONPATH": str(REPO / "src"),
+                             "PASTURE_HOST": URL})
+    assert shown.stdout.splitlines()[0].split()[-1] == "NODE", shown.stdout
+    assert any(line.startswith(SMOL) and line.rstrip().endswith(names["small"])
+               for line in shown.stdout.splitlines()), shown.stdout
+
+
+def test_a_node_lost_before_the_first_token_is_replaced_without_an_error(
+        cluster: RayCluster) -> None:
+    names = cluster.node_names()
+    assert cluster.ps().get(SMOL) == names["small"]
+    _kill_group(cluster.nodes["small"])  # the node, its agent and its runner
+    status, lines = cluster.call("POST", "/api/generate", {
+        "model": SMOL, "prompt": "Say hi.", "stream": True, "options": {"num_predict": 4}},
+        stream=True)
+    assert status == 200, lines
+    assert not any("error" in line for line in lines), lines
+    assert lines[-1]["done"] is True
+    assert cluster.ps()[SMOL] == names["big"], cluster.log()[-6000:]  # the only other
+    # node with room. Pasture saw the runner go: through the request (before its first
+    # token) or through Ray (the node's agent lost), whichever came first.
+    seen = re.findall(r"runner for \S+ (lost before any output|on node \w+ lost)",
+                      cluster.log())
+    assert seen, cluster.log()[-6000:]
