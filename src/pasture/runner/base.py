@@ -95,6 +95,9 @@ class CompletionRequest:
     # Tags that are control tokens (Qwen's <think>, [TOOL_CALLS]) must appear as text.
     preserved_tokens: tuple[str, ...] = ()
     top_logprobs: int | None = None  # alternatives per token (0–20); None: no logprobs
+    # The scale of each LoRA adapter (`LoadSpec.adapters` order) for this request alone;
+    # None: each at the scale it was loaded with.
+    lora: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,10 @@ def completion_payload(request: CompletionRequest, num_ctx: int, marker: str | N
         payload["preserved_tokens"] = list(request.preserved_tokens)  # [TOOL_CALLS]) shows
     if request.top_logprobs is not None:  # probabilities come only for n_probs > 0
         payload.update(n_probs=max(1, request.top_logprobs), post_sampling_probs=False)
+    if request.lora is not None:  # every adapter listed: one left out would get 0 anyway,
+        # but an empty list would mean "the load scales" to llama-server
+        payload["lora"] = [{"id": index, "scale": scale}
+                           for index, scale in enumerate(request.lora)]
     return payload
 
 

@@ -153,6 +153,8 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
 
     An adapter the model already has (its digest is an inherited layer) is not added
     twice, so `show --modelfile` output, which lists the adapters, recreates the model.
+    Each new one is named for its file (`sql.gguf`: "sql"), so a request can choose its
+    scale by name (`options.lora`); its position is its id.
     """
     have = {layer.digest for layer in layers if layer.mediaType == mf.MEDIA_TYPE_ADAPTER}
     model = next(layer for layer in layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
@@ -168,7 +170,8 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
         info = await asyncio.to_thread(gguf.read_gguf, store.blobs.path(digest))
         _check_lora(info, base)
         have.add(digest)
-        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=info.file_size))
+        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=info.file_size,
+                            name=PurePosixPath(file_name.replace("\\", "/")).stem or None))
     return new
 
 

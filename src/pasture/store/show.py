@@ -142,7 +142,8 @@ def modelfile_text(model: LocalModel) -> str:
     commands = [modelfile.Command("from", name)]
     # Adapters and the draft as their blob paths, as Ollama prints them: re-creating from
     # the same server finds the blobs (and keeps the model's own adapters only once).
-    commands.extend(modelfile.Command("adapter", str(path)) for path in model.adapters)
+    commands.extend(modelfile.Command("adapter", str(adapter.path))
+                    for adapter in model.adapters)
     if model.draft_path is not None:
         commands.append(modelfile.Command("draft", str(model.draft_path)))
     if model.template is not None:
