@@ -121,6 +121,11 @@ export class Pasture {
     async embeddings(request) {
         return this.transport.json('POST', '/api/embeddings', { json: request });
     }
+    /** `documents` ordered by a reranker model's relevance to `query`, best first (Pasture's
+     *  `/api/rerank`; Ollama has none). */
+    async rerank(request) {
+        return this.transport.json('POST', '/api/rerank', { json: request });
+    }
     async pull(request) {
         return this.processStreamableRequest('/api/pull', { ...request });
     }

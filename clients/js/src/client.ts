@@ -27,6 +27,8 @@ import type {
   ProgressResponse,
   PullRequest,
   PushRequest,
+  RerankRequest,
+  RerankResponse,
   ShowRequest,
   ShowResponse,
   StatusResponse,
@@ -183,6 +185,12 @@ export class Pasture {
   /** The legacy single-vector endpoint (not normalised); prefer `embed`. */
   async embeddings(request: EmbeddingsRequest): Promise<EmbeddingsResponse> {
     return this.transport.json<EmbeddingsResponse>('POST', '/api/embeddings', { json: request })
+  }
+
+  /** `documents` ordered by a reranker model's relevance to `query`, best first (Pasture's
+   *  `/api/rerank`; Ollama has none). */
+  async rerank(request: RerankRequest): Promise<RerankResponse> {
+    return this.transport.json<RerankResponse>('POST', '/api/rerank', { json: request })
   }
 
   // ----- registry -------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from pasture.api.ollama import (
     ProgressResponse,
     PullRequest,
     PushRequest,
+    RerankRequest,
+    RerankResponse,
     ShowRequest,
     ShowResponse,
     StatusResponse,
@@ -64,6 +66,13 @@ def embeddings(**fields: Any) -> Call[EmbeddingsResponse]:
     fields["options"] = to_options(fields.get("options"))
     request = EmbeddingsRequest.model_validate(given(fields))
     return post("/api/embeddings", EmbeddingsResponse, request)
+
+
+def rerank(**fields: Any) -> Call[RerankResponse]:
+    fields["options"] = to_options(fields.get("options"))
+    if fields.get("documents") is not None:
+        fields["documents"] = list(fields["documents"])
+    return post("/api/rerank", RerankResponse, RerankRequest.model_validate(given(fields)))
 
 
 def pull(**fields: Any) -> Call[ProgressResponse]:

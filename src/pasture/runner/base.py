@@ -68,6 +68,15 @@ class Embeddings:
     prompt_tokens: int
 
 
+@dataclass
+class Ranking:
+    """A reranker's relevance score for each document (in the order given: higher is more
+    relevant; a raw logit, unbounded), and the tokens the query–document pairs cost."""
+
+    scores: list[float]
+    prompt_tokens: int
+
+
 @dataclass(frozen=True)
 class MemoryUse:
     """What a loaded model really takes, as the engine reported allocating it."""
@@ -171,6 +180,11 @@ class Runner(Protocol):
 
     async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
         """Pooled embeddings of texts or token lists, computed together in one batch."""
+        ...
+
+    async def rerank(self, query: str, documents: list[str]) -> Ranking:
+        """Score each document's relevance to `query` (a reranker model, loaded with
+        rank pooling), all pairs in one batch."""
         ...
 
     async def tokenize(self, text: str) -> list[int]:

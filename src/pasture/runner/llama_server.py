@@ -15,7 +15,13 @@ from typing import Any
 
 from pasture import options as opts
 from pasture.errors import BadRequestError, RunnerError
-from pasture.runner.base import CompletionRequest, EngineChunk, EngineDone, TokenLogprob
+from pasture.runner.base import (
+    CompletionRequest,
+    EngineChunk,
+    EngineDone,
+    Ranking,
+    TokenLogprob,
+)
 
 # Ollama's sampling options and llama-server's names for them.
 _SAMPLING_FIELDS = {
@@ -135,6 +141,14 @@ def _done(chunk: dict[str, Any]) -> EngineDone:
         draft_tokens=int(timings.get("draft_n", 0)),
         draft_accepted=int(timings.get("draft_n_accepted", 0)),
     )
+
+
+def ranking(reply: dict[str, Any], count: int) -> Ranking:
+    """The scores in `/rerank`'s Jina-style reply (sorted best first) in document order."""
+    scores = [0.0] * count
+    for result in reply.get("results", []):
+        scores[int(result["index"])] = float(result["relevance_score"])
+    return Ranking(scores, int(reply.get("usage", {}).get("prompt_tokens", 0)))
 
 
 def error_message(body: dict[str, Any]) -> str:

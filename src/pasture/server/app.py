@@ -46,6 +46,7 @@ from pasture.server.routes import (
     native,
     openai,
     registry,
+    rerank,
     responses,
     ui,
     verify,
@@ -109,7 +110,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
     for module in (meta, models, blobs, native, registry, verify):
         app.include_router(module.router)
-    for module in (embed, openai, responses, anthropic, ui):
+    for module in (embed, rerank, openai, responses, anthropic, ui):
         app.include_router(module.router)
     if state.metrics is not None:
         app.include_router(metrics.router)

@@ -91,6 +91,8 @@ def model_gguf(model: LocalModel) -> gguf.GGUFInfo:
 
 def capabilities(model: LocalModel, info: gguf.GGUFInfo) -> list[str]:
     """What the model can do, from its GGUF and templates (as Ollama derives them)."""
+    if info.reranker:  # scores pairs: it gives no vectors (Ollama has no such capability)
+        return ["rerank"]
     if info.pooling_type is not None:
         return ["embedding"]
     found = ["completion"]

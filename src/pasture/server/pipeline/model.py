@@ -117,7 +117,9 @@ class ResolvedModel:
             kv_cache_type=settings.kv_cache_type,
             flash_attention=settings.flash_attention,
             embedding=True,
-            pooling=None if embedding else "last",
+            # A reranker's rank pooling must be asked for by name: llama-server serves
+            # `/rerank` only when its parameters say so, whatever the GGUF declares.
+            pooling="rank" if self.info.reranker else None if embedding else "last",
         )
 
 
