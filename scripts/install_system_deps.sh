@@ -63,3 +63,8 @@ chromium --version 2> /dev/null
 command -v prometheus > /dev/null || install_without_service prometheus
 disable_service prometheus
 prometheus --version 2>&1 | head -1
+
+# `g++`, which builds llama.cpp's quantizer once (`pasture.engines.quantizer`, for
+# `create --quantize`; tests/integration/test_quantize.py).
+command -v g++ > /dev/null || apt_install g++
+g++ --version | head -1

@@ -26,6 +26,7 @@ from pasture.store.blobs import validate_digest
 from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
+from pasture.store.quantize import QuantizeSettings, parse_level, quantize_layer
 
 
 @dataclass
@@ -44,9 +45,14 @@ def _check_file_name(name: str) -> None:
         raise BadRequestError(f"invalid file name {name!r}: must be a relative path")
 
 
-async def create_model(store: Store, name: ModelName, req: CreateRequest
+async def create_model(store: Store, name: ModelName, req: CreateRequest,
+                       quantizing: QuantizeSettings | None = None
                        ) -> AsyncIterator[ProgressResponse]:
-    """Build and store the model `name`, yielding Ollama's progress statuses."""
+    """Build and store the model `name`, yielding Ollama's progress statuses;
+    `quantizing` says how to run the quantizer when the request asks for a level."""
+    level = parse_level(req.quantize) if req.quantize else None  # a 400 before any output
+    if level is not None and quantizing is None:
+        raise BadRequestError("quantization is not available on this server")
     if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
         await asyncio.to_thread(parse_template, req.template)
     check_requires(req.requires)  # before any output, so a refusal is a 400
@@ -72,6 +78,16 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
     else:
         raise BadRequestError("neither 'from' or 'files' was specified")
     reused = list(draft.layers) if not req.files else []
+    if level is not None:
+        assert quantizing is not None
+        model = next(layer for layer in draft.layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
+        async for step in quantize_layer(store, model, level, quantizing):
+            if isinstance(step, ProgressResponse):
+                yield step
+            elif step is not model:
+                draft.layers[draft.layers.index(model)] = step
+                draft.config.file_type = level
+                reused = [layer for layer in reused if layer is not model]
 
     if req.adapters:
         draft.layers.extend(await _adapter_layers(store, draft.layers, req.adapters))
