@@ -112,6 +112,9 @@ class Settings:
     runner_memory_limit: int | None = None
     max_embed_inputs: int = 2048  # inputs in one embedding request
     metrics: bool = True  # GET /metrics (PASTURE_METRICS=0: off, and nothing recorded)
+    # Registries whose pulls go elsewhere (`PASTURE_REGISTRY_MIRRORS="hf.co=https://m.example"`):
+    # a name keeps its host (and its place in the store), only the requests move.
+    registry_mirrors: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -150,6 +153,7 @@ class Settings:
             runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
             max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
+            registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
         )
 
 
@@ -192,6 +196,20 @@ def _api_keys(listed: str | None, file: str | None) -> frozenset[str]:
     if file:
         keys += Path(file).expanduser().read_text().splitlines()
     return frozenset(k.strip() for k in keys if k.strip() and not k.strip().startswith("#"))
+
+
+def parse_mirrors(value: str | None) -> tuple[tuple[str, str], ...]:
+    """`host=url,host=url` -> ((host, url), ...), hosts lower-cased (names compare so),
+    URLs without a trailing slash; ValueError for anything else."""
+    mirrors = []
+    for entry in filter(None, (part.strip() for part in (value or "").split(","))):
+        host, _, url = entry.partition("=")
+        host, url = host.strip().lower(), url.strip().rstrip("/")
+        if not host or "/" in host or not url.startswith(("http://", "https://")) \
+                or len(url.split("://", 1)[1]) == 0:
+            raise ValueError(f"registry mirror {entry!r} is not host=http(s)://address")
+        mirrors.append((host, url))
+    return tuple(mirrors)
 
 
 def pasture_only(name: str, environ: dict[str, str] | None = None) -> str | None:

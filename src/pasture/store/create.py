@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pasture import gguf
 from pasture import options as opts
@@ -27,6 +27,9 @@ from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
 from pasture.store.quantize import QuantizeSettings, parse_level, quantize_layer
+
+if TYPE_CHECKING:  # the registry package imports the store
+    from pasture.store.registry import TransferOptions
 
 
 @dataclass
@@ -46,10 +49,12 @@ def _check_file_name(name: str) -> None:
 
 
 async def create_model(store: Store, name: ModelName, req: CreateRequest,
-                       quantizing: QuantizeSettings | None = None
+                       quantizing: QuantizeSettings | None = None,
+                       pulling: TransferOptions | None = None
                        ) -> AsyncIterator[ProgressResponse]:
     """Build and store the model `name`, yielding Ollama's progress statuses;
-    `quantizing` says how to run the quantizer when the request asks for a level."""
+    `quantizing` says how to run the quantizer when the request asks for a level, and
+    `pulling` how to pull a `from` model that is not here yet."""
     level = parse_level(req.quantize) if req.quantize else None  # a 400 before any output
     if level is not None and quantizing is None:
         raise BadRequestError("quantization is not available on this server")
@@ -67,7 +72,7 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
     elif req.from_:
         base_name = ModelName.parse(req.from_)
         if not await asyncio.to_thread(store.manifests.exists, base_name):
-            async for status in _pull_base(store, base_name, bool(req.insecure)):
+            async for status in _pull_base(store, base_name, bool(req.insecure), pulling):
                 yield status
         base = await asyncio.to_thread(load_local_model, store, base_name)
         draft = _Draft(
@@ -145,8 +150,8 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
     yield ProgressResponse(status="success")
 
 
-async def _pull_base(store: Store, name: ModelName, insecure: bool
-                     ) -> AsyncIterator[ProgressResponse]:
+async def _pull_base(store: Store, name: ModelName, insecure: bool,
+                     options: TransferOptions | None) -> AsyncIterator[ProgressResponse]:
     """Pull a `from` model that is not local yet, as Ollama does, passing its statuses on.
 
     The pull's own `success` is held back: one `success`, the create's, ends the stream.
@@ -155,7 +160,7 @@ async def _pull_base(store: Store, name: ModelName, insecure: bool
     from pasture.store.registry.errors import RegistryUnreachableError
 
     try:
-        async for status in pull_model(store, name, insecure=insecure):
+        async for status in pull_model(store, name, insecure=insecure, options=options):
             if status.status != "success":
                 yield status
     except RegistryUnreachableError:  # offline: what the user needs to hear is "not found"

@@ -30,6 +30,7 @@ from pasture.store import ModelName
 from pasture.store.create import create_model
 from pasture.store.model import load_local_model
 from pasture.store.quantize import settings_for
+from pasture.store.registry import TransferOptions
 from pasture.store.show import show_model
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ async def create(body: CreateRequest, request: Request) -> Response:
     settings = state.settings
     quantizing = settings_for(settings.engines_dir, settings.num_threads,
                               settings.runner_memory_limit)
-    progress = create_model(state.store, name, body, quantizing)
+    progress = create_model(state.store, name, body, quantizing,
+                            TransferOptions(mirrors=settings.registry_mirrors))
     if body.stream:
         return await ndjson_response(progress, request)
     # A client that leaves stops the work: no more GGUF parsing, no manifest written.
