@@ -62,6 +62,8 @@ async def quantize_layer(store: Store, layer: mf.Layer, level: str, settings: Qu
         return
     if current not in QUANTIZABLE:
         raise BadRequestError("quantization is only supported for F16, BF16 and F32 models")
+    if not quantizer.library_path(settings.cache).is_file():
+        yield ProgressResponse(status="building llama.cpp's quantizer (once)")
     library = await asyncio.to_thread(quantizer.build, settings.cache)
     status = f"quantizing {current} model to {level}"
     yield ProgressResponse(status=status, digest=PROGRESS_DIGEST, total=layer.size, completed=0)
