@@ -68,3 +68,7 @@ prometheus --version 2>&1 | head -1
 # network namespace holding only a loopback interface, so Ray reaches no other address.
 command -v ip > /dev/null && command -v ss > /dev/null || apt_install iproute2
 ip -V
+# `g++`, which builds llama.cpp's quantizer once (`pasture.engines.quantizer`, for
+# `create --quantize`; tests/integration/test_quantize.py).
+command -v g++ > /dev/null || apt_install g++
+g++ --version | head -1

@@ -33,8 +33,12 @@ def _wordpiece_vocab() -> tuple[list[str], list[int]]:
 
 
 def write_tiny_bert(path: Path, *, n_layers: int = 2, n_embd: int = 64, n_ff: int = 128,
-                    n_head: int = 4, context_length: int = 512, seed: int = 0) -> Path:
-    """Write a loadable random BERT embedding model (F32, mean pooling) to `path`."""
+                    n_head: int = 4, context_length: int = 512, seed: int = 0,
+                    reranker: bool = False) -> Path:
+    """Write a loadable random BERT embedding model (F32, mean pooling) to `path`; with
+    `reranker`, a cross-encoder instead: rank pooling and the classifier head llama.cpp
+    applies to the [CLS] state (`cls` dense + tanh, then `cls.output` to one score), as
+    its converter writes bge-reranker and ms-marco MiniLM models."""
     rng = np.random.default_rng(seed)
     writer = gguf.GGUFWriter(str(path), "bert")
     writer.add_name("tiny-bert")
@@ -46,7 +50,7 @@ def write_tiny_bert(path: Path, *, n_layers: int = 2, n_embd: int = 64, n_ff: in
     writer.add_head_count(n_head)
     writer.add_layer_norm_eps(1e-12)
     writer.add_causal_attention(False)
-    writer.add_pooling_type(gguf.PoolingType.MEAN)
+    writer.add_pooling_type(gguf.PoolingType.RANK if reranker else gguf.PoolingType.MEAN)
 
     tokens, types = _wordpiece_vocab()
     writer.add_tokenizer_model("bert")
@@ -88,6 +92,11 @@ def write_tiny_bert(path: Path, *, n_layers: int = 2, n_embd: int = 64, n_ff: in
         writer.add_tensor(f"blk.{i}.ffn_down.bias", zeros(n_embd))
         writer.add_tensor(f"blk.{i}.layer_output_norm.weight", ones(n_embd))
         writer.add_tensor(f"blk.{i}.layer_output_norm.bias", zeros(n_embd))
+    if reranker:  # larger weights than the body's, so scores differ visibly
+        writer.add_tensor("cls.weight", weight(n_embd, n_embd) * 50)
+        writer.add_tensor("cls.bias", zeros(n_embd))
+        writer.add_tensor("cls.output.weight", weight(1, n_embd) * 50)
+        writer.add_tensor("cls.output.bias", zeros(1))
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

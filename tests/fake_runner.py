@@ -25,6 +25,7 @@ from pasture.runner.base import (
     EngineDone,
     LoadSpec,
     MemoryUse,
+    Ranking,
     RunnerCrashed,
     TokenLogprob,
 )
@@ -71,6 +72,7 @@ class FakeRunner:
         self.tokenized = 0  # tokenize calls
         self.special: list[bool] = []  # each tokenize call's add_special (no BOS here)
         self.embedded: list[list[str] | list[list[int]]] = []  # embed calls: their inputs
+        self.reranked: list[tuple[str, list[str]]] = []  # rerank calls: query, documents
         self.cancelled = 0  # generations closed before their end
         self.finished = 0  # generations that reached their end
         self._cached: list[int] = []  # the last prompt: what the next one may reuse
@@ -129,6 +131,14 @@ class FakeRunner:
         self.embedded.append(inputs)
         vectors = [[float(len(item)), 1.0] for item in inputs]
         return Embeddings(vectors, sum(len(item) for item in inputs))
+
+    async def rerank(self, query: str, documents: list[str]) -> Ranking:
+        """Scores: the letters a document shares with the query, less a little per letter
+        it has beyond them (so ties are rare and the order is easy to predict)."""
+        self.reranked.append((query, documents))
+        wanted = set(query.lower())
+        scores = [sum(c in wanted for c in doc.lower()) - 0.01 * len(doc) for doc in documents]
+        return Ranking(scores, len(documents) * len(query) + sum(map(len, documents)))
 
     async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         self.tokenized += 1

@@ -106,8 +106,10 @@ def write_tiny_llama(
     name: str = "tiny-llama",
     extra_kv: Mapping[str, Any] | None = None,
     seed: int = 0,
+    f16: bool = False,
 ) -> Path:
-    """Write a loadable random llama model (F32 weights) to `path` and return it.
+    """Write a loadable random llama model (F32 weights, or F16 with `f16`: its matrices,
+    as llama.cpp's converter writes them) to `path` and return it.
 
     `tokenizer` is "llama" (SentencePiece with byte fallback) or "gpt2" (byte-level BPE).
     `extra_kv` adds or overrides metadata (ints are written as uint32, floats as float32).
@@ -116,7 +118,7 @@ def write_tiny_llama(
     arch = "llama"
     writer = gguf.GGUFWriter(str(path), arch)
     writer.add_name(name)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32)
     writer.add_context_length(context_length)
     writer.add_embedding_length(n_embd)
     writer.add_block_count(n_layers)
@@ -156,7 +158,7 @@ def write_tiny_llama(
 
     def weight(*shape: int) -> np.ndarray:
         # numpy shapes are reversed relative to ggml's (ne0 is the last numpy axis)
-        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+        return (rng.standard_normal(shape) * 0.02).astype(np.float16 if f16 else np.float32)
 
     writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
     writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))

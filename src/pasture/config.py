@@ -118,6 +118,9 @@ class Settings:
     # A Ray cluster's address (HEAD:6379) to place runners on its nodes (docs/cluster.md);
     # None: runners are children of this server.
     cluster: str | None = None
+    # Registries whose pulls go elsewhere (`PASTURE_REGISTRY_MIRRORS="hf.co=https://m.example"`):
+    # a name keeps its host (and its place in the store), only the requests move.
+    registry_mirrors: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -158,6 +161,7 @@ class Settings:
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
             **_tls_files(pasture_only("TLS_CERT", environ), pasture_only("TLS_KEY", environ)),
             cluster=pasture_only("CLUSTER", environ),
+            registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
         )
 
     @property
@@ -216,6 +220,20 @@ def _api_keys(listed: str | None, file: str | None) -> frozenset[str]:
     if file:
         keys += Path(file).expanduser().read_text().splitlines()
     return frozenset(k.strip() for k in keys if k.strip() and not k.strip().startswith("#"))
+
+
+def parse_mirrors(value: str | None) -> tuple[tuple[str, str], ...]:
+    """`host=url,host=url` -> ((host, url), ...), hosts lower-cased (names compare so),
+    URLs without a trailing slash; ValueError for anything else."""
+    mirrors = []
+    for entry in filter(None, (part.strip() for part in (value or "").split(","))):
+        host, _, url = entry.partition("=")
+        host, url = host.strip().lower(), url.strip().rstrip("/")
+        if not host or "/" in host or not url.startswith(("http://", "https://")) \
+                or len(url.split("://", 1)[1]) == 0:
+            raise ValueError(f"registry mirror {entry!r} is not host=http(s)://address")
+        mirrors.append((host, url))
+    return tuple(mirrors)
 
 
 def pasture_only(name: str, environ: dict[str, str] | None = None) -> str | None:

@@ -243,6 +243,12 @@ class GGUFInfo:
         return self._arch_int("pooling_type")
 
     @property
+    def reranker(self) -> bool:
+        """A cross-encoder (llama.cpp's rank pooling): it scores query–document pairs
+        through its classifier head instead of producing vectors."""
+        return self.pooling_type == POOLING_RANK
+
+    @property
     def chat_template(self) -> str | None:
         return self._str("tokenizer.chat_template")
 
@@ -253,6 +259,9 @@ class GGUFInfo:
         if isinstance(tokens, ArrayInfo):
             return tokens.length
         return len(tokens) if isinstance(tokens, list) else None
+
+
+POOLING_RANK = 4  # llama.cpp's LLAMA_POOLING_TYPE_RANK, as its converter writes rerankers
 
 
 def human_number(n: int) -> str:

@@ -67,6 +67,11 @@ LOAD: dict[str, OptionSpec] = {
 
 ALL: dict[str, OptionSpec] = {**SAMPLING, **LOAD}
 
+# Request-only option (not a Modelfile PARAMETER): the scale of each LoRA ADAPTER for this
+# request, `[{"id": 0 | "name": "sql", "scale": 0.5}, ...]`; adapters not listed get 0.
+LORA = "lora"
+_LORA_SHAPE = 'option "lora" must be an array of objects with "id" or "name", and "scale"'
+
 # Options Ollama dropped: a Modelfile may still name them; they are accepted and ignored.
 RETIRED = frozenset(
     {
@@ -123,6 +128,9 @@ def validate(options: dict[str, Any] | None) -> dict[str, Any]:
     """Type-checked copy of request options; unknown names are dropped with a warning."""
     checked: dict[str, Any] = {}
     for name, value in (options or {}).items():
+        if name == LORA and value is not None:
+            checked[name] = _lora(value)
+            continue
         if name not in ALL:
             if name not in RETIRED:
                 log.warning("invalid option provided: %s", name)
@@ -131,6 +139,29 @@ def validate(options: dict[str, Any] | None) -> dict[str, Any]:
             continue
         checked[name] = _coerce(name, value)
     return checked
+
+
+def _lora(value: Any) -> list[dict[str, Any]]:
+    """The `lora` option checked: each entry names one adapter, by position (`id`) or
+    by name, with a finite `scale`; which adapters exist is the model's to check."""
+    if not isinstance(value, list):
+        raise BadRequestError(_LORA_SHAPE)
+    entries = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) - {"id", "name", "scale"} \
+                or ("id" in entry) == ("name" in entry):
+            raise BadRequestError(_LORA_SHAPE)
+        scale = entry.get("scale")
+        if isinstance(scale, bool) or not isinstance(scale, int | float) \
+                or not math.isfinite(scale):
+            raise BadRequestError('option "lora": each "scale" must be a finite number')
+        key = entry.get("id", entry.get("name"))
+        if "id" in entry and (isinstance(key, bool) or not isinstance(key, int) or key < 0):
+            raise BadRequestError('option "lora": each "id" must be an integer, 0 or more')
+        if "name" in entry and not isinstance(key, str):
+            raise BadRequestError('option "lora": each "name" must be a string')
+        entries.append({"id" if "id" in entry else "name": key, "scale": float(scale)})
+    return entries
 
 
 def merge(*layers: dict[str, Any] | None) -> dict[str, Any]:

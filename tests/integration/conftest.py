@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL = "smollm2:135m"
 GEMMA3 = "gemma3:270m"
 VISION = "smollm2-vision"
+RERANKER = "reranker"
 VISION_IMAGE_TOKENS = 16  # write_projector's default: a 32-pixel image in 8-pixel patches
 
 
@@ -153,6 +154,16 @@ def unload_other_models() -> Iterator[None]:
             if model["name"] != MODEL:
                 httpx.post(running.url + "/api/generate", timeout=120,
                            json={"model": model["name"], "keep_alive": 0})
+
+
+@pytest.fixture(scope="session")
+def reranker(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A random-weight BERT cross-encoder (rank pooling, classifier head), as `reranker`."""
+    from tests.embedding_ggufs import write_tiny_bert
+
+    path = write_tiny_bert(tmp_path_factory.mktemp("reranker") / "ranker.gguf", reranker=True)
+    import_model(server.url, path, RERANKER)
+    return RERANKER
 
 
 @pytest.fixture(scope="session")

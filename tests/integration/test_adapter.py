@@ -104,3 +104,64 @@ def test_a_malformed_adapter_is_a_400_at_create_time(api: httpx.Client, smollm2_
         assert refused.value.status_code == 400 and "not a LoRA" in str(refused.value)
     names = {m["name"] for m in api.get("/api/tags").json()["models"]}
     assert "bad-adapter:latest" not in names
+
+
+def reply_with(api: httpx.Client, model: str, lora: list[dict[str, object]] | None
+               ) -> httpx.Response:
+    """/api/chat's greedy answer with the `lora` option (None: not sent)."""
+    options = {**GREEDY, **({"lora": lora} if lora is not None else {})}
+    return api.post("/api/chat", json={
+        "model": model, "stream": False, "options": options,
+        "messages": [{"role": "user", "content": "Count to ten."}]})
+
+
+def test_a_request_scales_each_of_two_adapters_without_reloading(
+        server: RunningServer, api: httpx.Client, smollm2_gguf: Path, tmp_path: Path) -> None:
+    write_lora(tmp_path / "alpha.gguf", smollm2_gguf, seed=1, std=0.2)
+    write_lora(tmp_path / "beta.gguf", smollm2_gguf, seed=2, std=0.2)
+    client = Client(server.url)
+    modelfile = f"FROM {MODEL}\nADAPTER ./alpha.gguf\nADAPTER ./beta.gguf\n"
+    try:
+        client.create_from_modelfile("duo", modelfile, tmp_path)
+        assert len(layer_digests(server, "duo")["adapter"]) == 2
+        base = greedy_reply(api, MODEL)
+
+        def answer(lora: list[dict[str, object]] | None) -> str:
+            response = reply_with(api, "duo", lora)
+            assert response.status_code == 200, response.text
+            return response.json()["message"]["content"]
+
+        both = answer(None)  # as loaded: each adapter at scale 1
+        runners = set(server.children())
+        off = answer([{"id": 0, "scale": 0}, {"name": "beta", "scale": 0.0}])
+        alpha = answer([{"name": "alpha", "scale": 1}])  # beta, not listed, gets 0
+        beta = answer([{"id": 1, "scale": 1.0}])
+        assert answer([{"id": 0, "scale": 1}, {"id": 1, "scale": 1}]) == both
+        assert set(server.children()) == runners  # one runner served every mix
+        assert off == base
+        assert len({base, alpha, beta, both}) == 4, (base, alpha, beta, both)
+    finally:
+        client.delete("duo")
+
+
+def test_a_lora_option_naming_no_adapter_of_the_model_is_a_400(
+        api: httpx.Client, smollm2_gguf: Path, tmp_path: Path) -> None:
+    write_lora(tmp_path / "alpha.gguf", smollm2_gguf, seed=1)
+    client = Client(str(api.base_url))
+    try:
+        client.create_from_modelfile("solo", f"FROM {MODEL}\nADAPTER ./alpha.gguf\n", tmp_path)
+        cases = {
+            "solo": [([{"id": 1, "scale": 1}], "no LoRA adapter with id 1"),
+                     ([{"name": "gamma", "scale": 1}], "no LoRA adapter named 'gamma'"),
+                     ([{"id": 0}], '"scale" must be a finite number'),
+                     ([{"id": 0, "name": "alpha", "scale": 1}], "must be an array of objects"),
+                     ({"id": 0, "scale": 1}, "must be an array of objects")],
+            MODEL: [([{"id": 0, "scale": 1}], "has no LoRA adapters")],
+        }
+        for model, refusals in cases.items():
+            for lora, message in refusals:
+                response = reply_with(api, model, lora)  # type: ignore[arg-type]
+                assert response.status_code == 400, (lora, response.text)
+                assert message in response.json()["error"], (lora, response.text)
+    finally:
+        client.delete("solo")

@@ -21,7 +21,7 @@ from tests.integration.registry import (  # noqa: F401 - the fixture is used by 
 
 
 def test_js_client_suite_passes_against_the_live_server(
-    server: RunningServer, smollm2_gguf: Path, registry: Registry
+    server: RunningServer, smollm2_gguf: Path, registry: Registry, reranker: str
 ) -> None:
     node_binary = node()
     install_dev_dependencies()
@@ -30,6 +30,7 @@ def test_js_client_suite_passes_against_the_live_server(
         PASTURE_TEST_MODEL=MODEL,
         PASTURE_TEST_GGUF=str(smollm2_gguf),
         PASTURE_TEST_REGISTRY=registry.host,
+        PASTURE_TEST_RERANKER=reranker,
     )
     test_files = sorted(str(path) for path in (JS / "test").glob("*.test.mjs"))
     assert test_files, "no JavaScript test files found"

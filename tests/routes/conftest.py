@@ -17,6 +17,7 @@ Models in the store:
 - `qwen`: `plain` with a Qwen-style Go TEMPLATE with tools and thinking: the server
   renders the prompt itself and reads tool calls and thoughts out of the engine's text.
 - `embedder`: a BERT GGUF with pooling (embedding only).
+- `reranker`: a BERT GGUF with rank pooling and a classifier head (reranking only).
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ async def _create_models(server: Server, folder: Path) -> None:
                  parameters=PLAIN_PARAMETERS)
     await create("native", files={"native.gguf": await upload(native)})
     await create("embedder", files={"bert.gguf": await upload(bert)})
+    ranker = write_tiny_bert(folder / "ranker.gguf", n_layers=1, n_embd=16, n_ff=32,
+                             reranker=True)
+    await create("reranker", files={"ranker.gguf": await upload(ranker)})
     await create("qwen", **{"from": "plain", "template": QWEN_TEMPLATE})
     copied = await server.post("/api/copy", source="plain", destination="twin")
     assert copied.status_code == 200, copied.text

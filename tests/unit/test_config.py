@@ -77,3 +77,19 @@ def test_tls_needs_both_files_and_makes_the_url_https() -> None:
     for one in ({"PASTURE_TLS_CERT": "cert.pem"}, {"PASTURE_TLS_KEY": "key.pem"}):
         with pytest.raises(ValueError, match="both PASTURE_TLS_CERT and PASTURE_TLS_KEY"):
             Settings.from_env(one)
+def test_registry_mirrors_move_a_hosts_pulls_and_nothing_else() -> None:
+    from pasture.config import parse_mirrors
+    from pasture.store.names import ModelName
+    from pasture.store.registry.client import TransferOptions, registry_base
+
+    mirrors = parse_mirrors(" HF.co=http://127.0.0.1:8080/ , registry.ollama.ai=https://m.example")
+    assert mirrors == (("hf.co", "http://127.0.0.1:8080"),
+                       ("registry.ollama.ai", "https://m.example"))
+    options = TransferOptions(mirrors=mirrors)
+    hf = ModelName.parse("hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M")
+    assert registry_base(hf, False, options.mirror(hf.host)) == "http://127.0.0.1:8080"
+    other = ModelName.parse("example.com/me/model")
+    assert registry_base(other, False, options.mirror(other.host)) == "https://example.com"
+    for bad in ("hf.co", "hf.co=ftp://x", "=https://x", "hf.co/x=https://y", "hf.co=https://"):
+        with pytest.raises(ValueError, match="registry mirror"):
+            parse_mirrors(bad)

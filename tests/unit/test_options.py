@@ -102,3 +102,24 @@ def test_every_sampling_option_reaches_the_engine() -> None:
     options = opts.merge(given)
     assert set(options) >= set(opts.SAMPLING)
     assert len(sampling_fields(options, 2048)) == len(opts.SAMPLING)
+
+
+def test_lora_entries_are_checked_and_reach_the_engine_as_one_scale_per_adapter() -> None:
+    from pasture.runner.base import CompletionRequest
+    from pasture.runner.llama_server import completion_payload
+
+    checked = opts.validate({"lora": [{"id": 1, "scale": 2}, {"name": "sql", "scale": 0.5}]})
+    assert checked == {"lora": [{"id": 1, "scale": 2.0}, {"name": "sql", "scale": 0.5}]}
+    for bad in ({"id": 0, "scale": 1}, [{"scale": 1}], [{"id": -1, "scale": 1}],
+                [{"id": True, "scale": 1}], [{"name": 3, "scale": 1}],
+                [{"id": 0, "scale": math.inf}], [{"id": 0, "scale": 1, "alpha": 2}]):
+        with pytest.raises(BadRequestError, match='option "lora"'):
+            opts.validate({"lora": bad})
+    with pytest.raises(BadRequestError, match='unknown parameter "lora"'):
+        opts.parse_parameter("lora", "1")  # per request only, not a Modelfile PARAMETER
+
+    def payload(lora: tuple[float, ...] | None) -> dict[str, object]:
+        return completion_payload(CompletionRequest("hi", opts.merge(), lora=lora), 64, None, ())
+
+    assert "lora" not in payload(None)
+    assert payload((0.0, 0.5))["lora"] == [{"id": 0, "scale": 0.0}, {"id": 1, "scale": 0.5}]

@@ -5,7 +5,7 @@
  */
 import { Transport } from './http.js';
 import { AbortableAsyncIterator } from './stream.js';
-import type { ChatRequest, ChatResponse, Config, CopyRequest, CreateRequest, DeleteRequest, DetokenizeRequest, DetokenizeResponse, EmbeddingsRequest, EmbeddingsResponse, EmbedRequest, EmbedResponse, GenerateRequest, GenerateResponse, ListResponse, ProcessResponse, ProgressResponse, PullRequest, PushRequest, ShowRequest, ShowResponse, StatusResponse, TokenizeRequest, TokenizeResponse, VersionResponse } from './types.js';
+import type { ChatRequest, ChatResponse, Config, CopyRequest, CreateRequest, DeleteRequest, DetokenizeRequest, DetokenizeResponse, EmbeddingsRequest, EmbeddingsResponse, EmbedRequest, EmbedResponse, GenerateRequest, GenerateResponse, ListResponse, ProcessResponse, ProgressResponse, PullRequest, PushRequest, RerankRequest, RerankResponse, ShowRequest, ShowResponse, StatusResponse, TokenizeRequest, TokenizeResponse, VersionResponse } from './types.js';
 /** Bytes that can become a blob on the server. */
 export type BlobData = Blob | ArrayBuffer | ArrayBufferView;
 /** Base64 text for bytes, in slices so a large image does not overflow the call stack. */
@@ -68,6 +68,9 @@ export declare class Pasture {
     tokenize(request: TokenizeRequest): Promise<TokenizeResponse>;
     /** Beyond Ollama: the text of token ids; an id outside the vocabulary is a 400. */
     detokenize(request: DetokenizeRequest): Promise<DetokenizeResponse>;
+    /** `documents` ordered by a reranker model's relevance to `query`, best first (Pasture's
+     *  `/api/rerank`; Ollama has none). */
+    rerank(request: RerankRequest): Promise<RerankResponse>;
     /** Download a model from its registry. */
     pull(request: PullRequest & {
         stream: true;

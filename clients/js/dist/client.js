@@ -129,6 +129,11 @@ export class Pasture {
     async detokenize(request) {
         return this.transport.json('POST', '/api/detokenize', { json: request });
     }
+    /** `documents` ordered by a reranker model's relevance to `query`, best first (Pasture's
+     *  `/api/rerank`; Ollama has none). */
+    async rerank(request) {
+        return this.transport.json('POST', '/api/rerank', { json: request });
+    }
     async pull(request) {
         return this.processStreamableRequest('/api/pull', { ...request });
     }

@@ -29,6 +29,8 @@ import type {
   ProgressResponse,
   PullRequest,
   PushRequest,
+  RerankRequest,
+  RerankResponse,
   ShowRequest,
   ShowResponse,
   StatusResponse,
@@ -197,6 +199,12 @@ export class Pasture {
   /** Beyond Ollama: the text of token ids; an id outside the vocabulary is a 400. */
   async detokenize(request: DetokenizeRequest): Promise<DetokenizeResponse> {
     return this.transport.json<DetokenizeResponse>('POST', '/api/detokenize', { json: request })
+  }
+
+  /** `documents` ordered by a reranker model's relevance to `query`, best first (Pasture's
+   *  `/api/rerank`; Ollama has none). */
+  async rerank(request: RerankRequest): Promise<RerankResponse> {
+    return this.transport.json<RerankResponse>('POST', '/api/rerank', { json: request })
   }
 
   // ----- registry -------------------------------------------------------------------------

@@ -213,6 +213,19 @@ export interface EmbedRequest {
   options?: Partial<Options>
 }
 
+/** Pasture's `/api/rerank`: `documents` ordered by a reranker model's relevance to `query`. */
+export interface RerankRequest {
+  model: string
+  query: string
+  documents: string[]
+  /** Keep the best n (default: all). */
+  top_n?: number
+  /** Echo each document's text in its result. */
+  return_documents?: boolean
+  keep_alive?: KeepAlive
+  options?: Partial<Options>
+}
+
 export interface EmbeddingsRequest {
   model: string
   prompt: string
@@ -278,6 +291,23 @@ export interface ChatResponse extends Metrics {
 export interface EmbedResponse {
   model: string
   embeddings: number[][]
+  total_duration?: number
+  load_duration?: number
+  prompt_eval_count?: number
+}
+
+export interface RerankResult {
+  /** The document's position in the request. */
+  index: number
+  /** The model's raw score: higher is more relevant. */
+  relevance_score: number
+  document?: string
+}
+
+export interface RerankResponse {
+  model: string
+  /** Best first. */
+  results: RerankResult[]
   total_duration?: number
   load_duration?: number
   prompt_eval_count?: number

@@ -23,6 +23,9 @@ export function required(name, what) {
 export const SERVER_URL = required('PASTURE_TEST_URL', 'a running Pasture server URL')
 export const MODEL = required('PASTURE_TEST_MODEL', 'the name of a chat model on that server')
 
+/** A reranker model on that server (rank pooling), for `rerank`. */
+export const RERANKER = required('PASTURE_TEST_RERANKER', 'the name of a reranker model on that server')
+
 /** Short, repeatable generations: the test machines have two shared cores. */
 export const SHORT = { num_predict: 8, temperature: 0, seed: 1 }
 

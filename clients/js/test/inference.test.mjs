@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 
 import { AbortableAsyncIterator, ResponseError } from 'pasture'
 
-import { MODEL, SHORT, client, collect, scratchName } from './helpers.mjs'
+import { MODEL, RERANKER, SHORT, client, collect, scratchName } from './helpers.mjs'
 
 const pasture = client()
 const hello = [{ role: 'user', content: 'Say hello.' }]
@@ -164,5 +164,21 @@ describe('embeddings', () => {
     assert.equal(reply.embedding.length, unit.length)
     const norm = Math.hypot(...reply.embedding)
     assert.ok(reply.embedding.every((value, i) => Math.abs(value / norm - unit[i]) < 1e-3))
+  })
+})
+
+describe('rerank', () => {
+  test('orders documents best first and keeps top_n, with their texts when asked', async () => {
+    const documents = ['the cat sat on the mat', 'stock prices fell', 'a cat', 'blue sky']
+    const all = await pasture.rerank({ model: RERANKER, query: 'cat', documents })
+    assert.equal(all.results.length, documents.length)
+    assert.deepEqual(all.results.map((r) => r.index).sort(), [0, 1, 2, 3])
+    const scores = all.results.map((r) => r.relevance_score)
+    assert.deepEqual(scores, [...scores].sort((a, b) => b - a))
+    const top = await pasture.rerank({
+      model: RERANKER, query: 'cat', documents, top_n: 2, return_documents: true,
+    })
+    assert.deepEqual(top.results.map((r) => r.index), all.results.slice(0, 2).map((r) => r.index))
+    assert.deepEqual(top.results.map((r) => r.document), top.results.map((r) => documents[r.index]))
   })
 })

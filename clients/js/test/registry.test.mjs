@@ -105,14 +105,21 @@ describe('push and pull through a registry', () => {
     assert.deepEqual(await pasture.pull({ model: remote, insecure: true }), { status: 'success' })
   })
 
-  test('pulling a model the registry does not have is a 404, streaming or not', async () => {
+  test('pulling a model the registry does not have: a 404, or streamed after pulling manifest', async () => {
     const missing = `${REGISTRY}/js/no-such-model:latest`
-    for (const stream of [false, true]) {
-      await assert.rejects(
-        pasture.pull({ model: missing, insecure: true, stream }),
-        isNotFound(/^pull model manifest: file does not exist$/),
-      )
-    }
+    await assert.rejects(
+      pasture.pull({ model: missing, insecure: true, stream: false }),
+      isNotFound(/^pull model manifest: file does not exist$/),
+    )
+    // Streamed, as Ollama's: the status line first, then the failure, raised mid-stream.
+    const seen = []
+    await assert.rejects(async () => {
+      for await (const part of await pasture.pull({ model: missing, insecure: true, stream: true })) {
+        seen.push(part.status)
+      }
+    }, (error) => error instanceof ResponseError &&
+      /^pull model manifest: file does not exist$/.test(error.error))
+    assert.deepEqual(seen, ['pulling manifest'])
   })
 
   test('pushing a model that is not here is a 404', async () => {

@@ -412,6 +412,32 @@ class EmbedResponse(WireModel):
     prompt_eval_count: int | None = None
 
 
+class RerankRequest(WireModel):
+    """Pasture's `/api/rerank` (Ollama has none: ollama/ollama#3368)."""
+
+    model: str
+    query: Any = None  # a non-empty string, checked by the route
+    documents: Any = None  # a non-empty list of strings, checked by the route
+    top_n: int | None = None  # keep the best n (default: all)
+    return_documents: bool | None = None  # echo each document's text (default: no)
+    options: dict[str, Any] | None = None
+    keep_alive: KeepAlive = None
+
+
+class RerankResult(WireModel):
+    index: int  # the document's position in the request
+    relevance_score: float  # the model's raw score: higher is more relevant
+    document: str | None = None
+
+
+class RerankResponse(WireModel):
+    model: str | None = None
+    results: list[RerankResult]  # best first
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+
+
 class EmbeddingsRequest(WireModel):
     model: str
     prompt: str = ""

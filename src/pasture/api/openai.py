@@ -1,5 +1,6 @@
 """OpenAI's API (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
-`/v1/models`, `/v1/responses`), as pydantic models.
+`/v1/models`, `/v1/responses`), and the Jina/Cohere-style `/v1/rerank` that llama-server
+and vLLM serve beside it, as pydantic models.
 
 Requests accept what the official `openai` SDK sends and ignore the rest. Beyond OpenAI,
 chat, completion and responses requests take an `options` object of Ollama options
@@ -231,6 +232,36 @@ class EmbeddingList(WireModel):
     object: Literal["list"] = "list"
     data: list[Embedding]
     model: str
+    usage: EmbeddingUsage
+
+
+# ----- rerank (Jina's and Cohere's shape, as llama-server and vLLM serve it) -------------
+
+
+class RerankRequest(WireModel):
+    model: str
+    query: Any = None  # a string; Cohere's and Jina's SDKs send no other type
+    documents: Any = None  # strings, or objects with "text", checked by the route
+    top_n: int | None = None
+    return_documents: bool = True  # Jina's default; vLLM always returns them
+    options: dict[str, Any] | None = None
+
+
+class RerankDocument(WireModel):
+    text: str
+
+
+class RerankResult(WireModel):
+    index: int
+    relevance_score: float
+    document: RerankDocument | None = None
+
+
+class RerankList(WireModel):
+    id: str
+    object: Literal["list"] = "list"
+    model: str
+    results: list[RerankResult]
     usage: EmbeddingUsage
 
 

@@ -29,6 +29,8 @@ from pasture.api.ollama import (
     ProgressResponse,
     PullRequest,
     PushRequest,
+    RerankRequest,
+    RerankResponse,
     ShowRequest,
     ShowResponse,
     StatusResponse,
@@ -79,6 +81,13 @@ def detokenize(**fields: Any) -> Call[DetokenizeResponse]:
     fields["tokens"] = list(fields["tokens"])
     request = DetokenizeRequest.model_validate(given(fields))
     return post("/api/detokenize", DetokenizeResponse, request)
+
+
+def rerank(**fields: Any) -> Call[RerankResponse]:
+    fields["options"] = to_options(fields.get("options"))
+    if fields.get("documents") is not None:
+        fields["documents"] = list(fields["documents"])
+    return post("/api/rerank", RerankResponse, RerankRequest.model_validate(given(fields)))
 
 
 def pull(**fields: Any) -> Call[ProgressResponse]:

@@ -18,6 +18,7 @@ from pasture.api.ollama import (
     NodesResponse,
     ProcessResponse,
     ProgressResponse,
+    RerankResponse,
     ShowResponse,
     StatusResponse,
     Think,
@@ -220,6 +221,24 @@ class Client:
         it is a `ResponseError` (400)."""
         return self._send(_calls.detokenize(model=model, tokens=tokens,
                                                 keep_alive=keep_alive))
+
+    def rerank(
+        self,
+        model: str,
+        query: str,
+        documents: Sequence[str],
+        top_n: int | None = None,
+        return_documents: bool | None = None,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: float | str | None = None,
+    ) -> RerankResponse:
+        """`documents` ordered by a reranker model's relevance to `query`, best first
+        (Pasture's `/api/rerank`: `client.rerank("bge-reranker", "q", ["a", "b"]).results`).
+        """
+        return self._send(_calls.rerank(
+            model=model, query=query, documents=documents, top_n=top_n,
+            return_documents=return_documents, options=options, keep_alive=keep_alive,
+        ))
 
     # ----- registry -----------------------------------------------------------------------
 

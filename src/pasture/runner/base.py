@@ -71,6 +71,15 @@ class Embeddings:
     prompt_tokens: int
 
 
+@dataclass
+class Ranking:
+    """A reranker's relevance score for each document (in the order given: higher is more
+    relevant; a raw logit, unbounded), and the tokens the query–document pairs cost."""
+
+    scores: list[float]
+    prompt_tokens: int
+
+
 @dataclass(frozen=True)
 class MemoryUse:
     """What a loaded model really takes, as the engine reported allocating it."""
@@ -98,6 +107,9 @@ class CompletionRequest:
     # Tags that are control tokens (Qwen's <think>, [TOOL_CALLS]) must appear as text.
     preserved_tokens: tuple[str, ...] = ()
     top_logprobs: int | None = None  # alternatives per token (0–20); None: no logprobs
+    # The scale of each LoRA adapter (`LoadSpec.adapters` order) for this request alone;
+    # None: each at the scale it was loaded with.
+    lora: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -173,9 +185,15 @@ class Runner(Protocol):
         """Pooled embeddings of texts or token lists, computed together in one batch."""
         ...
 
+    async def rerank(self, query: str, documents: list[str]) -> Ranking:
+        """Score each document's relevance to `query` (a reranker model, loaded with
+        rank pooling), all pairs in one batch."""
+        ...
+
     async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         """The tokens the engine makes of a text prompt (BOS added if the model wants it
         and `add_special`, special tokens recognised)."""
+
         ...
 
     async def detokenize(self, tokens: list[int]) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 
 from pasture import options as opts
 from pasture.errors import BadRequestError, RunnerError
-from pasture.runner.base import CompletionRequest, EngineChunk, EngineDone, TokenLogprob
+from pasture.runner.base import (
+    CompletionRequest,
+    EngineChunk,
+    EngineDone,
+    Ranking,
+    TokenLogprob,
+)
 
 # Ollama's sampling options and llama-server's names for them.
 _SAMPLING_FIELDS = {
@@ -92,6 +98,10 @@ def completion_payload(request: CompletionRequest, num_ctx: int, marker: str | N
         payload["preserved_tokens"] = list(request.preserved_tokens)  # [TOOL_CALLS]) shows
     if request.top_logprobs is not None:  # probabilities come only for n_probs > 0
         payload.update(n_probs=max(1, request.top_logprobs), post_sampling_probs=False)
+    if request.lora is not None:  # every adapter listed: one left out would get 0 anyway,
+        # but an empty list would mean "the load scales" to llama-server
+        payload["lora"] = [{"id": index, "scale": scale}
+                           for index, scale in enumerate(request.lora)]
     return payload
 
 
@@ -131,6 +141,14 @@ def _done(chunk: dict[str, Any]) -> EngineDone:
         draft_tokens=int(timings.get("draft_n", 0)),
         draft_accepted=int(timings.get("draft_n_accepted", 0)),
     )
+
+
+def ranking(reply: dict[str, Any], count: int) -> Ranking:
+    """The scores in `/rerank`'s Jina-style reply (sorted best first) in document order."""
+    scores = [0.0] * count
+    for result in reply.get("results", []):
+        scores[int(result["index"])] = float(result["relevance_score"])
+    return Ranking(scores, int(reply.get("usage", {}).get("prompt_tokens", 0)))
 
 
 def error_message(body: dict[str, Any]) -> str:

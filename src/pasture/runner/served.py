@@ -21,6 +21,7 @@ from pasture.runner.base import (
     EngineChunk,
     EngineDone,
     LoadSpec,
+    Ranking,
     RunnerCrashed,
 )
 from pasture.runner.http import HTTPError, RunnerHTTP
@@ -79,6 +80,11 @@ class ServedRunner:
         rows = sorted(reply["data"], key=lambda row: row["index"])
         return Embeddings([row["embedding"] for row in rows],
                           int(reply.get("usage", {}).get("prompt_tokens", 0)))
+
+    async def rerank(self, query: str, documents: list[str]) -> Ranking:
+        # `top_n` left to its default (every document): Pasture sorts and cuts itself.
+        reply = await self._post("/rerank", {"query": query, "documents": documents})
+        return llama_server.ranking(reply, len(documents))
 
     async def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         # The same tokenization llama-server applies to a text prompt (BOS added if the

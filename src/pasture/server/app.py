@@ -48,6 +48,7 @@ from pasture.server.routes import (
     nodes,
     openai,
     registry,
+    rerank,
     responses,
     tokens,
     ui,
@@ -104,7 +105,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
     for module in (meta, models, nodes, blobs, native, registry, verify, tokens):
         app.include_router(module.router)
-    for module in (embed, openai, responses, anthropic, ui):
+    for module in (embed, rerank, openai, responses, anthropic, ui):
         app.include_router(module.router)
     if state.metrics is not None:
         app.include_router(metrics.router)

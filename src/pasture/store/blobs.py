@@ -225,6 +225,24 @@ class BlobStore:
                 raise
         return digest
 
+    def new_temp_path(self) -> Path:
+        """A fresh temp file name in the blobs folder, for a writer outside this process
+        (the quantizer): `adopt` makes the finished file a blob; a crash leaves it to
+        `clean_temp`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lstat_below(self.base, (self.root.name,))  # not written through a linked folder
+        return self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+
+    def adopt(self, temp: Path) -> str:
+        """Store the finished file `temp` (from `new_temp_path`) under its content's
+        digest, as any other blob (blocking: it hashes the whole file)."""
+        digest = hash_file(temp)
+        with open(temp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temp, self.path(digest))
+        fsync_dir(self.root)
+        return digest
+
     def verify(self, digest: str) -> bool:
         """Whether the stored blob still hashes to its name (blocking: use a thread)."""
         try:

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pasture import gguf
 from pasture import options as opts
@@ -29,6 +29,10 @@ from pasture.store.blobs import validate_digest
 from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
+from pasture.store.quantize import QuantizeSettings, parse_level, quantize_layer
+
+if TYPE_CHECKING:  # the registry package imports the store
+    from pasture.store.registry import TransferOptions
 
 # How long parsing one uploaded file may take (a real header takes well under a second).
 PARSE_SECONDS = 60
@@ -82,9 +86,16 @@ def _check_file_name(name: str) -> None:
         raise BadRequestError(f"invalid file name {name!r}: must be a relative path")
 
 
-async def create_model(store: Store, name: ModelName, req: CreateRequest
+async def create_model(store: Store, name: ModelName, req: CreateRequest,
+                       quantizing: QuantizeSettings | None = None,
+                       pulling: TransferOptions | None = None
                        ) -> AsyncIterator[ProgressResponse]:
-    """Build and store the model `name`, yielding Ollama's progress statuses."""
+    """Build and store the model `name`, yielding Ollama's progress statuses;
+    `quantizing` says how to run the quantizer when the request asks for a level, and
+    `pulling` how to pull a `from` model that is not here yet."""
+    level = parse_level(req.quantize) if req.quantize else None  # a 400 before any output
+    if level is not None and quantizing is None:
+        raise BadRequestError("quantization is not available on this server")
     if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
         await isolated(parse_template, req.template, timeout=PARSE_SECONDS)
     check_requires(req.requires)  # before any output, so a refusal is a 400
@@ -99,7 +110,7 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
     elif req.from_:
         base_name = ModelName.parse(req.from_)
         if not await asyncio.to_thread(store.manifests.exists, base_name):
-            async for status in _pull_base(store, base_name, bool(req.insecure)):
+            async for status in _pull_base(store, base_name, bool(req.insecure), pulling):
                 yield status
         base = await asyncio.to_thread(load_local_model, store, base_name)
         draft = _Draft(
@@ -110,6 +121,16 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
     else:
         raise BadRequestError("neither 'from' or 'files' was specified")
     reused = list(draft.layers) if not req.files else []
+    if level is not None:
+        assert quantizing is not None
+        model = next(layer for layer in draft.layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
+        async for step in quantize_layer(store, model, level, quantizing):
+            if isinstance(step, ProgressResponse):
+                yield step
+            elif step is not model:
+                draft.layers[draft.layers.index(model)] = step
+                draft.config.file_type = level
+                reused = [layer for layer in reused if layer is not model]
 
     if req.adapters:
         draft.layers.extend(await _adapter_layers(store, draft.layers, req.adapters))
@@ -167,8 +188,8 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest
     yield ProgressResponse(status="success")
 
 
-async def _pull_base(store: Store, name: ModelName, insecure: bool
-                     ) -> AsyncIterator[ProgressResponse]:
+async def _pull_base(store: Store, name: ModelName, insecure: bool,
+                     options: TransferOptions | None) -> AsyncIterator[ProgressResponse]:
     """Pull a `from` model that is not local yet, as Ollama does, passing its statuses on.
 
     The pull's own `success` is held back: one `success`, the create's, ends the stream.
@@ -177,7 +198,7 @@ async def _pull_base(store: Store, name: ModelName, insecure: bool
     from pasture.store.registry.errors import RegistryUnreachableError
 
     try:
-        async for status in pull_model(store, name, insecure=insecure):
+        async for status in pull_model(store, name, insecure=insecure, options=options):
             if status.status != "success":
                 yield status
     except RegistryUnreachableError:  # offline: what the user needs to hear is "not found"
@@ -191,6 +212,8 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
 
     An adapter the model already has (its digest is an inherited layer) is not added
     twice, so `show --modelfile` output, which lists the adapters, recreates the model.
+    Each new one is named for its file (`sql.gguf`: "sql"), so a request can choose its
+    scale by name (`options.lora`); its position is its id.
     """
     have = {layer.digest for layer in layers if layer.mediaType == mf.MEDIA_TYPE_ADAPTER}
     model = next(layer for layer in layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
@@ -205,7 +228,8 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
         size = await isolated(checked_adapter, store.blobs.path(digest),
                               store.blobs.path(model.digest), timeout=PARSE_SECONDS)
         have.add(digest)
-        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=size))
+        new.append(mf.Layer(mediaType=mf.MEDIA_TYPE_ADAPTER, digest=digest, size=size,
+                            name=PurePosixPath(file_name.replace("\\", "/")).stem or None))
     return new
 
 

@@ -55,7 +55,8 @@ class Layer(BaseModel):
     digest: str
     size: Annotated[int, Field(ge=0)]
     from_: str | None = Field(default=None, alias="from")
-    name: str | None = None  # tensor layers only
+    # Tensor layers: the tensor's name; adapter layers: the name a request picks it by.
+    name: str | None = None
 
     @field_validator("digest")
     @classmethod

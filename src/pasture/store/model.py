@@ -17,6 +17,15 @@ if TYPE_CHECKING:  # the facade imports this module's siblings
     from pasture.store import Store
 
 
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA ADAPTER: its blob, and the name a request may choose it by (the stem of the
+    file it was created from; None for adapters pulled from a registry)."""
+
+    path: Path
+    name: str | None = None
+
+
 @dataclass
 class LocalModel:
     """Everything Pasture knows about one local model without opening its weights."""
@@ -27,7 +36,7 @@ class LocalModel:
     modified_at: datetime
     config: mf.ModelConfig
     model_path: Path
-    adapters: list[Path] = field(default_factory=list)
+    adapters: list[Adapter] = field(default_factory=list)  # in the engine's order (ids)
     draft_path: Path | None = None  # DRAFT model for speculative decoding
     projector_path: Path | None = None  # vision projector (llama.cpp loads one, the first)
     template: str | None = None
@@ -138,7 +147,8 @@ def load_local_model(store: Store, name: ModelName) -> LocalModel:
         modified_at=store.manifests.modified_at(name),
         config=read_config(store, name.display, manifest.config),
         model_path=store.blobs.path(model_layer.digest),
-        adapters=[store.blobs.path(a.digest) for a in manifest.layers_of(mf.MEDIA_TYPE_ADAPTER)],
+        adapters=[Adapter(store.blobs.path(a.digest), a.name)
+                  for a in manifest.layers_of(mf.MEDIA_TYPE_ADAPTER)],
         draft_path=(store.blobs.path(draft.digest)
                     if (draft := manifest.layer(mf.MEDIA_TYPE_DRAFT)) else None),
         projector_path=next((store.blobs.path(layer.digest)

@@ -90,6 +90,8 @@ def model_gguf(model: LocalModel) -> gguf.GGUFInfo:
 
 def capabilities(model: LocalModel, info: gguf.GGUFInfo) -> list[str]:
     """What the model can do, from its GGUF and templates (as Ollama derives them)."""
+    if info.reranker:  # scores pairs: it gives no vectors (Ollama has no such capability)
+        return ["rerank"]
     if info.pooling_type is not None:
         return ["embedding"]
     found = ["completion"]
@@ -156,7 +158,8 @@ def modelfile_text(model: LocalModel) -> str:
     commands = [modelfile.Command("from", name)]
     # Adapters and the draft as their blob paths, as Ollama prints them: re-creating from
     # the same server finds the blobs (and keeps the model's own adapters only once).
-    commands.extend(modelfile.Command("adapter", str(path)) for path in model.adapters)
+    commands.extend(modelfile.Command("adapter", str(adapter.path))
+                    for adapter in model.adapters)
     if model.draft_path is not None:
         commands.append(modelfile.Command("draft", str(model.draft_path)))
     if model.template is not None:

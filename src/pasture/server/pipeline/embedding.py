@@ -88,7 +88,7 @@ def groups(token_lists: list[list[int]], max_tokens: int,
     return result
 
 
-async def _tokenize_all(runner: Runner, inputs: list[str]) -> list[list[int]]:
+async def tokenize_all(runner: Runner, inputs: list[str]) -> list[list[int]]:
     """Each input's tokens, each distinct text tokenized once, with a bounded number of
     calls in flight."""
     gate = asyncio.Semaphore(TOKENIZE_CONCURRENCY)
@@ -122,6 +122,9 @@ async def embed(state: ServerState, model_name: str, inputs: list[str], *,
     started = time.perf_counter()
     check_input_count(inputs, state.settings.max_embed_inputs)
     model = await state.models.resolve(model_name)
+    if model.info.reranker:  # rank pooling scores pairs: there is no vector to give
+        raise BadRequestError(f'"{model_name}" does not support embeddings: it is a '
+                              "reranker (use /api/rerank)")
     merged = opts.merge(model.local.params, opts.validate(options))
     spec = model.load_spec(merged, state.settings)
     keep = state.keep_alive(keep_alive)
@@ -131,7 +134,7 @@ async def embed(state: ServerState, model_name: str, inputs: list[str], *,
         prompt_tokens = 0
         if inputs:
             runner = lease.runner
-            token_lists = await _tokenize_all(runner, inputs)
+            token_lists = await tokenize_all(runner, inputs)
             limit = spec.num_ctx
             if any(len(tokens) > limit for tokens in token_lists):
                 if not truncate:

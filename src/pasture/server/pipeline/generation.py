@@ -121,6 +121,7 @@ class Generation:
         self.options = options
         self.keep_alive = keep_alive
         self.spec = model.load_spec(options, state.settings)
+        self.lora = model.adapter_scales(options.get(opts.LORA))  # per request, no reload
         self.constraint = constraint
         self.template = template  # the Go TEMPLATE to render with; None: native mode
         self.think = think
@@ -340,7 +341,8 @@ class Generation:
         return CompletionRequest(
             prompt=text if pictures or tokens is None else tokens,
             options=options, images=pictures, json_schema=schema, grammar=grammar,
-            preserved_tokens=plan.preserved_tokens, top_logprobs=self.top_logprobs)
+            preserved_tokens=plan.preserved_tokens, top_logprobs=self.top_logprobs,
+            lora=self.lora)
 
     async def _load_or_unload(self) -> Finish:
         if self.keep_alive == 0:

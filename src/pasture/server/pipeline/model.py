@@ -60,6 +60,33 @@ class ResolvedModel:
         if capability not in self.capabilities:
             raise BadRequestError(f'"{self.requested}" does not support {action}')
 
+    def adapter_scales(self, lora: list[dict[str, Any]] | None) -> tuple[float, ...] | None:
+        """The scale of each ADAPTER (in load order) for a request's `lora` option, whose
+        entries choose adapters by id (position) or name; adapters not chosen get 0, as
+        in llama-server. None without the option: every adapter at its load scale (1)."""
+        if lora is None:
+            return None
+        adapters = self.local.adapters
+        if not adapters:
+            raise BadRequestError(f'"{self.requested}" has no LoRA adapters to scale')
+        scales = [0.0] * len(adapters)
+        for entry in lora:
+            if "id" in entry:
+                index = entry["id"]
+                if index >= len(adapters):
+                    raise BadRequestError(f"no LoRA adapter with id {index}: "
+                                          f'"{self.requested}" has {len(adapters)} (ids from 0)')
+            else:
+                named = [i for i, adapter in enumerate(adapters) if adapter.name == entry["name"]]
+                if len(named) != 1:
+                    known = ", ".join(repr(a.name) for a in adapters if a.name) or "none"
+                    raise BadRequestError(
+                        f"no LoRA adapter named {entry['name']!r} (named: {known})" if not named
+                        else f"several LoRA adapters are named {entry['name']!r}: choose by id")
+                index = named[0]
+            scales[index] = entry["scale"]
+        return tuple(scales)
+
     def load_spec(self, options: dict[str, Any], settings: Settings) -> LoadSpec:
         """How to start a runner for this model with merged options."""
         model = self.local
@@ -83,14 +110,16 @@ class ResolvedModel:
             num_gpu=num_gpu if num_gpu >= 0 else -1,  # -1: the scheduler's placement decides
             num_thread=options.get("num_thread") or settings.num_threads,
             use_mmap=options.get("use_mmap"),
-            adapters=tuple(str(p) for p in model.adapters),
+            adapters=tuple(str(adapter.path) for adapter in model.adapters),
             draft_model=draft,
             draft_num_predict=draft_n if draft else LoadSpec.draft_num_predict,
             projector=str(model.projector_path) if model.projector_path else None,
             kv_cache_type=settings.kv_cache_type,
             flash_attention=settings.flash_attention,
             embedding=True,
-            pooling=None if embedding else "last",
+            # A reranker's rank pooling must be asked for by name: llama-server serves
+            # `/rerank` only when its parameters say so, whatever the GGUF declares.
+            pooling="rank" if self.info.reranker else None if embedding else "last",
         )
 
 

@@ -24,12 +24,14 @@ from pasture.api.ollama import (
     ShowRequest,
 )
 from pasture.cluster.nodes import node_name
-from pasture.errors import BadRequestError, PastureError
+from pasture.errors import PastureError
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store import ModelName
 from pasture.store.create import create_model
 from pasture.store.model import load_local_model
+from pasture.store.quantize import settings_for
+from pasture.store.registry import TransferOptions
 from pasture.store.show import show_model
 
 log = logging.getLogger(__name__)
@@ -66,9 +68,11 @@ async def show(body: ShowRequest, request: Request) -> Response:
 async def create(body: CreateRequest, request: Request) -> Response:
     state = state_of(request)
     name = ModelName.parse(body.model or body.name or "")
-    if body.quantize:
-        raise BadRequestError("quantization is not supported yet")
-    progress = create_model(state.store, name, body)
+    settings = state.settings
+    quantizing = settings_for(settings.engines_dir, settings.num_threads,
+                              settings.runner_memory_limit)
+    progress = create_model(state.store, name, body, quantizing,
+                            TransferOptions(mirrors=settings.registry_mirrors))
     if body.stream:
         return await ndjson_response(progress, request)
     # A client that leaves stops the work: no more GGUF parsing, no manifest written.

@@ -19,7 +19,7 @@ from pasture.api.ollama import ProgressResponse, PullRequest, PushRequest
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store import ModelName
-from pasture.store.registry import pull_model, push_model
+from pasture.store.registry import TransferOptions, pull_model, push_model
 
 router = APIRouter()
 
@@ -44,10 +44,11 @@ async def _last(progress: AsyncIterator[ProgressResponse]) -> ProgressResponse:
 
 @router.post("/api/pull")
 async def pull(body: PullRequest, request: Request) -> Response:
-    store = state_of(request).store
+    state = state_of(request)
     name = ModelName.parse(body.model or body.name or "")
-    return await _respond(pull_model(store, name, insecure=bool(body.insecure)), body.stream,
-                          request)
+    options = TransferOptions(mirrors=state.settings.registry_mirrors)
+    return await _respond(pull_model(state.store, name, insecure=bool(body.insecure),
+                                     options=options), body.stream, request)
 
 
 @router.post("/api/push")

@@ -50,6 +50,12 @@ class TransferOptions:
     retries: int = 3  # per part, for network errors
     timeout: float = 30.0  # seconds without progress before a request is retried
     key_path: Path | None = None  # None: ~/.pasture/id_ed25519
+    # (host, base URL) pairs: a pull from `host` asks the URL instead (a mirror of it)
+    mirrors: tuple[tuple[str, str], ...] = ()
+
+    def mirror(self, host: str) -> str | None:
+        """The base URL that stands in for registry `host`, if one does."""
+        return dict(self.mirrors).get(host.lower())
 
     def parts_for(self, size: int) -> int:
         """The part size used for a blob of `size` bytes."""
@@ -58,12 +64,15 @@ class TransferOptions:
         return min(max(size // NUM_PARTS, MIN_PART_SIZE), MAX_PART_SIZE)
 
 
-def registry_base(name: ModelName, insecure: bool) -> str:
+def registry_base(name: ModelName, insecure: bool, mirror: str | None = None) -> str:
     """`scheme://host` for a name: plain http only when the request says `insecure`.
 
     As in Ollama, `insecure` also downgrades a name without a scheme to http, so
-    `pull 127.0.0.1:5000/library/x --insecure` reaches a local registry.
+    `pull 127.0.0.1:5000/library/x --insecure` reaches a local registry. A `mirror` the
+    server's settings give for the name's host is used as it is, http or https.
     """
+    if mirror is not None:
+        return mirror
     if name.scheme == "http" and not insecure:
         raise BadRequestError("insecure protocol http")
     return f"{'http' if insecure else name.scheme}://{name.host}"
@@ -108,7 +117,7 @@ class RegistryClient:
         self.name = name
         self.insecure = insecure
         self.options = options or TransferOptions()
-        self.base = registry_base(name, insecure)
+        self.base = registry_base(name, insecure, self.options.mirror(name.host))
         self.repository = f"{name.namespace}/{name.model}"
         self.token: str | None = None
         self._http = httpx.AsyncClient(

@@ -1,0 +1,154 @@
+"""llama.cpp's quantizer: compiled once against the installed engine, run in a child.
+
+The wheel exports llama.cpp's loader and ggml's kernels but not `llama_model_quantize`
+(`llama_quant/README.md`), so its one missing source file, vendored from the same
+xllamacpp release, is compiled into a small library that takes everything else from the
+wheel. Quantizing reads an untrusted GGUF and takes minutes of every core on a large
+model, so it runs in a child process: at low priority, with its output file capped, its
+anonymous memory watched like a runner's, and killed when the request goes away. Its
+progress comes from the per-tensor lines llama.cpp logs (`[  12/ 201] blk.0.attn_k...`),
+the same lines Ollama reads from `llama-quantize`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import importlib.util
+import logging
+import mmap
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from pasture.errors import BadRequestError, PastureError, RunnerError
+from pasture.runner import watchdog
+
+log = logging.getLogger(__name__)
+
+SOURCES = Path(__file__).parent / "llama_quant"
+LIBRARY_NAME = "libpasture_quant.so"
+# llm_arch_from_string(const std::string &) as the C++11 string ABI mangles it: the wheel
+# is built with one std::string ABI or the other, and the library must use the same.
+_CXX11_MARK = b"_Z20llm_arch_from_stringRKNSt7__cxx1112basic_string"
+_PROGRESS = re.compile(rb"\[\s*(\d+)/\s*(\d+)\]")
+
+
+class QuantizerUnavailable(PastureError):
+    """The quantizer cannot be built or run on this server (500: not the request's fault)."""
+
+
+def engine_library() -> Path:
+    """The installed engine's shared library (the default wheel, whatever build serves)."""
+    spec = importlib.util.find_spec("xllamacpp")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        found = sorted(Path(folder).glob("xllamacpp*.so"))
+        if found:
+            return found[0]
+    raise QuantizerUnavailable("quantization needs the xllamacpp engine, which is not installed")
+
+
+def vendored_version() -> str:
+    return (SOURCES / "vendor" / "XLLAMACPP_VERSION").read_text().strip()
+
+
+def uses_cxx11_abi(library: Path) -> bool:
+    """Whether `library` exports llama.cpp's C++ symbols with the C++11 std::string ABI."""
+    with open(library, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(_CXX11_MARK) != -1
+
+
+def library_path(cache: Path) -> Path:
+    """Where the quantizer for the installed engine is (or will be) built under `cache`."""
+    version = importlib.metadata.version("xllamacpp")
+    return cache / ".quantizer" / version / LIBRARY_NAME
+
+
+def build(cache: Path) -> Path:
+    """The quantizer library, compiled first if it is not there yet (blocking: ~35 s)."""
+    target = library_path(cache)
+    if target.is_file():
+        return target
+    installed, vendored = importlib.metadata.version("xllamacpp"), vendored_version()
+    if installed != vendored:  # the loader's class layouts must match the headers
+        raise QuantizerUnavailable(
+            f"quantization needs xllamacpp {vendored} (its quantizer source is vendored "
+            f"for that release); {installed} is installed")
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
+    if not compiler:
+        raise QuantizerUnavailable("quantization needs a C++ compiler to build llama.cpp's "
+                                   "quantizer once (apt install g++)")
+    abi = int(uses_cxx11_abi(engine_library()))
+    vendor = SOURCES / "vendor"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".tmp-{secrets.token_hex(8)}-{LIBRARY_NAME}")  # builds may race
+    log.info("building llama.cpp's quantizer for xllamacpp %s in %s", installed, target.parent)
+    result = subprocess.run(
+        [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
+         f"-I{vendor / 'include'}", f"-I{vendor / 'ggml' / 'include'}", f"-I{vendor / 'src'}",
+         str(SOURCES / "shim.cpp"), str(vendor / "src" / "llama-quant.cpp"), "-o", str(temp)],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        temp.unlink(missing_ok=True)
+        log.error("building the quantizer failed:\n%s", result.stderr[-4000:])
+        raise QuantizerUnavailable("building llama.cpp's quantizer failed (see the server log)")
+    os.replace(temp, target)
+    return target
+
+
+async def quantize(library: Path, source: Path, target: Path, ftype: int, *, threads: int,
+                   max_output: int, memory_limit: int | None) -> AsyncIterator[tuple[int, int]]:
+    """Quantize GGUF `source` to llama.cpp file type `ftype`, written to `target`, yielding
+    (tensors done, tensors in all) as it goes. RunnerError if the engine refuses the file
+    or the child dies; closing the iterator early kills the child."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pasture.engines.quantize_main", str(engine_library()),
+        str(library), str(source), str(target), str(ftype), str(threads), str(max_output),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
+    overran: list[int] = []
+
+    def stop(used: int) -> None:
+        overran.append(used)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+    guard = asyncio.create_task(watchdog.watch(process.pid, memory_limit, stop)) \
+        if memory_limit else None
+    last_error = ""
+    try:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            if found := _PROGRESS.search(line):
+                yield int(found.group(1)), int(found.group(2))
+            elif b"error" in line.lower() or b"failed" in line.lower():
+                last_error = line.decode(errors="replace").strip()
+        code = await process.wait()
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+        if guard is not None:
+            guard.cancel()
+    if overran:
+        raise RunnerError(f"quantizing used more than its memory limit "
+                          f"({(memory_limit or 0) >> 20} MiB) and was stopped")
+    if code != 0:
+        log.error("quantizing %s failed (exit %s): %s", source, code, last_error)
+        if code < 0:  # a signal: a crash, or past its output cap (SIGXFSZ)
+            raise RunnerError("the quantizer stopped unexpectedly (see the server log)")
+        raise BadRequestError("llama.cpp could not quantize this model"
+                              + (f": {_without_paths(last_error)}" if last_error else ""))
+
+
+def _without_paths(message: str) -> str:
+    """An engine message fit for an error body: no file paths, not too long."""
+    return re.sub(r"(/[^\s:'\"]+)+", "<file>", message)[:200]
