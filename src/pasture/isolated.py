@@ -9,14 +9,15 @@ only waits on a pipe, and a caller that gives up (cancelled, or past `timeout`) 
 the child at once.
 
 Children come from a fork server that has already imported Pasture's parsers, so a call
-costs a fork, not a Python start-up. Results and exceptions travel back pickled.
+costs a fork, not a Python start-up (the first call starts the fork server: it is not
+started with the server, which would slow every start-up for a rare request).
+Results and exceptions travel back pickled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import multiprocessing.forkserver
 import resource
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -42,13 +43,6 @@ def _fork_server() -> Any:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(_PRELOAD)
     return _context
-
-
-def start() -> None:
-    """Start the fork server now (it imports Pasture's parsers: seconds on a busy
-    machine), so that the first request needing it does not wait for that."""
-    _fork_server()
-    multiprocessing.forkserver.ensure_running()
 
 
 def _child(sender: Connection, memory: int, fn: Callable[..., Any], args: tuple[Any, ...]

@@ -54,7 +54,13 @@ class RunningServer:
             except OSError:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.process.pid:
+            if ppid != self.process.pid:
+                continue
+            try:  # not the fork server of `pasture.isolated`: runners run pasture.runner
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"pasture.runner.main" in command:
                 pids.append(int(entry.name))
         return pids
 

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from pasture import __version__, engine, isolated
+from pasture import __version__, engine
 from pasture.config import Settings
 from pasture.engines.builds import EngineBuild, EngineBuilds
 from pasture.engines.launch import EngineLauncher
@@ -92,7 +92,6 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
         if not settings.noprune:  # in a thread: a large store must not delay start-up
             threading.Thread(target=prune_at_start, args=(state.store,), name="prune",
                              daemon=True).start()
-        threading.Thread(target=isolated.start, name="isolated", daemon=True).start()
         yield
         await state.scheduler.close()
         await asyncio.to_thread(state.tracer.shutdown)  # sends what is still batched
