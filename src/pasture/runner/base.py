@@ -43,6 +43,9 @@ class LoadSpec:
     draft_model: str | None = None
     # Tokens the draft proposes per step (Ollama's `draft_num_predict`, 4 with a draft).
     draft_num_predict: int = 4
+    # Draftless speculation (llama.cpp's ngram kinds: "ngram_simple", "ngram_mod",
+    # "ngram_map_k"); None: none. Ignored when a draft model is set.
+    speculative: str | None = None
     # Vision PROJECTOR (llama.cpp's mmproj GGUF); None: the model takes text only.
     projector: str | None = None
     flash_attention: bool | None = None  # None: the engine decides (llama.cpp's auto)

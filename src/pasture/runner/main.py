@@ -75,6 +75,9 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None) -> Any:
         params.lora_adapters = adapters
     if spec.get("draft_model"):
         _speculative_draft(xllamacpp, params, spec)
+    elif spec.get("speculative"):
+        kind = f"COMMON_SPECULATIVE_TYPE_{spec['speculative'].upper()}"
+        params.speculative.types = [getattr(xllamacpp.common_speculative_type, kind)]
     if spec.get("projector"):
         params.mmproj.path = spec["projector"]
     return params
