@@ -112,6 +112,8 @@ class Settings:
     runner_memory_limit: int | None = None
     max_embed_inputs: int = 2048  # inputs in one embedding request
     metrics: bool = True  # GET /metrics (PASTURE_METRICS=0: off, and nothing recorded)
+    # Disk for prompt caches kept across reloads (runner/prompt_cache.py); 0: none kept.
+    prompt_cache_size: int = 2 << 30
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -150,6 +152,8 @@ class Settings:
             runner_memory_limit=_optional_bytes(pasture_only("RUNNER_MEMORY_LIMIT", environ)),
             max_embed_inputs=max(1, int(pasture_only("MAX_EMBED_INPUTS", environ) or 2048)),
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
+            prompt_cache_size=parse_bytes(pasture_only("PROMPT_CACHE_SIZE", environ)
+                                          or str(2 << 30)),
         )
 
 
