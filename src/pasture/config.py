@@ -79,7 +79,7 @@ class Settings:
     host: HostPort
     models_dir: Path
     keep_alive: float  # seconds; negative = forever
-    num_parallel: int
+    num_parallel: int  # slots per model; 0: chosen per model from memory (placement.py)
     max_queue: int  # requests waiting, for a load or a slot, before 503
     max_loaded_models: int
     load_timeout: float  # seconds; <= 0 = no limit
@@ -123,7 +123,7 @@ class Settings:
             host=parse_host(env("HOST", environ)),
             models_dir=Path(models).expanduser() if models else Path.home() / ".pasture" / "models",
             keep_alive=parse_keep_alive(keep_alive, bare_int_seconds=True) if keep_alive else 300.0,
-            num_parallel=max(1, _int("NUM_PARALLEL", 1, environ)),
+            num_parallel=max(0, _int("NUM_PARALLEL", 0, environ)),
             max_queue=max(1, _int("MAX_QUEUE", 512, environ)),
             max_loaded_models=max(1, _int("MAX_LOADED_MODELS", 3, environ)),
             load_timeout=_seconds("LOAD_TIMEOUT", 300.0, environ),

@@ -37,7 +37,7 @@ def _unload(api: httpx.Client) -> None:
 
 
 def _cache_files(server: RunningServer) -> list[Path]:
-    return sorted((server.models_dir / "prompt-cache").glob("*-slot-0.bin"))
+    return sorted((server.models_dir / "prompt-cache").glob("*-slot-*.bin"))
 
 
 def test_a_long_prefix_is_reused_after_unload_and_reload(server: RunningServer,

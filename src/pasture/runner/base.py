@@ -31,6 +31,8 @@ class LoadSpec:
 
     model_path: str
     num_ctx: int
+    # Slots: requests served at once. 0 (automatic) only in a request's spec: the
+    # scheduler starts the runner with the count it chose.
     num_parallel: int = 1
     num_batch: int = 512
     # Layers to offload (llama.cpp's n_gpu_layers; blocks + output). -1 asks the scheduler
