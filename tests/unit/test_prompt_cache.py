@@ -57,13 +57,14 @@ def test_only_an_unchanged_file_of_the_same_key_is_trusted(tmp_path: Path) -> No
     assert not path.exists() and not path.with_suffix(".json").exists()
 
 
-def test_the_key_ignores_threads_and_slots_but_not_the_context_or_engine(
+def test_the_key_ignores_threads_slots_and_speculation_not_the_context_or_engine(
         tmp_path: Path) -> None:
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF")
     spec = LoadSpec(str(model), num_ctx=4096)
     key = cache_key(spec, "default 1.0")
-    assert cache_key(dataclasses.replace(spec, num_thread=3, num_parallel=4), "default 1.0") == key
+    same = dataclasses.replace(spec, num_thread=3, num_parallel=4, speculative="ngram_mod")
+    assert cache_key(same, "default 1.0") == key
     assert cache_key(dataclasses.replace(spec, num_ctx=2048), "default 1.0") != key
     assert cache_key(spec, "default 1.1") != key
     model.write_bytes(b"GGUF2")

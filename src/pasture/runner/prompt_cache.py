@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # of the JSON records; a record of another format is foreign
 # A slot holding fewer tokens is not worth a file: its prefill takes well under a second.
 MIN_TOKENS = 256
-# LoadSpec fields that do not change what a KV cache holds (threads, placement, slots).
-_IRRELEVANT = frozenset({"num_thread", "num_parallel", "num_gpu", "use_mmap", "num_batch"})
+# LoadSpec fields that do not change what a KV cache holds (threads, placement, slots,
+# draftless speculation).
+_IRRELEVANT = frozenset({"num_thread", "num_parallel", "num_gpu", "use_mmap", "num_batch",
+                         "speculative"})
 
 _STALE = 3600.0  # seconds after which a partial file or a lone record is debris
 
