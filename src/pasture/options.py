@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 # Draftless speculation: "ngram" is llama.cpp's ngram-simple; the others name its kinds.
 SPECULATIVE_KINDS = ("off", "ngram", "ngram_simple", "ngram_map_k", "ngram_mod")
-SPECULATIVE_DEFAULT = "ngram"
+# Off by default: on this 2-core CPU a failed draft costs a batch, and free chat lost
+# 4 % and more (bench/RESULTS.md), past the 3 % a default may cost.
+SPECULATIVE_DEFAULT = "off"
 SPECULATIVE_ENGINE_KINDS = {"ngram": "ngram_simple", "ngram_simple": "ngram_simple",
                             "ngram_map_k": "ngram_map_k", "ngram_mod": "ngram_mod"}
 
@@ -70,8 +72,8 @@ LOAD: dict[str, OptionSpec] = {
     # Speculative decoding with no draft model: the engine drafts tokens by looking the
     # last few up in the prompt and the text so far (llama.cpp's ngram speculation), so
     # answers that repeat their input (edits, rewrites, quotes, extraction) decode in
-    # bigger steps. Greedy answers are unchanged. "ngram" is the kind measured best
-    # here (bench/bench_speculative.py); a DRAFT model, when the model has one, wins.
+    # bigger steps. Greedy answers are unchanged. "ngram" is llama.cpp's ngram-simple
+    # (bench/bench_speculative.py); a DRAFT model, when the model has one, wins.
     "speculative": OptionSpec(str, SPECULATIVE_DEFAULT, choices=SPECULATIVE_KINDS),
 }
 

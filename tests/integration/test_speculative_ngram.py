@@ -2,8 +2,8 @@
 
 An echo task (copy a passage) is where ngram lookup drafts well: the runner must report
 accepted draft tokens, and greedy output must be exactly what the model alone produces.
-Through the server the option is on by default, `off` turns it off, and the counts show
-in /metrics as vLLM names them.
+Through the server the option is off by default, `ngram` turns it on, and the counts
+show in /metrics as vLLM names them.
 """
 
 from __future__ import annotations
@@ -71,14 +71,14 @@ def _echo(api: httpx.Client, **options: object) -> str:
     return reply.json()["response"]
 
 
-def test_the_server_speculates_by_default_and_off_turns_it_off(api: httpx.Client) -> None:
+def test_the_option_turns_speculation_on_and_it_is_off_by_default(api: httpx.Client) -> None:
     before = _spec_counts(api)
     default = _echo(api)
-    after_default = _spec_counts(api)
-    assert after_default[1] > before[1]  # accepted drafts, with no option given
-    off = _echo(api, speculative="off")
-    assert _spec_counts(api) == after_default  # a runner without speculation
-    assert off == default
+    assert _spec_counts(api) == before  # a runner without speculation
+    speculated = _echo(api, speculative="ngram")
+    after = _spec_counts(api)
+    assert after[1] > before[1]  # accepted drafts
+    assert speculated == default
 
     bad = api.post("/api/generate", json={"model": MODEL, "prompt": "Hi",
                                           "options": {"speculative": "eagle"}})
@@ -93,12 +93,12 @@ def test_the_server_speculates_by_default_and_off_turns_it_off(api: httpx.Client
 
 def test_modelfile_parameter_speculative_is_stored_and_shown(api: httpx.Client) -> None:
     created = api.post("/api/create", json={
-        "model": "no-speculation", "from": MODEL, "stream": False,
-        "parameters": {"speculative": "off"}})
+        "model": "ngram-mod", "from": MODEL, "stream": False,
+        "parameters": {"speculative": "ngram_mod"}})
     assert created.status_code == 200, created.text
     try:
-        shown = api.post("/api/show", json={"model": "no-speculation"}).json()
-        assert "\nPARAMETER speculative off\n" in shown["modelfile"]
-        assert re.search(r"^speculative\s+\"off\"$", shown["parameters"], re.MULTILINE)
+        shown = api.post("/api/show", json={"model": "ngram-mod"}).json()
+        assert "\nPARAMETER speculative ngram_mod\n" in shown["modelfile"]
+        assert re.search(r"^speculative\s+\"ngram_mod\"$", shown["parameters"], re.MULTILINE)
     finally:
-        api.request("DELETE", "/api/delete", json={"model": "no-speculation"})
+        api.request("DELETE", "/api/delete", json={"model": "ngram-mod"})
