@@ -10,7 +10,9 @@ prompt (so no run reuses another's) and three questions after it:
   a third question.
 
 The model is loaded by an empty request before each timed one, so TTFT is the prompt's
-cost alone; load times are reported beside it.
+cost (and, after a load, the first touch of the weights) alone; load times are reported
+beside it. Requests go through `/v1/chat/completions`, whose streamed usage says how many
+prompt tokens the engine reused.
 
     python bench/bench_prompt_cache.py [--model smollm2|gemma3] [--runs 3]
 """
@@ -44,29 +46,27 @@ def system_prompt(run: int) -> str:
 
 
 def ttft(client: httpx.Client, system: str, question: str) -> tuple[float, int, int]:
-    """Seconds to the first token, prompt tokens, and those the engine reused."""
-    body = {"model": "bench", "stream": True, "keep_alive": -1,
-            "options": {"num_predict": 8, "temperature": 0},
+    """Seconds to the first token, prompt tokens, and those the engine reused (OpenAI's
+    streamed usage)."""
+    body = {"model": "bench", "stream": True, "max_tokens": 8, "temperature": 0,
+            "stream_options": {"include_usage": True},
             "messages": [{"role": "system", "content": system},
                          {"role": "user", "content": question}]}
     start = time.perf_counter()
     first = None
-    final: dict = {}
-    with client.stream("POST", "/api/chat", json=body) as response:
+    usage: dict = {}
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
-            if not line:
+            if not line.startswith("data: {"):
                 continue
-            item = json.loads(line)
-            if first is None and item.get("message", {}).get("content"):
+            item = json.loads(line.removeprefix("data: "))
+            choices = item.get("choices") or [{}]
+            if first is None and choices[0].get("delta", {}).get("content"):
                 first = time.perf_counter() - start
-            if item.get("done"):
-                final = item
-    usage = client.post("/v1/chat/completions", json={
-        "model": "bench", "max_tokens": 1, "temperature": 0,
-        "messages": body["messages"]}).json()["usage"]  # the same prompt again: all cached
-    return first or 0.0, final.get("prompt_eval_count", 0), \
-        usage["prompt_tokens_details"]["cached_tokens"]
+            usage = item.get("usage") or usage
+    return first or 0.0, usage.get("prompt_tokens", 0), \
+        (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
 
 
 def load(client: httpx.Client) -> float:
