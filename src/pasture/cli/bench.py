@@ -80,6 +80,8 @@ async def measure(client: AsyncClient, model: str, clients: list[int], tokens: i
         "prompt_tokens": prefill.prompt_eval_count, "prefill_tokens_per_second": prefill_tps,
         "decode_tokens_per_second": decode, "decode_tokens": generated,
         "aggregate_tokens_per_second": throughput, "tokens_per_request": tokens,
+        # Other work on the machine moves every figure: say how busy it was.
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -116,7 +118,9 @@ async def _aggregate(client: AsyncClient, model: str, n: int, options: dict[str,
 def table(report: dict[str, Any]) -> str:
     """The figures as the terminal shows them."""
     lines = [
-        f"{report['model']} on {report['machine']}, {report['date']}",
+        f"{report['model']} on {report['machine']}, {report['date']}"
+        + (f", load average {report['load_average']:.2f}"
+           if report.get("load_average") is not None else ""),
         f"load time            {report['load_seconds']:8.2f} s",
         f"time to first token  {report['ttft_seconds'] * 1000:8.0f} ms",
         f"prompt processing    {report['prefill_tokens_per_second']:8.1f} tokens/s "
