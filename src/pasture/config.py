@@ -79,7 +79,7 @@ class Settings:
     host: HostPort
     models_dir: Path
     keep_alive: float  # seconds; negative = forever
-    num_parallel: int
+    num_parallel: int  # slots per model; 0: chosen per model from memory (placement.py)
     max_queue: int  # requests waiting, for a load or a slot, before 503
     max_loaded_models: int
     load_timeout: float  # seconds; <= 0 = no limit
@@ -121,6 +121,8 @@ class Settings:
     # Registries whose pulls go elsewhere (`PASTURE_REGISTRY_MIRRORS="hf.co=https://m.example"`):
     # a name keeps its host (and its place in the store), only the requests move.
     registry_mirrors: tuple[tuple[str, str], ...] = ()
+    # Disk for prompt caches kept across reloads (runner/prompt_cache.py); 0: none kept.
+    prompt_cache_size: int = 2 << 30
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -130,7 +132,7 @@ class Settings:
             host=parse_host(env("HOST", environ)),
             models_dir=Path(models).expanduser() if models else Path.home() / ".pasture" / "models",
             keep_alive=parse_keep_alive(keep_alive, bare_int_seconds=True) if keep_alive else 300.0,
-            num_parallel=max(1, _int("NUM_PARALLEL", 1, environ)),
+            num_parallel=max(0, _int("NUM_PARALLEL", 0, environ)),
             max_queue=max(1, _int("MAX_QUEUE", 512, environ)),
             max_loaded_models=max(1, _int("MAX_LOADED_MODELS", 3, environ)),
             load_timeout=_seconds("LOAD_TIMEOUT", 300.0, environ),
@@ -162,6 +164,8 @@ class Settings:
             **_tls_files(pasture_only("TLS_CERT", environ), pasture_only("TLS_KEY", environ)),
             cluster=pasture_only("CLUSTER", environ),
             registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
+            prompt_cache_size=parse_bytes(pasture_only("PROMPT_CACHE_SIZE", environ)
+                                          or str(2 << 30)),
         )
 
     @property

@@ -17,6 +17,14 @@ from pasture.errors import BadRequestError
 
 log = logging.getLogger(__name__)
 
+# Draftless speculation: "ngram" is llama.cpp's ngram-simple; the others name its kinds.
+SPECULATIVE_KINDS = ("off", "ngram", "ngram_simple", "ngram_map_k", "ngram_mod")
+# Off by default: on this 2-core CPU a failed draft costs a batch, and free chat lost
+# 4 % and more (bench/RESULTS.md), past the 3 % a default may cost.
+SPECULATIVE_DEFAULT = "off"
+SPECULATIVE_ENGINE_KINDS = {"ngram": "ngram_simple", "ngram_simple": "ngram_simple",
+                            "ngram_map_k": "ngram_map_k", "ngram_mod": "ngram_mod"}
+
 # llama.cpp reads these counts as 32-bit ints: a larger value would wrap, so it is refused.
 INT32_MAX = (1 << 31) - 1
 
@@ -26,12 +34,13 @@ THINK_LEVELS = ("low", "medium", "high", "max")
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One option: its JSON type, default and bounds."""
+    """One option: its JSON type, default and bounds (or, for a string, its choices)."""
 
     type: type
     default: Any
     low: float | None = None  # smallest allowed value, if bounded
     high: float | None = None  # largest allowed value, if bounded
+    choices: tuple[str, ...] = ()  # the values a string option may take
 
 
 # Per-request sampling options (sent with every completion).
@@ -63,6 +72,12 @@ LOAD: dict[str, OptionSpec] = {
     # Tokens a DRAFT model proposes per step (llama.cpp's draft n_max); unset: 4 for a
     # model with a DRAFT, and 0 turns speculative decoding off, as in Ollama.
     "draft_num_predict": OptionSpec(int, None, low=0, high=256),
+    # Speculative decoding with no draft model: the engine drafts tokens by looking the
+    # last few up in the prompt and the text so far (llama.cpp's ngram speculation), so
+    # answers that repeat their input (edits, rewrites, quotes, extraction) decode in
+    # bigger steps. Greedy answers are unchanged. "ngram" is llama.cpp's ngram-simple
+    # (bench/bench_speculative.py); a DRAFT model, when the model has one, wins.
+    "speculative": OptionSpec(str, SPECULATIVE_DEFAULT, choices=SPECULATIVE_KINDS),
 }
 
 ALL: dict[str, OptionSpec] = {**SAMPLING, **LOAD}
@@ -80,7 +95,8 @@ RETIRED = frozenset(
     }
 )
 
-_TYPE_NAMES = {int: "integer", float: "float", bool: "boolean", list: "array of strings"}
+_TYPE_NAMES = {int: "integer", float: "float", bool: "boolean", list: "array of strings",
+               str: "string"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -91,6 +107,10 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise bad
         return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise bad
+        return _one_of(name, value)
     if kind is list:
         if isinstance(value, str):
             return [value]
@@ -102,6 +122,15 @@ def _coerce(name: str, value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise BadRequestError(f'option "{name}" must be a finite number')
     return _in_range(name, int(value) if kind is int else float(value))
+
+
+def _one_of(name: str, value: str) -> str:
+    """The value (lowercased) if it is one of the option's choices, else a 400 listing them."""
+    lowered = value.strip().lower()
+    choices = ALL[name].choices
+    if lowered not in choices:
+        raise BadRequestError(f'option "{name}" must be one of {", ".join(choices)}')
+    return lowered
 
 
 def _number(bound: float) -> str:
@@ -192,6 +221,8 @@ def parse_parameter(name: str, raw: str) -> Any:
             if lowered in ("0", "f", "false"):
                 return False
             raise ValueError(text)
+        if kind is str:
+            return _one_of(key, text)
         if "_" in text or not text.isascii():  # Python reads 1_000 and other scripts'
             raise ValueError(text)              # digits; Go's (Ollama's) parser does not
         if kind is int:

@@ -1,7 +1,8 @@
 """Memory estimates against what the engine allocates, and many clients on one model.
 
-The estimate tests start runners directly (no server); the others share one server of
-their own started with PASTURE_NUM_PARALLEL=4, so that four requests can be batched.
+The estimate tests start runners directly (no server); most others share one server of
+their own started with PASTURE_NUM_PARALLEL=4, so that four requests can be batched; the
+last uses the session's server, where the slots are chosen automatically.
 """
 
 from __future__ import annotations
@@ -178,3 +179,28 @@ def test_flash_attention_can_be_turned_off(tmp_path: Path, smollm2_gguf: Path) -
     finally:
         stop_server(running)
     assert re.search(r"flash_attn\s+= disabled", running.log())
+
+
+def test_slots_are_chosen_for_the_machine_when_num_parallel_is_unset(
+        server: RunningServer) -> None:
+    """The shared server leaves PASTURE_NUM_PARALLEL unset: SmolLM2 fits four slots in
+    this machine's memory, so two clients are served at once, neither waiting."""
+    httpx.post(server.url + "/api/generate", json={"model": MODEL}, timeout=120)
+    assert re.search(r"placing smollm2:135m: CPU \(no GPU\), 4 slots", server.log())
+    seen: list[tuple[int, int]] = []
+
+    def client(index: int) -> None:
+        httpx.post(server.url + "/api/generate", timeout=300, json={
+            "model": MODEL, "prompt": f"Story {index}. Once upon a time", "raw": True,
+            "stream": False, "options": {"num_predict": 64, "temperature": 0}})
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        (entry,) = httpx.get(server.url + "/api/ps", timeout=30).json()["models"]
+        seen.append((entry["running"], entry["waiting"]))
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    assert (2, 0) in seen and all(waiting == 0 for _, waiting in seen)

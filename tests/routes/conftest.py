@@ -144,7 +144,8 @@ class Serve(Protocol):
 
 
 def settings_for(models: Path, **env: str) -> Settings:
-    return Settings.from_env({"PASTURE_MODELS": str(models),
+    # One slot, as Ollama defaults to: these tests script what waits for it.
+    return Settings.from_env({"PASTURE_MODELS": str(models), "PASTURE_NUM_PARALLEL": "1",
                               "PASTURE_ENGINES": str(models.parent / "engines"), **env})
 
 

@@ -32,7 +32,7 @@ def test_pasture_variables_win_over_ollama_ones() -> None:
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.host.url == "http://127.0.0.1:11434"
-    assert settings.keep_alive == 300 and settings.num_parallel == 1
+    assert settings.keep_alive == 300 and settings.num_parallel == 0  # chosen per model
     assert settings.max_queue == 512 and settings.context_length == 4096
 
 

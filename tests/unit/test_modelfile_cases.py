@@ -64,6 +64,7 @@ def test_the_options_are_the_servers() -> None:
     for name, spec in options.ALL.items():
         bounds = {"low": spec.low, "high": spec.high}
         expected[name] = {"type": spec.type.__name__,
-                          **{key: value for key, value in bounds.items() if value is not None}}
+                          **{key: value for key, value in bounds.items() if value is not None},
+                          **({"choices": list(spec.choices)} if spec.choices else {})}
     assert SHARED["options"] == expected
     assert SHARED["retired"] == sorted(options.RETIRED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pasture.engine import Device
 from pasture.runner.base import LoadSpec
 from pasture.scheduler.memory import MemoryEstimate, ModelShape, estimate
@@ -123,3 +125,38 @@ def test_memory_settings_accept_bytes_and_units() -> None:
     assert settings.gpu_overhead == 512 * MiB and settings.kv_cache_type == "q8_0"
     defaults = Settings.from_env({"PASTURE_KV_CACHE_TYPE": "bogus"})
     assert defaults.kv_cache_type == "f16" and defaults.gpu_memory_limit is None
+
+
+def _sized_planner(*devices: Device, system: int = 64 * GiB) -> Planner:
+    """A planner whose estimate grows with the slots asked for, as the KV cache does."""
+    def sized(load: LoadSpec) -> MemoryEstimate:
+        shape = ModelShape(n_layers=10, n_embd=2048, n_ff=5632, n_vocab=32000,
+                           input_bytes=125 * MiB, layer_bytes=(100 * MiB,) * 10,
+                           output_bytes=125 * MiB, output_on_cpu_bytes=125 * MiB,
+                           kv_elements=(512,) * 10)
+        return estimate(shape, num_ctx=load.num_ctx, num_parallel=load.num_parallel)
+    return Planner(list(devices), system_memory=lambda: system, estimator=sized)
+
+
+def test_automatic_slots_are_four_where_memory_allows() -> None:
+    auto = LoadSpec("m.gguf", num_ctx=4096, num_parallel=0)
+    roomy = _sized_planner(CPU).place(auto)
+    assert roomy.parallel == 4 and roomy.fits
+    one = _sized_planner(CPU).place(replace(auto, num_parallel=1))
+    assert roomy.size > one.size  # four contexts' KV cache
+    assert _sized_planner(CPU).place(replace(auto, num_parallel=3)).parallel == 3  # the user's
+
+
+def test_automatic_slots_step_down_rather_than_overflow_or_lose_gpu_layers() -> None:
+    auto = LoadSpec("m.gguf", num_ctx=4096, num_parallel=0)
+    sizes = {n: _sized_planner(CPU).place(replace(auto, num_parallel=n)).size for n in (1, 2, 4)}
+    two_fit = _sized_planner(CPU, system=(sizes[2] + sizes[4]) // 2).place(auto)
+    assert two_fit.parallel == 2 and two_fit.fits
+    none_fit = _sized_planner(CPU, system=sizes[1] // 2).place(auto)
+    assert none_fit.parallel == 1 and not none_fit.fits  # flagged, loaded anyway
+    auto = replace(auto, num_gpu=-1)
+    on_gpu = _sized_planner(gpu(), CPU).place(replace(auto, num_parallel=1))
+    assert on_gpu.gpu_layers == 11
+    tight = _sized_planner(gpu(free=on_gpu.size_vram + GPU_RUNTIME_BYTES + 10 * MiB),
+                           CPU).place(auto)
+    assert tight.parallel == 1 and tight.gpu_layers == 11  # not 4 slots and fewer layers

@@ -219,6 +219,8 @@ const OPTIONS = {
     num_thread: { type: 'int', low: 0, high: 1024 },
     // Tokens a DRAFT model proposes per step; 0 turns speculative decoding off.
     draft_num_predict: { type: 'int', low: 0, high: 256 },
+    // Speculative decoding with no draft model (the engine's ngram lookup); "off" turns it off.
+    speculative: { type: 'str', choices: ['off', 'ngram', 'ngram_simple', 'ngram_map_k', 'ngram_mod'] },
 };
 /** Options Ollama dropped: a Modelfile may still name them; they are accepted and ignored. */
 const RETIRED = new Set([
@@ -226,7 +228,7 @@ const RETIRED = new Set([
     'mirostat', 'mirostat_tau', 'mirostat_eta', 'tfs_z', 'numa',
 ]);
 const TYPE_NAMES = {
-    int: 'integer', float: 'float', bool: 'boolean', list: 'array of strings',
+    int: 'integer', float: 'float', bool: 'boolean', list: 'array of strings', str: 'string',
 };
 /** The value if within the option's bounds, else the server's message naming them. */
 function inRange(key, value, line) {
@@ -250,6 +252,12 @@ export function parseParameter(name, raw, line = 0) {
     const text = raw.trim();
     if (kind === 'list')
         return raw;
+    if (kind === 'str') {
+        const choices = OPTIONS[key]?.choices ?? [];
+        if (choices.includes(text.toLowerCase()))
+            return text.toLowerCase();
+        throw lineError(line, `option "${key}" must be one of ${choices.join(', ')}`);
+    }
     if (kind === 'bool') {
         const lowered = text.toLowerCase();
         if (['1', 't', 'true'].includes(lowered))

@@ -204,13 +204,14 @@ export function parseModelfile(text: string): ModelfileCommand[] {
 
 // ----- PARAMETER values ---------------------------------------------------------------------
 
-type OptionType = 'int' | 'float' | 'bool' | 'list'
+type OptionType = 'int' | 'float' | 'bool' | 'list' | 'str'
 
-/** An option's JSON type and, if bounded, its smallest and largest values. */
+/** An option's JSON type and, if bounded, its smallest and largest values (or a string's choices). */
 interface OptionSpec {
   type: OptionType
   low?: number
   high?: number
+  choices?: string[]
 }
 
 /**
@@ -239,6 +240,8 @@ const OPTIONS: Record<string, OptionSpec> = {
   num_thread: { type: 'int', low: 0, high: 1024 },
   // Tokens a DRAFT model proposes per step; 0 turns speculative decoding off.
   draft_num_predict: { type: 'int', low: 0, high: 256 },
+  // Speculative decoding with no draft model (the engine's ngram lookup); "off" turns it off.
+  speculative: { type: 'str', choices: ['off', 'ngram', 'ngram_simple', 'ngram_map_k', 'ngram_mod'] },
 }
 /** Options Ollama dropped: a Modelfile may still name them; they are accepted and ignored. */
 const RETIRED = new Set([
@@ -246,7 +249,7 @@ const RETIRED = new Set([
   'mirostat', 'mirostat_tau', 'mirostat_eta', 'tfs_z', 'numa',
 ])
 const TYPE_NAMES: Record<OptionType, string> = {
-  int: 'integer', float: 'float', bool: 'boolean', list: 'array of strings',
+  int: 'integer', float: 'float', bool: 'boolean', list: 'array of strings', str: 'string',
 }
 
 /** The value if within the option's bounds, else the server's message naming them. */
@@ -269,6 +272,11 @@ export function parseParameter(name: string, raw: string, line = 0): unknown {
   if (!kind) throw lineError(line, `unknown parameter "${name}"`)
   const text = raw.trim()
   if (kind === 'list') return raw
+  if (kind === 'str') {
+    const choices = OPTIONS[key]?.choices ?? []
+    if (choices.includes(text.toLowerCase())) return text.toLowerCase()
+    throw lineError(line, `option "${key}" must be one of ${choices.join(', ')}`)
+  }
   if (kind === 'bool') {
     const lowered = text.toLowerCase()
     if (['1', 't', 'true'].includes(lowered)) return true

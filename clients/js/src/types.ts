@@ -28,6 +28,8 @@ export interface Options {
   num_thread: number
   /** Tokens a DRAFT model proposes per step (0 turns speculative decoding off). */
   draft_num_predict: number
+  /** Speculative decoding with no draft model: 'off' (the default) or an ngram kind. */
+  speculative: 'off' | 'ngram' | 'ngram_simple' | 'ngram_map_k' | 'ngram_mod'
   // per request
   num_keep: number
   seed: number

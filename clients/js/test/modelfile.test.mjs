@@ -124,7 +124,14 @@ test("every option the server knows is typed and bounded as the server's", () =>
   const SAMPLES = { int: ['7', 7], float: ['0.5', 0.5], bool: ['true', true], list: [' \n ', ' \n '] }
   const options = Object.entries(SHARED.options)
   assert.ok(options.some(([name]) => name === 'draft_num_predict'))
-  for (const [name, { type, low, high }] of options) {
+  for (const [name, { type, low, high, choices }] of options) {
+    if (type === 'str') {
+      for (const choice of choices) assert.equal(parseParameter(name, choice.toUpperCase()), choice, name)
+      assert.throws(() => parseParameter(name, 'x', 2), {
+        message: `(line 2): option "${name}" must be one of ${choices.join(', ')}`,
+      })
+      continue
+    }
     const [raw, value] = SAMPLES[type]
     if ((low === undefined || value >= low) && (high === undefined || value <= high)) {
       assert.equal(parseParameter(name, raw), value, name)

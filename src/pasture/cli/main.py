@@ -271,6 +271,31 @@ def _think_value(think: bool | None, level: str | None) -> bool | str | None:
     return level.lower()
 
 
+@command("bench")
+def bench(
+    model: ModelArg,
+    clients: Annotated[
+        str, _flag("--clients", "Clients at once for the throughput figures, comma-separated")
+    ] = "1,2,4,8",
+    tokens: Annotated[int, _flag("--tokens", "Tokens each request generates")] = 128,
+    output: Annotated[
+        Path | None, _flag("--output", "Where to write PATH.json and PATH.png", "-o")
+    ] = None,
+) -> None:
+    """Measure a model on this machine: load, prompt and decode speed, time to first
+    token, and throughput for several clients, with speculative decoding off and on."""
+    from pasture.cli import bench as measure
+
+    try:
+        counts = sorted({int(n) for n in clients.split(",") if n.strip()})
+    except ValueError:
+        raise fail(f"--clients takes numbers separated by commas, not {clients!r}") from None
+    if not counts or counts[0] < 1 or tokens < 1:
+        raise fail("--clients and --tokens must be at least 1")
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model)
+    measure.run(model, counts, tokens, output or Path(f"pasture-bench-{safe}"))
+
+
 @command("stop")
 def stop(model: ModelArg) -> None:
     """Stop a running model."""

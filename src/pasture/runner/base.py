@@ -31,6 +31,8 @@ class LoadSpec:
 
     model_path: str
     num_ctx: int
+    # Slots: requests served at once. 0 (automatic) only in a request's spec: the
+    # scheduler starts the runner with the count it chose.
     num_parallel: int = 1
     num_batch: int = 512
     # Layers to offload (llama.cpp's n_gpu_layers; blocks + output). -1 asks the scheduler
@@ -43,6 +45,9 @@ class LoadSpec:
     draft_model: str | None = None
     # Tokens the draft proposes per step (Ollama's `draft_num_predict`, 4 with a draft).
     draft_num_predict: int = 4
+    # Draftless speculation (llama.cpp's ngram kinds: "ngram_simple", "ngram_mod",
+    # "ngram_map_k"); None: none. Ignored when a draft model is set.
+    speculative: str | None = None
     # Vision PROJECTOR (llama.cpp's mmproj GGUF); None: the model takes text only.
     projector: str | None = None
     flash_attention: bool | None = None  # None: the engine decides (llama.cpp's auto)

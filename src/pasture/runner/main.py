@@ -1,12 +1,13 @@
 """Child-process entry point: load one model into llama.cpp's server and serve it.
 
 Run as `python -m pasture.runner.main '<LoadSpec JSON>' [HOST]` (HOST, the address to
-listen on, is 127.0.0.1 unless a cluster node serves its runners to the front end), with
-the engine's API key as the first line of stdin (a key on the command line would be
-readable by any local user in /proc). Prints one JSON line on stdout —
-`{"address": "http://127.0.0.1:PORT", "media_marker": ...}` (the marker only with a
-projector) or `{"error": "..."}` — then serves until its stdin closes, which
-happens when the parent exits or unloads the model.
+listen on, is 127.0.0.1 unless a cluster node serves its runners to the front end; the
+spec may add `slot_save_path` when slots are saved to a prompt cache), with the engine's
+API key as the first line of stdin (a key on the command line would be readable by any
+local user in /proc). Prints one JSON line on stdout — `{"address": "http://127.0.0.1:PORT",
+"media_marker": ..., "version": ...}` (the marker only with a projector; the engine's
+version) or `{"error": "..."}` — then serves until its stdin closes, which happens when
+the parent exits or unloads the model.
 The process ends with `os._exit`, never by deleting the engine (that can hang).
 """
 
@@ -49,6 +50,8 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None,
         ggml_type = getattr(xllamacpp.ggml_type, f"GGML_TYPE_{kv_type.upper()}")
         params.cache_type_k = params.cache_type_v = ggml_type
     params.cache_prompt = True
+    if spec.get("slot_save_path"):  # where the parent's prompt cache saves slots
+        params.slot_save_path = spec["slot_save_path"]
     params.warmup = False
     params.port = 0
     params.hostnames = [host]
@@ -78,6 +81,9 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None,
         params.lora_adapters = adapters
     if spec.get("draft_model"):
         _speculative_draft(xllamacpp, params, spec)
+    elif spec.get("speculative"):
+        kind = f"COMMON_SPECULATIVE_TYPE_{spec['speculative'].upper()}"
+        params.speculative.types = [getattr(xllamacpp.common_speculative_type, kind)]
     if spec.get("projector"):
         params.mmproj.path = spec["projector"]
     return params
@@ -133,7 +139,8 @@ def main() -> None:
     except Exception as exc:  # the engine reports load failures as plain exceptions
         print(json.dumps({"error": str(exc) or type(exc).__name__}), flush=True)
         os._exit(1)
-    print(json.dumps({"address": address, "media_marker": marker}), flush=True)
+    print(json.dumps({"address": address, "media_marker": marker,
+                      "version": xllamacpp.__version__}), flush=True)
     sys.stdin.read()  # returns at EOF: the parent is gone or wants us to stop
     os._exit(0)
 

@@ -19,6 +19,7 @@ from pasture.errors import RunnerError
 from pasture.runner import watchdog
 from pasture.runner.base import LoadSpec, MemoryUse, RunnerCrashed, RunnerOutOfMemory
 from pasture.runner.buffers import BufferSizes
+from pasture.runner.prompt_cache import PromptCache, cache_key
 from pasture.runner.served import ServedRunner
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,15 @@ class ProcessRunner(ServedRunner):
                  drain: asyncio.Task[None], buffers: BufferSizes | None = None,
                  engine: str = "default", media_marker: str | None = None,
                  llguidance: bool = True, api_key: str | None = None,
-                 memory_limit: int | None = None) -> None:
+                 memory_limit: int | None = None,
+                 prompt_cache: tuple[PromptCache, str] | None = None) -> None:
         super().__init__(spec, address, api_key, engine, media_marker, llguidance)
         self.process = process
         self._drain = drain
         self.buffers = buffers or BufferSizes()  # what the engine allocated (from its log)
         self.memory_limit = memory_limit  # bytes of anonymous memory; None: no cap
         self._stopped_because: str | None = None  # why the parent killed it, if it did
+        self._prompt_cache = prompt_cache  # where its slots are saved, and under which key
         self._watchdog = asyncio.create_task(
             watchdog.watch(process.pid, memory_limit, self._overran)) \
             if memory_limit is not None else None
@@ -54,22 +57,28 @@ class ProcessRunner(ServedRunner):
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
                     engine: str = "default", site: Path | None = None,
                     llguidance: bool = True, memory_limit: int | None = None,
-                    host: str = "127.0.0.1", api_key: str | None = None
-                    ) -> ProcessRunner:
+                    host: str = "127.0.0.1", api_key: str | None = None,
+                    prompt_cache: PromptCache | None = None) -> ProcessRunner:
         """Spawn a runner for `spec` and return once the model is loaded and healthy;
         `site` is an engine build's directory, put first on the child's import path,
-        `llguidance` whether that build has llguidance, and `memory_limit` the bytes of
+        `llguidance` whether that build has llguidance, `memory_limit` the bytes of
         anonymous memory past which the runner is killed (None: the default of
-        `watchdog.memory_limit`, 0: no cap). The engine listens on `host` (a cluster
-        node's own address, so the front end can reach it) and answers only `api_key`
-        (a fresh random one unless the caller, a cluster front end, chose it)."""
+        `watchdog.memory_limit`, 0: no cap), and `prompt_cache` where its slots are
+        saved when it stops and restored from when it starts. The engine listens on
+        `host` (a cluster node's own address, so the front end can reach it) and answers
+        only `api_key` (a fresh random one unless the caller, a cluster front end, chose
+        it)."""
         env = None
+        child_spec = spec.to_json()
+        if prompt_cache is not None:
+            prompt_cache.root.mkdir(parents=True, exist_ok=True)
+            child_spec["slot_save_path"] = str(prompt_cache.root) + os.sep
         if site is not None:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site),
                                                               env.get("PYTHONPATH")]))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pasture.runner.main", json.dumps(spec.to_json()), host,
+            sys.executable, "-m", "pasture.runner.main", json.dumps(child_spec), host,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
@@ -102,8 +111,17 @@ class ProcessRunner(ServedRunner):
         log.info("runner pid %d serving %s on %s (memory limit %s)", process.pid,
                  spec.model_path, reply["address"],
                  f"{limit >> 20} MiB" if limit is not None else "none")
-        return cls(spec, process, reply["address"], drain, buffers, engine,
-                   reply.get("media_marker"), llguidance, api_key, limit)
+        cache = None
+        if prompt_cache is not None:
+            cache = (prompt_cache, cache_key(spec, f"{engine} {reply.get('version')}"))
+        runner = cls(spec, process, reply["address"], drain, buffers, engine,
+                     reply.get("media_marker"), llguidance, api_key, limit, cache)
+        if cache is not None:
+            restored = await cache[0].restore(cache[1], spec.num_parallel, runner._http.post)
+            if restored:
+                log.info("runner pid %d: %d prompt tokens restored from the prompt cache",
+                         process.pid, restored)
+        return runner
 
     @property
     def alive(self) -> bool:
@@ -137,9 +155,20 @@ class ProcessRunner(ServedRunner):
             self.process.kill()
 
     async def close(self) -> None:
-        """Ask the child to exit (stdin EOF), then kill it if it lingers."""
+        """Save its slots to the prompt cache, ask the child to exit (stdin EOF), then
+        kill it if it lingers."""
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self._prompt_cache is not None and self.alive:
+            cache, key = self._prompt_cache
+            try:
+                kept = await asyncio.wait_for(
+                    cache.save(key, self.spec.num_parallel, self._http.post), 60)
+                log.info("runner pid %d: %d prompt tokens saved to the prompt cache",
+                         self.process.pid, kept)
+            except Exception as exc:  # noqa: BLE001 - unloading goes on without it
+                log.warning("runner pid %d: prompt cache not saved: %s", self.process.pid,
+                            exc)
         if self.process.stdin and not self.process.stdin.is_closing():
             self.process.stdin.close()
         try:

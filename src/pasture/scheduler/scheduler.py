@@ -64,10 +64,11 @@ class Loaded:
 
     key: str  # the name of the model that loaded it, as shown by /api/ps
     digest: str  # manifest digest of that model
-    spec: LoadSpec  # as requested (num_gpu -1 = auto): equal specs share the runner
+    # As requested (num_gpu -1, num_parallel 0: automatic): equal specs share the runner.
+    spec: LoadSpec
     runner: Runner
     keep_alive: float
-    placement: Placement  # where it went (the runner was started with its gpu_layers)
+    placement: Placement  # where it went (the runner was started with its layers, slots)
     leases: int = 0  # requests holding it: running, or waiting for a slot
     running: int = 0  # requests holding one of its slots
     # Requests waiting for a slot, in arrival order; a freed slot passes to the first.
@@ -89,7 +90,7 @@ class Loaded:
     @property
     def slot_free(self) -> bool:
         """A request arriving now would run at once."""
-        return self.running < self.spec.num_parallel and not self.waiting
+        return self.running < self.placement.parallel and not self.waiting
 
     @property
     def size(self) -> int:
@@ -264,8 +265,9 @@ class Scheduler:
     async def _place(self, key: str, spec: LoadSpec, size: int) -> Placement | None:
         """Where `spec` goes now; None if it would get less memory than with the loaded
         models gone (then one of them is evicted, or waited for, first)."""
+        slots = spec.num_parallel or 1
         if self._planner is None:
-            return Placement(spec.num_gpu, None, size, 0)
+            return Placement(spec.num_gpu, None, size, 0, parallel=slots)
         held = [m.held for m in self._loaded.values()]
         try:
             placement = await asyncio.to_thread(self._planner.place, spec, held)
@@ -274,7 +276,7 @@ class Scheduler:
             raise
         except (PastureError, OSError) as exc:  # unreadable header: let the engine say why
             log.warning("cannot estimate memory for %s (%s): loading on the CPU", key, exc)
-            return Placement(0, None, size, 0, "no memory estimate")
+            return Placement(0, None, size, 0, "no memory estimate", parallel=slots)
         if placement.gpu_layers < ideal.gpu_layers or (ideal.fits and not placement.fits):
             log.info("%s needs memory held by other models (%s MiB)", key,
                      ideal.size // (1 << 20))
@@ -282,7 +284,7 @@ class Scheduler:
         if not placement.fits:
             log.warning("%s needs %d MiB of system memory, more than is available: loading "
                          "anyway", key, placement.size_system // (1 << 20))
-        log.info("placing %s: %s", key, placement.describe())
+        log.info("placing %s: %s, %d slots", key, placement.describe(), placement.parallel)
         return placement
 
     async def _start(self, key: str, spec: LoadSpec,
@@ -290,8 +292,10 @@ class Scheduler:
         """Start the runner with the placement's layers; on running out of memory retry
         with half as many GPU layers, down to none, as Ollama steps down."""
         while True:
-            run_spec = spec if self._planner is None else replace(
-                spec, num_gpu=placement.gpu_layers, node=placement.node)
+            run_spec = replace(spec, num_parallel=placement.parallel) \
+                if self._planner is None else replace(
+                    spec, num_gpu=placement.gpu_layers, num_parallel=placement.parallel,
+                    node=placement.node)
             try:
                 return await self._start_runner(run_spec), placement
             except RunnerOutOfMemory:

@@ -23,6 +23,7 @@ from pasture.engines.launch import EngineLauncher
 from pasture.errors import PastureError, ServerBusyError
 from pasture.runner.base import LoadSpec
 from pasture.runner.process import ProcessRunner
+from pasture.runner.prompt_cache import PromptCache
 from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Planner
 from pasture.scheduler.scheduler import StartRunner
@@ -155,7 +156,8 @@ def local_state(settings: Settings, start_runner: StartRunner | None,
     if start_runner is None:
         launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
                                   partial(start_on_build, timeout=settings.load_timeout or None,
-                                          memory_limit=settings.runner_memory_limit),
+                                          memory_limit=settings.runner_memory_limit,
+                                          prompt_cache=prompt_cache_for(settings)),
                                   preferred=settings.engine)
         start_runner, refresh = launcher.start, launcher.refresh_gpus
         info = engine_info or launcher.machine()
@@ -201,12 +203,22 @@ def planner_for(settings: Settings, info: engine.EngineInfo,
                    gpu_limit=settings.gpu_memory_limit, refresh=refresh if info.gpus else None)
 
 
+def prompt_cache_for(settings: Settings) -> PromptCache | None:
+    """Prompt caches kept on disk beside the models (None: PASTURE_PROMPT_CACHE_SIZE=0)."""
+    if settings.prompt_cache_size <= 0:
+        return None
+    return PromptCache(settings.models_dir / "prompt-cache", settings.prompt_cache_size)
+
+
 async def start_on_build(spec: LoadSpec, build: EngineBuild, timeout: float | None,
-                         memory_limit: int | None = None) -> ProcessRunner:
+                         memory_limit: int | None = None,
+                         prompt_cache: PromptCache | None = None) -> ProcessRunner:
     """A runner process for `spec` importing the engine from `build`, killed past
-    `memory_limit` (`PASTURE_RUNNER_MEMORY_LIMIT`)."""
+    `memory_limit` (`PASTURE_RUNNER_MEMORY_LIMIT`), its slots kept in `prompt_cache`
+    across reloads."""
     return await ProcessRunner.start(spec, timeout, engine=build.name, site=build.site,
-                                     llguidance=build.llguidance, memory_limit=memory_limit)
+                                     llguidance=build.llguidance, memory_limit=memory_limit,
+                                     prompt_cache=prompt_cache)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:

@@ -56,6 +56,12 @@ class Metrics:
                                   registry=r)
         self.cache_queries = Counter("pasture:prefix_cache_queries", "Prompt tokens looked "
                                      "up in the engine's prefix cache.", MODEL, registry=r)
+        self.draft_tokens = Counter("pasture:spec_decode_num_draft_tokens", "Tokens "
+                                    "proposed by speculative decoding (a draft model or "
+                                    "ngram lookup).", MODEL, registry=r)
+        self.accepted_tokens = Counter("pasture:spec_decode_num_accepted_tokens", "Of the "
+                                       "proposed tokens, those the model accepted.", MODEL,
+                                       registry=r)
         self.ttft = Histogram("pasture:time_to_first_token_seconds", "Seconds from the "
                               "request's arrival to its first token.", MODEL,
                               buckets=TTFT_BUCKETS, registry=r)
@@ -102,7 +108,7 @@ class Metrics:
         the first request's tokens too (a series that appears with a value has no 0)."""
         self.load_seconds.labels(model).observe(seconds)
         for counter in (self.prompt_tokens, self.generation_tokens, self.cache_hits,
-                        self.cache_queries):
+                        self.cache_queries, self.draft_tokens, self.accepted_tokens):
             counter.labels(model)
 
     def crashed(self, model: str) -> None:
@@ -144,6 +150,8 @@ class GenerationMetrics:
         m.request_generation_tokens.labels(model).observe(done.eval_count)
         m.cache_queries.labels(model).inc(done.prompt_eval_count)
         m.cache_hits.labels(model).inc(done.cached_tokens)
+        m.draft_tokens.labels(model).inc(done.draft_tokens)
+        m.accepted_tokens.labels(model).inc(done.draft_accepted)
 
     def ended(self) -> None:
         """The generation is over: without a finish, it was aborted."""

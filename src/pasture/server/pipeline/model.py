@@ -102,6 +102,11 @@ class ResolvedModel:
         embedding = self.embedding_only
         draft_n = options.get("draft_num_predict", LoadSpec.draft_num_predict)
         draft = str(model.draft_path) if model.draft_path and draft_n > 0 else None
+        # Draftless speculation drafts from the text so far: not for a model that embeds
+        # only, and not with a projector (llama-server speculates on text prompts only).
+        kind = options.get("speculative", opts.SPECULATIVE_DEFAULT)
+        speculative = None if kind == "off" or draft or embedding or model.projector_path \
+            else opts.SPECULATIVE_ENGINE_KINDS[kind]
         return LoadSpec(
             model_path=str(model.model_path),
             num_ctx=num_ctx,
@@ -113,6 +118,7 @@ class ResolvedModel:
             adapters=tuple(str(adapter.path) for adapter in model.adapters),
             draft_model=draft,
             draft_num_predict=draft_n if draft else LoadSpec.draft_num_predict,
+            speculative=speculative,
             projector=str(model.projector_path) if model.projector_path else None,
             kv_cache_type=settings.kv_cache_type,
             flash_attention=settings.flash_attention,

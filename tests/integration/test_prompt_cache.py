@@ -1,0 +1,84 @@
+"""Prompt caches that survive a reload: a long shared prefix is not computed again after the
+model is unloaded and loaded, and a damaged or forged cache file is removed, not loaded.
+
+Counts, not times: the engine's reply says how many prompt tokens it reused
+(`usage.prompt_tokens_details.cached_tokens`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.integration.conftest import MODEL, RunningServer
+
+# About 400 tokens of system prompt: past the cache's 256-token minimum.
+SYSTEM = "You are the archivist of a lighthouse. " + " ".join(
+    f"Rule {i}: log ship {i} by name, flag and hour." for i in range(40))
+
+
+def _ask(api: httpx.Client, question: str) -> dict[str, int]:
+    reply = api.post("/v1/chat/completions", json={
+        "model": MODEL, "max_tokens": 4, "temperature": 0,
+        "messages": [{"role": "system", "content": SYSTEM},
+                     {"role": "user", "content": question}]})
+    assert reply.status_code == 200, reply.text
+    usage = reply.json()["usage"]
+    return {"prompt": usage["prompt_tokens"],
+            "cached": usage["prompt_tokens_details"]["cached_tokens"]}
+
+
+def _unload(api: httpx.Client) -> None:
+    assert api.post("/api/generate", json={"model": MODEL, "keep_alive": 0}).status_code == 200
+    assert api.get("/api/ps").json()["models"] == []
+
+
+def _cache_files(server: RunningServer) -> list[Path]:
+    return sorted((server.models_dir / "prompt-cache").glob("*-slot-*.bin"))
+
+
+def test_a_long_prefix_is_reused_after_unload_and_reload(server: RunningServer,
+                                                          api: httpx.Client) -> None:
+    first = _ask(api, "Which ship came first?")
+    assert first["prompt"] > 300
+    _unload(api)
+    (saved,) = _cache_files(server)
+    record = json.loads(saved.with_suffix(".json").read_text())
+    assert record["tokens"] >= first["prompt"]
+    assert record["sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest()
+
+    again = _ask(api, "Which ship came last?")  # loads the model afresh
+    assert again["cached"] > 300  # the system prompt and the template's head
+    assert again["cached"] < again["prompt"]  # the new question was computed
+
+
+def test_a_damaged_or_forged_cache_file_is_removed_not_loaded(server: RunningServer,
+                                                              api: httpx.Client) -> None:
+    _ask(api, "Which ship came first?")
+    _unload(api)
+    (saved,) = _cache_files(server)
+    data = bytearray(saved.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the checksum no longer matches
+    saved.write_bytes(bytes(data))
+    stray = saved.parent / "stray.bin"
+    stray.write_bytes(b"not ours")
+
+    assert _ask(api, "Which ship came last?")["cached"] == 0
+    assert not saved.exists() and not saved.with_suffix(".json").exists()
+
+    _unload(api)  # saves again, and tidies the folder
+    assert not stray.exists()
+    (saved,) = _cache_files(server)
+    # A forged record vouching for bytes the engine cannot read: the engine refuses them.
+    forged = b"\0" * 4096
+    saved.write_bytes(forged)
+    record = json.loads(saved.with_suffix(".json").read_text())
+    record.update(sha256=hashlib.sha256(forged).hexdigest(), size=len(forged))
+    saved.with_suffix(".json").write_text(json.dumps(record))
+
+    assert _ask(api, "Which ship came last?")["cached"] == 0
+    assert not saved.exists()
+    assert "refused by the engine" in server.log()
