@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,17 @@ def test_ps_shows_a_node_column_only_in_a_cluster() -> None:
                            "models": [{"name": "m"}], "running": 1, "waiting": 2}])
     assert listed.splitlines()[1].split() == ["4f1f4ecd", "10.0.0.2", "536", "MB", "/",
                                               "1.1", "GB", "-", "m", "1", "2"]
+
+
+def test_slots_chosen_for_the_machine_are_one_on_a_node_and_set_slots_are_kept() -> None:
+    seen: list[int] = []
+    est = model()
+
+    def estimate(spec: LoadSpec) -> object:
+        seen.append(spec.num_parallel)
+        return est
+
+    nodes = ClusterPlanner(lambda: [node("a", 8 * GiB)], max_loaded=3, estimator=estimate)
+    automatic = nodes.place(replace(SPEC, num_parallel=0))
+    assert seen == [1] and automatic.parallel == 1  # estimated for one slot, not none
+    assert nodes.place(replace(SPEC, num_parallel=3)).parallel == 3

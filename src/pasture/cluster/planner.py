@@ -40,6 +40,9 @@ class ClusterPlanner:
         self._latest: dict[str, NodeView] = {}
 
     def place(self, spec: LoadSpec, held: Iterable[Held] = ()) -> Placement:
+        # Slots chosen for the machine (num_parallel 0) are a single machine's choice; a
+        # cluster node gets one slot unless the user set more (`choose` places one).
+        spec = replace(spec, num_parallel=spec.num_parallel or 1)
         held = list(held)
         views = self._nodes()
         if not views:
@@ -53,13 +56,13 @@ class ClusterPlanner:
             empty = choose(estimate, spec.num_gpu, planner.gpu_available([]),
                            planner.system_available([]))
             if empty.fits:
-                ideal.append(replace(empty, node=view.id))
+                ideal.append(replace(empty, node=view.id, parallel=spec.num_parallel))
             if len(on_node) >= self._max_loaded:
                 continue
             system = planner.system_available(on_node)
             placement = choose(estimate, spec.num_gpu, planner.gpu_available(on_node), system)
             if placement.fits:
-                fitting.append((replace(placement, node=view.id),
+                fitting.append((replace(placement, node=view.id, parallel=spec.num_parallel),
                                 system - placement.size_system))
         if fitting:
             return max(fitting, key=lambda option: (option[0].gpu_layers, option[1]))[0]
