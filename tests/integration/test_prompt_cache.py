@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.conftest import MODEL, RunningServer
 
@@ -38,6 +39,16 @@ def _unload(api: httpx.Client) -> None:
 
 def _cache_files(server: RunningServer) -> list[Path]:
     return sorted((server.models_dir / "prompt-cache").glob("*-slot-*.bin"))
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(server: RunningServer, api: httpx.Client) -> None:
+    """The shared server's runners unloaded (saving their slots) and its prompt cache
+    emptied: the tests count the files their own requests leave."""
+    for model in api.get("/api/ps").json()["models"]:
+        api.post("/api/generate", json={"model": model["name"], "keep_alive": 0})
+    for path in (server.models_dir / "prompt-cache").glob("*"):
+        path.unlink()
 
 
 def test_a_long_prefix_is_reused_after_unload_and_reload(server: RunningServer,
