@@ -52,7 +52,8 @@ command -v hey
 
 # `chromium`, headless, for tests/integration/test_js_browser.py (the JavaScript client run
 # in a real browser page) and tests/integration/test_ui_browser.py (the chat page at /ui,
-# driven by Playwright, which uses this Chromium and downloads none). Large (about 25 packages), but a one-time install of under a minute.
+# driven by Playwright, which uses this Chromium and downloads none). Large (about 25
+# packages), but a one-time install of under a minute.
 command -v chromium > /dev/null || apt_install chromium
 # (Debian's wrapper script warns on stderr about the memory size; only the version matters.)
 chromium --version 2> /dev/null
