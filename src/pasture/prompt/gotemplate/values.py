@@ -170,17 +170,13 @@ def truth(value: Any) -> bool:
 # ----- printing (fmt) -------------------------------------------------------------------
 
 
-def format_float(value: float, verb: str = "g", prec: int = -1) -> str:
-    """`strconv.FormatFloat` for the verbs templates use; prec -1 means shortest."""
+def format_float(value: float, verb: str = "g") -> str:
+    """`strconv.FormatFloat` with the shortest digits (precision -1) for `verb` (`e f g`,
+    upper case too); `strconv` adds the other precisions and verbs."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if verb in "eEfF" and prec >= 0:
-        return f"{value:.{prec}{verb}}"
-    if verb in "gG" and prec >= 0:
-        text = f"{value:.{max(prec, 1)}{verb}}"
-        return text
     sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0:
         return sign + ("0" if verb in "gGv" else "0e+00" if verb == "e" else "0")
