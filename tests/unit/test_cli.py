@@ -233,3 +233,25 @@ def test_version_with_and_without_a_server(
                                           f"Warning: client version is {__version__}\n")
     monkeypatch.setenv("PASTURE_HOST", "127.0.0.1:9")
     assert "could not connect" in invoke("-v").stdout
+
+
+@pytest.mark.parametrize(("command", "path", "reply", "detail"), [
+    ("list", ("GET", "/api/tags"), Reply(body={"models": [{"name": "m"}]}), "no field 'digest'"),
+    ("list", ("GET", "/api/tags"), Reply(body={"models": "m"}), "string indices"),
+    ("list", ("GET", "/api/tags"), Reply(body=["m"]), '["m"]'),
+    ("list", ("GET", "/api/tags"), Reply(raw=b"<html>proxy</html>"), "<html>proxy</html>"),
+    ("ps", ("GET", "/api/ps"), Reply(body={"models": [{"name": "m", "digest": None}]}),
+     "'NoneType'"),
+    ("nodes", ("GET", "/api/nodes"), Reply(body={"nodes": [{}]}), "no field 'name'"),
+    ("show", ("POST", "/api/show"), Reply(body={"modelfile": 3}), "'int'"),
+])
+def test_a_malformed_answer_is_one_error_line(
+    server: CannedServer, command: str, path: tuple[str, str], reply: Reply, detail: str,
+) -> None:
+    server.routes[path] = reply
+    result = invoke(command, *(["m", "--modelfile"] if command == "show" else []))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
+    assert "answer" in result.stderr and detail in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output

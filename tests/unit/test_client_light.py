@@ -128,3 +128,16 @@ def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_host(
     monkeypatch.setenv("NO_PROXY", "pasture.invalid")
     with pytest.raises(ServerNotRunningError):
         LightClient("http://pasture.invalid:11434").list()
+
+
+@pytest.mark.parametrize(("reply", "message"), [
+    (Reply(raw=b"<html>a proxy's page</html>"), "invalid JSON in server answer"),
+    (Reply(body=["not", "an", "object"]), "unexpected answer from the server"),
+])
+def test_an_answer_that_is_not_a_json_object_is_a_response_error(
+    reply: Reply, message: str, server: CannedServer
+) -> None:
+    server.routes[("GET", "/api/tags")] = reply
+    with pytest.raises(ResponseError, match=message) as raised:
+        LightClient(server.url).list()
+    assert raised.value.status_code == 200

@@ -81,6 +81,14 @@ def test_struct_fields_and_map_keys_print_like_go() -> None:
         'user {user hi []} {"a":"\\u003c","b":2}')
 
 
+def test_print_shows_a_pointer_as_fmt_does_and_an_action_what_it_points_to() -> None:
+    # fmt prints a pointer to a struct as `&{…}` (print.go, printValue at depth 0);
+    # text/template's printableValue follows the pointer before printing `{{ . }}`.
+    data = {"M": GoStruct("*t.msg", {"Role": "user", "Content": "hi"})}
+    assert render('{{ .M }}|{{ print .M }}|{{ println .M }}|{{ printf "%v" .M }}', data) == (
+        "{user hi}|&{user hi}|&{user hi}\n|&{user hi}")
+
+
 @pytest.mark.parametrize(("source", "message"), [
     ("{{ .A.Foo }}", "can't evaluate field Foo in type string"),
     ('{{ eq 1 "a" }}', "error calling eq: incompatible types for comparison"),

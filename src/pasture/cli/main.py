@@ -142,6 +142,19 @@ def failure_message(exc: Exception) -> str | None:
     return None
 
 
+def print_reply(draw: Callable[[], str]) -> None:
+    """Print what `draw` makes of a server's answer. The light client hands the CLI plain
+    JSON, so an answer that lacks a field or holds the wrong type (another program on the
+    port, an incompatible server) fails here: one `Error:` line that blames the answer,
+    not a traceback."""
+    try:
+        text = draw()
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        detail = f"no field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"unexpected answer from the server ({detail})") from None
+    sys.stdout.write(text)
+
+
 def command(*names: str, hidden: bool = False, cls: type[_Command] = _Command,
             **kwargs: Any) -> Callable[[F], F]:
     """Register a command under one or more names, with error reporting."""
@@ -365,19 +378,22 @@ def verify(
 @command("list", "ls")
 def list_models() -> None:
     """List models."""
-    sys.stdout.write(render.list_table(light_client().list().get("models") or []))
+    reply = light_client().list()
+    print_reply(lambda: render.list_table(reply.get("models") or []))
 
 
 @command("ps")
 def ps() -> None:
     """List running models."""
-    sys.stdout.write(render.ps_table(light_client().ps().get("models") or []))
+    reply = light_client().ps()
+    print_reply(lambda: render.ps_table(reply.get("models") or []))
 
 
 @command("nodes")
 def nodes() -> None:
     """List the machines serving models: memory, GPUs, models, queues (beyond Ollama)."""
-    sys.stdout.write(render.nodes_table(light_client().nodes().get("nodes") or []))
+    reply = light_client().nodes()
+    print_reply(lambda: render.nodes_table(reply.get("nodes") or []))
 
 
 @command("show")
@@ -400,13 +416,17 @@ def show(
             "or '--template' can be specified"
         )
     info = light_client().show(model, verbose=verbose or None)
-    if not chosen:
-        sys.stdout.write(render.show_info(info, verbose))
-        return
-    value = info.get(chosen[0]) or ""
-    if chosen[0] in ("license", "modelfile", "parameters") and not value.endswith("\n"):
+    print_reply(lambda: _show_text(info, chosen[0] if chosen else None, verbose))
+
+
+def _show_text(info: dict[str, Any], field: str | None, verbose: bool) -> str:
+    """`show`'s output: every section, or the one field a flag asked for."""
+    if field is None:
+        return render.show_info(info, verbose)
+    value: str = info.get(field) or ""
+    if field in ("license", "modelfile", "parameters") and not value.endswith("\n"):
         value += "\n"
-    sys.stdout.write(value)
+    return value
 
 
 @command("cp")

@@ -208,7 +208,7 @@ class AsyncClient:
     ) -> TokenizeResponse:
         """The token ids `model`'s tokenizer makes of `content` (beyond Ollama).
 
-        >>> ids = await client.tokenize("smollm2:135m", "Hello").tokens
+        >>> ids = (await client.tokenize("smollm2:135m", "Hello")).tokens
 
         `add_special` adds the tokens the model puts around a prompt (its BOS).
         """
@@ -235,7 +235,7 @@ class AsyncClient:
         keep_alive: float | str | None = None,
     ) -> RerankResponse:
         """`documents` ordered by a reranker model's relevance to `query`, best first
-        (Pasture's `/api/rerank`: `client.rerank("bge-reranker", "q", ["a", "b"]).results`).
+        (Pasture's `/api/rerank`: `(await client.rerank("bge-reranker", "q", ["a", "b"])).results`).
         """
         return await self._send(_calls.rerank(
             model=model, query=query, documents=documents, top_n=top_n,

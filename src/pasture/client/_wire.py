@@ -89,6 +89,18 @@ def response_error(status: int, reason: str, text: str) -> ResponseError:
     return ResponseError(message, status)
 
 
+def decode_reply(body: str, status: int) -> dict[str, Any]:
+    """A whole answer as JSON. Anything but a JSON object (a proxy's HTML page, another
+    program on the port) is a `ResponseError` quoting it, as a bad stream line is."""
+    try:
+        reply = json.loads(body)
+    except json.JSONDecodeError:
+        raise ResponseError(f"invalid JSON in server answer: {body[:200]!r}", status) from None
+    if not isinstance(reply, dict):
+        raise ResponseError(f"unexpected answer from the server: {body[:200]!r}", status)
+    return reply
+
+
 def decode_line(line: str) -> dict[str, Any] | None:
     """One NDJSON line of a stream as JSON; None for a blank line. An `error` line raises."""
     if not line.strip():

@@ -26,6 +26,7 @@ from pasture.client._wire import (
     base_url,
     connect_failure,
     decode_line,
+    decode_reply,
     default_headers,
     given,
     response_error,
@@ -93,7 +94,7 @@ class LightClient:
 
     def _call(self, method: str, path: str, body: Json | None = None) -> Json:
         with self._exchange(method, path, body) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
+            return decode_reply(response.read().decode("utf-8", "replace"), response.status)
 
     def _stream(self, path: str, body: Json) -> Generator[Json, None, None]:
         # A generator, as in `Client`: the request goes out on the first `next()`.

@@ -12,8 +12,9 @@ errors name the line and column (`template: :3:15: unexpected "}" in operand`).
 
 The package is laid out as Go's is, and its imports run one way: `lexer` (tokens) ←
 `parser` (Go's `parse.go`, building the `nodes` of the syntax tree); `values` (Go's
-printing, marshalling and truth) ← `strconv` (float formats) ← `printf` (Go's `Sprintf`)
-← `funcs` (the builtin functions) ← `exec` (running a tree within its caps); `template`
+data, marshalling and truth) ← `strconv` (float formats) ← `printer` (`fmt` printing an
+operand: `print`, `{{ value }}`) ← `printf` (Go's `Sprintf` format) ← `funcs` (the
+builtin functions) ← `exec` (running a tree within its caps); `template`
 (`Template`: parse, then execute) sits on top. This module re-exports the names the rest
 of Pasture uses.
 """

@@ -47,6 +47,7 @@ from pasture.prompt.gotemplate.nodes import (
     Tree,
     Variable,
 )
+from pasture.prompt.gotemplate.printer import sprint_value
 
 MAX_OUTPUT = gv.MAX_TEXT  # characters of output (and of any string a function builds)
 MAX_STEPS = 1_000_000  # node evaluations
@@ -97,6 +98,8 @@ def execute(tree: Tree, data: Any, functions: Collection[str] = FUNCTION_NAMES,
         raise TemplateError(f"template: :{where}: executing: {exc.message}") from None
     except RecursionError:
         raise TemplateError("template: nesting too deep to execute") from None
+    except gv.TooLarge as exc:  # a huge value printed into an error message
+        raise TemplateError(f"template: value exceeds {exc.limit} characters") from None
     return "".join(state.out)
 
 
@@ -203,7 +206,8 @@ class _State:
         elif isinstance(value, list | tuple):
             items, count = enumerate(value), len(value)
         else:
-            raise _Failure(node, f"range can't iterate over {gv.sprint_value(value)}")
+            raise _Failure(node, f"range can't iterate over "
+                                 f"{sprint_value(value, indirect=True)}")
         if count <= 0:
             if node.else_body is not None:
                 self.walk_list(dot, node.else_body, scope)
@@ -396,10 +400,11 @@ def _work(args: list[Any], result: Any) -> int:
 
 
 def _printable(value: Any) -> str:
-    """What `{{ value }}` writes: nil (a missing key included) is `<no value>`."""
+    """What `{{ value }}` writes: nil (a missing key included) is `<no value>`, and a
+    pointer what it points to (text/template's `printableValue`)."""
     if value is None:
         return "<no value>"
-    return gv.sprint_value(value)
+    return sprint_value(value, indirect=True)
 
 
 def _constant(node: Literal) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pasture.prompt.gotemplate import values as gv
+from pasture.prompt.gotemplate.printer import sprint, sprint_value, sprintln
 from pasture.prompt.gotemplate.printf import sprintf
 
 
@@ -59,7 +60,7 @@ def _eq(first: Any, *others: Any) -> bool:
             continue
         if k1 == "other":
             if isinstance(first, list | dict) or isinstance(other, list | dict):
-                raise CallError(f"non-comparable type {gv.sprint_value(first)}: "
+                raise CallError(f"non-comparable type {sprint_value(first)}: "
                                  f"{gv.type_name(first)}")
         if first == other:
             return True
@@ -166,7 +167,7 @@ def _slice(item: Any, *indexes: Any) -> Any:
 
 def _format_string(value: Any) -> str:
     if not isinstance(value, str):
-        raise ArgTypeError(f"string; found {gv.sprint_value(value)}")
+        raise ArgTypeError(f"string; found {sprint_value(value)}")
     return value
 
 
@@ -175,18 +176,18 @@ def _printf(fmt: Any, *args: Any) -> str:
 
 
 def _print(*args: Any) -> str:
-    return gv.sprint(list(args))
+    return sprint(list(args))
 
 
 def _println(*args: Any) -> str:
-    return gv.sprintln(list(args))
+    return sprintln(list(args))
 
 
 def _escaper(escape: Callable[[str], str]) -> Callable[..., str]:
     def call(*args: Any) -> str:
         if len(args) == 1 and isinstance(args[0], str):
             return escape(args[0])
-        return escape(gv.sprint(["<no value>" if a is None else a for a in args]))
+        return escape(sprint(["<no value>" if a is None else a for a in args]))
 
     return call
 

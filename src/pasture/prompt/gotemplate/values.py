@@ -1,11 +1,11 @@
 """Go's view of template data: struct values, and how Go prints and marshals them.
 
 Ollama renders its templates with Go's `text/template`, so a prompt depends on Go's
-formatting rules: `fmt.Sprint` for printed values (floats like `1e+06`, maps as
-`map[k:v]`), `encoding/json` for the `json` function and for values whose Go type has a
-JSON `String()` method (sorted map keys, `<>&` escaped as `\\u003c…`). This module
-reproduces those rules for the plain Python values a template sees: None (Go's nil),
-bool, int, float, str, list, dict, and `GoStruct`, and which of them count as true.
+formatting rules: `fmt`'s for printed values (floats like `1e+06`, maps as `map[k:v]`;
+the printing itself is `printer`'s), `encoding/json` for the `json` function and for values
+whose Go type has a JSON `String()` method (sorted map keys, `<>&` escaped as `\\u003c…`).
+This module holds those rules for the plain Python values a template sees: None (Go's
+nil), bool, int, float, str, list, dict, and `GoStruct`, and which of them count as true.
 """
 
 from __future__ import annotations
@@ -170,17 +170,13 @@ def truth(value: Any) -> bool:
 # ----- printing (fmt) -------------------------------------------------------------------
 
 
-def format_float(value: float, verb: str = "g", prec: int = -1) -> str:
-    """`strconv.FormatFloat` for the verbs templates use; prec -1 means shortest."""
+def format_float(value: float, verb: str = "g") -> str:
+    """`strconv.FormatFloat` with the shortest digits (precision -1) for `verb` (`e f g`,
+    upper case too); `strconv` adds the other precisions and verbs."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if verb in "eEfF" and prec >= 0:
-        return f"{value:.{prec}{verb}}"
-    if verb in "gG" and prec >= 0:
-        text = f"{value:.{max(prec, 1)}{verb}}"
-        return text
     sign = "-" if math.copysign(1.0, value) < 0 else ""
     if value == 0:
         return sign + ("0" if verb in "gGv" else "0e+00" if verb == "e" else "0")
@@ -203,44 +199,6 @@ def _fixed(digits: str, point: int) -> str:
     return digits[:point] + "." + digits[point:]
 
 
-def sprint_value(value: Any, verb: str = "v") -> str:
-    """One operand as `fmt` prints it with %v (or %s/%d applied through containers)."""
-    if value is None:
-        return "<nil>" if verb == "v" else f"%!{verb}(<nil>)"
-    if hasattr(value, "go_string") and verb in "vs":
-        return str(value.go_string())
-    if isinstance(value, GoStruct) and value.stringer or isinstance(value, JSONMap | JSONList):
-        if verb in "vs":
-            return stringer_text(value)
-    if isinstance(value, bool):
-        return ("true" if value else "false") if verb in "vt" else f"%!{verb}(bool={_b(value)})"
-    if isinstance(value, int):
-        if verb in "vd":
-            return str(value)
-        return f"%!{verb}(int={value})"
-    if isinstance(value, float):
-        if verb in "v":
-            return format_float(value)
-        return f"%!{verb}(float64={format_float(value)})"
-    if isinstance(value, str):
-        if verb in "vs":
-            return value
-        return f"%!{verb}(string={value})"
-    if isinstance(value, GoStruct):
-        return "{" + " ".join(sprint_value(v, verb) for v in value.fields.values()) + "}"
-    if isinstance(value, dict):
-        pairs = (f"{sprint_value(k, verb)}:{sprint_value(value[k], verb)}"
-                 for k in sorted(value, key=sort_key))
-        return "map[" + " ".join(pairs) + "]"
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(sprint_value(v, verb) for v in value) + "]"
-    return str(value)
-
-
-def _b(value: bool) -> str:
-    return "true" if value else "false"
-
-
 def sort_key(key: Any) -> tuple[int, Any]:
     return (0, key) if isinstance(key, int | float) else (1, str(key))
 
@@ -253,30 +211,6 @@ def stringer_text(value: Any) -> str:
         return marshal(value)
     except MarshalError:
         return ""
-
-
-def sprint(args: list[Any], limit: int = MAX_TEXT) -> str:
-    """`fmt.Sprint`: operands joined, a space only between two non-strings.
-
-    TooLarge past `limit`, checked after each operand: `{{ print $.Big $.Big … }}` must
-    not build its operands' total before anything looks at the size."""
-    out = BoundedText(limit)
-    for i, arg in enumerate(args):
-        if i > 0 and not isinstance(arg, str) and not isinstance(args[i - 1], str):
-            out.add(" ")
-        out.add(sprint_value(arg))
-    return out.text()
-
-
-def sprintln(args: list[Any], limit: int = MAX_TEXT) -> str:
-    """`fmt.Sprintln`: operands always space-separated, newline at the end."""
-    out = BoundedText(limit)
-    for i, arg in enumerate(args):
-        if i > 0:
-            out.add(" ")
-        out.add(sprint_value(arg))
-    out.add("\n")
-    return out.text()
 
 
 def quote(text: str, limit: int = MAX_TEXT, ascii_only: bool = False) -> str:
