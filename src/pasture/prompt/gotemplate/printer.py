@@ -49,6 +49,8 @@ def sprint_value(value: Any, *, indirect: bool = False) -> str:
     as text/template's `printableValue` does for `{{ value }}`."""
     if isinstance(value, str):  # most of what templates print: as is, without a printer
         return value
+    if type(value) is int:  # an index or a count: %v is its decimal digits
+        return str(value)
     printer = Printer(MAX_TEXT)
     # Below the top level fmt prints a struct pointer's fields without `&`, as Go does once
     # text/template has followed the pointer.
