@@ -32,27 +32,23 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "src"))
 from bench_decode import start_pasture  # noqa: E402
 from engine_alone import bare_engine  # noqa: E402
 from fetch_models import GEMMA3_FILE, SMOLLM2_FILE, fetch_gemma3, fetch_smollm2  # noqa: E402
 
-PASSAGE = (
-    "The lighthouse stood at the end of a narrow spit of rock, its white tower streaked "
-    "with salt and rust. Every evening the keeper climbed the one hundred and twelve steps "
-    "to the lamp room, trimmed the wick, polished the great lens and wound the clockwork "
-    "that turned the light. Ships passing in the night saw its beam sweep across the water "
-    "once every ten seconds, a steady promise that the rocks were near and the harbour was "
-    "close. In winter the storms came in from the west, and the waves broke so high against "
-    "the tower that spray rattled the windows of the lamp room itself. The keeper kept a log "
-    "of every storm, every ship and every failure of the lamp, written in a careful hand in "
-    "a leather book that had belonged to the keeper before him. When the new electric light "
-    "was installed, the clockwork fell silent, but the keeper still climbed the steps each "
-    "evening, because the sea had not changed and neither had the rocks."
-)
+from pasture.cli.bench import TASKS as CLI_TASKS  # noqa: E402
+
+# `pasture bench`'s two tasks, with a longer passage to copy (~300 tokens; the passage
+# ends the echo task's text, so it is continued there).
 TASKS = {
-    "echo": "Copy the following passage exactly, word for word, but write \"keeper\" as "
-            f"\"warden\" everywhere. Output only the passage.\n\n{PASSAGE}",
-    "chat": "Write a short story about a fox who learns to play the violin.",
+    "echo": CLI_TASKS["echo"] + (
+        " The keeper kept a log of every storm, every ship and every failure of the lamp, "
+        "written in a careful hand in a leather book that had belonged to the keeper before "
+        "him. When the new electric light was installed, the clockwork fell silent, but the "
+        "keeper still climbed the steps each evening, because the sea had not changed and "
+        "neither had the rocks."),
+    "chat": CLI_TASKS["chat"],
 }
 CHAT_FORMATS = {  # the models' own chat templates, written out for a raw prompt
     "smollm2": "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",

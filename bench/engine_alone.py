@@ -28,16 +28,17 @@ def answer(data: dict[str, Any]) -> None:
     print(ANSWER + json.dumps(data), flush=True)
 
 
-def bare_engine(model: str, ctx: int, threads: int, gpu_layers: int = 0) -> Any:
-    """xllamacpp's server for `model` with one slot and nothing of Pasture's around it:
-    what the benchmarks measure Pasture against (whichever xllamacpp is first on the
-    path)."""
+def bare_engine(model: str, ctx: int, threads: int, gpu_layers: int = 0,
+                slots: int = 1) -> Any:
+    """xllamacpp's server for `model` with `slots` slots sharing `ctx` and nothing of
+    Pasture's around it: what the benchmarks measure Pasture against (whichever xllamacpp
+    is first on the path). It also answers HTTP on 127.0.0.1 (`listening_address`)."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
     params.model.path = model
     params.n_ctx = ctx
-    params.n_parallel = 1
+    params.n_parallel = slots
     params.n_gpu_layers = gpu_layers
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads

@@ -31,27 +31,18 @@ from pasture.api.ollama import Message
 from pasture.errors import PastureError
 from pasture.prompt.render import Think, parse_template
 from tests.routes.conftest import QWEN_TEMPLATE
+from tests.unit.test_gotemplate_go import CONVERSATION as GO_CONVERSATION
+from tests.unit.test_gotemplate_go import TOOLS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKER = ROOT / "fuzz" / "gotemplate_diff"
 CORPUS = ROOT / "tests" / "unit" / "templates"
 
+# The unit tests' conversation, whose renders by Go they hold as literals, with two roles
+# written as some clients send them: both sides lower-case them (Message.UnmarshalJSON).
 CONVERSATION: list[dict[str, Any]] = [
-    {"role": "System", "content": "Be brief."},
-    {"role": "user", "content": "Add <these> & \"those\"."},
-    {"role": "assistant", "content": "", "tool_calls": [{"function": {
-        "name": "add", "arguments": {
-            "a": 3, "b": 12345678901234567890, "c": 0.1, "d": 1e21, "e": 1e20, "f": 1e-7,
-            "g": 0.000001, "h": -2.5, "i": [1, 2.0, 1e100], "j": {"z": 1, "y": None},
-            "k": True, "l": "x<y", "m": 123456789, "n": 1.5e300, "o": 100000, "p": -0.0}}}]},
-    {"role": "tool", "content": "12345678901234567890", "tool_name": "add"},
-    {"role": "USER", "content": "Thanks"},
-]
-TOOLS: list[dict[str, Any]] = [{"type": "function", "function": {
-    "name": "add", "description": "Add numbers",
-    "parameters": {"type": "object", "required": ["a"], "properties": {
-        "b": {"type": ["number", "null"], "description": "second"},
-        "a": {"type": "number", "enum": [1, 2.5, 1e21]}}}}}]
+    {**message, "role": role} for message, role in
+    zip(GO_CONVERSATION, ("System", "user", "assistant", "tool", "USER"), strict=True)]
 
 # Constructs where Go's rules are easy to miss (one template a line): printf's verbs,
 # flags, `*` and argument indexes; number constants and how values print; tool-call

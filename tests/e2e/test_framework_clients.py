@@ -17,14 +17,14 @@ from pathlib import Path
 # LiteLLM fetches its model price list from the internet at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import httpx  # noqa: E402
 import langchain_ollama  # noqa: E402
 import litellm  # noqa: E402
 import pytest  # noqa: E402
 from langchain_core.messages import HumanMessage, ToolMessage  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 
-from tests.integration.conftest import MODEL, RunningServer, create_variant  # noqa: E402
+from tests.e2e.conftest import template_variant  # noqa: E402
+from tests.integration.conftest import MODEL, RunningServer  # noqa: E402
 
 QWEN_TOOLS = (Path(__file__).parents[1] / "unit" / "templates" / "qwen2.5-tools.gotmpl"
               ).read_text()
@@ -44,8 +44,8 @@ def add(a: int, b: int) -> int:
 
 @pytest.fixture
 def tooled(server: RunningServer) -> Iterator[str]:
-    with httpx.Client(base_url=server.url, timeout=120) as api:
-        yield create_variant(api, "smollm2-qwen-tools", QWEN_TOOLS)
+    with template_variant(server, "smollm2-qwen-tools", QWEN_TOOLS) as name:
+        yield name
 
 
 def test_langchain_chat_stream_and_embeddings(server: RunningServer) -> None:

@@ -22,6 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pasture.runner.base import CompletionRequest, EngineDone, LoadSpec
+from pasture.runner.process import ProcessRunner
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "smollm2:135m"
 GEMMA3 = "gemma3:270m"
@@ -130,6 +133,24 @@ def create_variant(api: httpx.Client, name: str, template: str, base: str = MODE
                                           "stream": False})
     assert reply.status_code == 200, reply.text
     return name
+
+
+async def complete_alone(spec: LoadSpec, prompt: str, options: dict[str, object]
+                         ) -> tuple[str, EngineDone]:
+    """One completion on a runner of its own for `spec`, closed after: the text and the
+    engine's final counts."""
+    runner = await ProcessRunner.start(spec, timeout=120)
+    try:
+        text, done = "", None
+        async for item in runner.complete(CompletionRequest(prompt, dict(options))):
+            if isinstance(item, EngineDone):
+                done = item
+            else:
+                text += item.text
+        assert done is not None
+        return text, done
+    finally:
+        await runner.close()
 
 
 _SHARED: list[RunningServer] = []  # the shared server, once started

@@ -188,11 +188,12 @@ def test_slots_are_chosen_for_the_machine_when_num_parallel_is_unset(
     httpx.post(server.url + "/api/generate", json={"model": MODEL}, timeout=120)
     assert re.search(r"placing smollm2:135m: CPU \(no GPU\), 4 slots", server.log())
     seen: list[tuple[int, int]] = []
+    answered: list[int] = []
 
     def client(index: int) -> None:
-        httpx.post(server.url + "/api/generate", timeout=300, json={
+        answered.append(httpx.post(server.url + "/api/generate", timeout=300, json={
             "model": MODEL, "prompt": f"Story {index}. Once upon a time", "raw": True,
-            "stream": False, "options": {"num_predict": 64, "temperature": 0}})
+            "stream": False, "options": {"num_predict": 64, "temperature": 0}}).status_code)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -203,4 +204,5 @@ def test_slots_are_chosen_for_the_machine_when_num_parallel_is_unset(
         time.sleep(0.05)
     for thread in threads:
         thread.join()
+    assert answered == [200, 200]
     assert (2, 0) in seen and all(waiting == 0 for _, waiting in seen)

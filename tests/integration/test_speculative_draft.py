@@ -15,28 +15,12 @@ import pytest
 
 from pasture.client import Client
 from pasture.errors import ModelfileError
-from pasture.runner.base import CompletionRequest, EngineDone, LoadSpec
-from pasture.runner.process import ProcessRunner
-from tests.integration.conftest import MODEL, RunningServer
+from pasture.runner.base import LoadSpec
+from tests.integration.conftest import MODEL, RunningServer, complete_alone
 from tests.integration.test_adapter import greedy_reply, layer_digests, rebase
 
 PROMPT = "<|im_start|>user\nCount to ten.<|im_end|>\n<|im_start|>assistant\n"
-
-
-async def _greedy(spec: LoadSpec) -> tuple[str, EngineDone]:
-    runner = await ProcessRunner.start(spec, timeout=120)
-    try:
-        text, done = "", None
-        request = CompletionRequest(PROMPT, {"num_predict": 16, "temperature": 0})
-        async for item in runner.complete(request):
-            if isinstance(item, EngineDone):
-                done = item
-            else:
-                text += item.text
-        assert done is not None
-        return text, done
-    finally:
-        await runner.close()
+SHORT = {"num_predict": 16, "temperature": 0}
 
 
 def test_a_draft_model_speeds_decoding_without_changing_greedy_output(
@@ -44,8 +28,8 @@ def test_a_draft_model_speeds_decoding_without_changing_greedy_output(
     plain = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last")
     drafted = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last",
                        draft_model=str(smollm2_gguf), draft_num_predict=1)
-    alone, _ = asyncio.run(_greedy(plain))
-    together, done = asyncio.run(_greedy(drafted))
+    alone, _ = asyncio.run(complete_alone(plain, PROMPT, SHORT))
+    together, done = asyncio.run(complete_alone(drafted, PROMPT, SHORT))
     assert together == alone and alone
     assert done.draft_tokens > 0 and done.draft_accepted == done.draft_tokens
     # One draft token per step (draft_num_predict 1): each step also samples one token.

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from pasture.runner.base import CompletionRequest, EngineDone, LoadSpec
-from pasture.runner.process import ProcessRunner
-from tests.integration.conftest import MODEL
+from pasture.runner.base import LoadSpec
+from tests.integration.conftest import MODEL, complete_alone
 
 PASSAGE = ("The keeper climbed the one hundred and twelve steps to the lamp room, trimmed "
            "the wick, polished the great lens and wound the clockwork that turned the light.")
@@ -25,28 +24,13 @@ ECHO = (f"<|im_start|>user\nRepeat this sentence exactly: {PASSAGE}<|im_end|>\n"
 GREEDY = {"num_predict": 40, "temperature": 0}
 
 
-async def _greedy(spec: LoadSpec) -> tuple[str, EngineDone]:
-    runner = await ProcessRunner.start(spec, timeout=120)
-    try:
-        text, done = "", None
-        async for item in runner.complete(CompletionRequest(ECHO, dict(GREEDY))):
-            if isinstance(item, EngineDone):
-                done = item
-            else:
-                text += item.text
-        assert done is not None
-        return text, done
-    finally:
-        await runner.close()
-
-
 def test_ngram_speculation_accepts_drafts_on_an_echo_without_changing_the_answer(
         smollm2_gguf: Path) -> None:
     plain = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last")
     ngram = LoadSpec(str(smollm2_gguf), num_ctx=512, num_thread=2, pooling="last",
                      speculative="ngram_simple")
-    alone, unspeculated = asyncio.run(_greedy(plain))
-    together, done = asyncio.run(_greedy(ngram))
+    alone, unspeculated = asyncio.run(complete_alone(plain, ECHO, GREEDY))
+    together, done = asyncio.run(complete_alone(ngram, ECHO, GREEDY))
     assert PASSAGE[:40] in alone  # the model did echo, so there was something to draft
     assert together == alone
     assert unspeculated.draft_tokens == 0
