@@ -46,6 +46,7 @@ class FakeRegistry(LoopbackServer):
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Route | Callable[[Recorded], Route]] = {}
         self.requests: list[Recorded] = []
+        self.cut_off = 0  # bodies whose client hung up before the end
         super().__init__(_handler_for(self))
 
     def route(self, method: str, path: str, route: Route | Callable[[Recorded], Route]) -> None:
@@ -127,6 +128,7 @@ def _handler_for(registry: FakeRegistry) -> type[BaseHTTPRequestHandler]:
                 try:
                     self.wfile.write(body[start:start + 65536])
                 except (BrokenPipeError, ConnectionResetError):
+                    registry.cut_off += 1
                     return
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _serve
