@@ -185,10 +185,8 @@ class Generation:
         `slot` is false: the prompt alone), held while in use; `on_queued` hears the
         turn's place while it waits for a slot."""
         self.asked_at = time.perf_counter()
-        async with self.state.scheduler.lease(self.display, self.model.local.digest,
-                                              self.spec, self.keep_alive,
-                                              self.model.local.size, on_queued,
-                                              slot=slot) as lease:
+        async with self.state.lease(self.model, self.spec, self.keep_alive, on_queued,
+                                    slot=slot) as lease:
             self.leased_at = time.perf_counter()
             yield lease
 
