@@ -301,10 +301,11 @@ class Generation:
 
     async def render_only(self) -> prompt.Prompt:
         """The prompt without running the model (`_debug_render_only`); a Go template
-        needs no runner, the GGUF's own template needs the engine to apply it."""
+        needs no runner, the GGUF's own template needs the engine to apply it (beside
+        its generations: no slot)."""
         if self.rendered:
             return await self.prompt(None)
-        async with self.lease() as lease:
+        async with self.lease(slot=False) as lease:
             return await self.prompt(lease.runner)
 
     async def prompt_tokens(self) -> int:
