@@ -18,6 +18,8 @@ Models in the store:
   renders the prompt itself and reads tool calls and thoughts out of the engine's text.
 - `embedder`: a BERT GGUF with pooling (embedding only).
 - `reranker`: a BERT GGUF with rank pooling and a classifier head (reranking only).
+- `seer`: `plain`'s kind of GGUF (with a 4,096-token context) and a vision projector:
+  native mode, with vision.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pasture.server.app import create_app
 from pasture.server.tracing import Tracer
 from tests.embedding_ggufs import write_tiny_bert
 from tests.fake_runner import FakeEngine, FakeRunner, Script
-from tests.ggufs import CHATML_TEMPLATE, write_tiny_llama
+from tests.ggufs import CHATML_TEMPLATE, write_projector, write_tiny_llama
 
 T = TypeVar("T")
 BASE_URL = "http://127.0.0.1:11434"  # the server checks Host: a loopback name passes
@@ -187,6 +189,11 @@ async def _create_models(server: Server, folder: Path) -> None:
                              reranker=True)
     await create("reranker", files={"ranker.gguf": await upload(ranker)})
     await create("qwen", **{"from": "plain", "template": QWEN_TEMPLATE})
+    seer = write_tiny_llama(folder / "seer.gguf", chat_template=CHATML_TEMPLATE, n_layers=1,
+                            n_embd=16, n_ff=32, context_length=4096)
+    projector = write_projector(folder / "mmproj.gguf", text_embd=16)
+    await create("seer", files={"seer.gguf": await upload(seer),
+                                "mmproj.gguf": await upload(projector)})
     copied = await server.post("/api/copy", source="plain", destination="twin")
     assert copied.status_code == 200, copied.text
 

@@ -123,3 +123,34 @@ def test_openai_chat_reports_the_cut_in_usage(serve: Serve) -> None:
         assert usage["truncated"]["prompt_tokens"] > len(LONG * 4)
 
     serve(scenario)
+
+
+def test_a_cut_conversation_keeps_its_last_image_tagged_in_the_cut_message(
+        serve: Serve) -> None:
+    """Dropped turns take their images with them; the last message, cut in its middle,
+    keeps its own, tagged where the engine places it (the prompt is rendered again with
+    the tag after fitting)."""
+    old, new = "b2xkIGltYWdl", "bmV3IGltYWdl"  # base64 of two different payloads
+    messages = [{"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": "old question", "images": [old]},
+                {"role": "assistant", "content": "old answer"},
+                {"role": "user", "content": LONG * 2, "images": [new]}]
+
+    async def scenario(server: Server) -> None:
+        reply = await server.post("/api/chat", model="seer", messages=messages, stream=False,
+                                  options={"num_ctx": 2048, "num_predict": 32})
+        assert reply.status_code == 200, reply.text
+        request = server.runner.requests[-1]
+        sent = request.prompt
+        assert isinstance(sent, str) and request.images == [new]
+        assert "Answer briefly." in sent and "old question" not in sent
+        assert "<|user|>[img-0]<0><1><2>" in sent and "<298><299>\n<|assistant|>" in sent
+        assert sent.count(CUT_MARK) == 1 and "[img-1]" not in sent
+        truncated = reply.json()["truncated"]
+        image = truncated["kept"] - (len(sent) - len("[img-0]"))  # the image's reserve
+        assert image > 0 and truncated["kept"] <= 2048 - 32
+        assert truncated["prompt_tokens"] == len(LONG) * 2 + 2 * image + len(
+            "<|system|>Answer briefly.\n<|user|>old question\n<|assistant|>old answer\n"
+            "<|user|>\n<|assistant|>")
+
+    serve(scenario)

@@ -8,11 +8,12 @@ import json
 import pytest
 
 from pasture.errors import RunnerError
-from pasture.runner.base import CRASH_MESSAGE
+from pasture.runner.base import CRASH_MESSAGE, CompletionRequest, RunnerCrashed
 from tests.fake_runner import Script
 from tests.routes.conftest import Serve, Server, sse_frames
 from tests.routes.families import ANTHROPIC, OLLAMA, ROUTES, body, error_message
 
+HI = [{"role": "user", "content": "Hi"}]
 STREAMING = [pytest.param(stream, id="stream" if stream else "whole") for stream in (True,
                                                                                         False)]
 
@@ -141,3 +142,39 @@ def test_a_num_predict_past_the_engines_int_is_400_naming_the_range(serve: Serve
         assert server.engine.started == []
 
     serve(scenario)
+
+
+
+def test_a_runner_lost_before_any_output_is_started_again_where_the_server_retries(
+        serve: Serve) -> None:
+    """A cluster tries a turn once more (`retries_before_output`) when its runner is lost
+    before the first token: the turn runs again, on a fresh runner."""
+    asked: list[CompletionRequest] = []
+
+    def reply(request: CompletionRequest) -> list[str]:
+        asked.append(request)
+        if len(asked) == 1:
+            raise RunnerCrashed()
+        return ["Hello", " there"]
+
+    async def scenario(server: Server) -> None:
+        server.app.state.pasture.retries_before_output = 1
+        reply = await server.post("/api/chat", model="plain", messages=HI, stream=False)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["message"]["content"] == "Hello there"
+        assert len(asked) == 2 and len(server.engine.started) == 2
+        assert server.engine.started[0].closed  # the lost runner was not used again
+
+    serve(scenario, Script(reply=reply))
+
+
+def test_a_runner_lost_after_output_is_not_started_again(serve: Serve) -> None:
+    async def scenario(server: Server) -> None:
+        server.app.state.pasture.retries_before_output = 1
+        reply, lines = await server.lines("/api/chat", model="plain", messages=HI)
+        assert reply.status_code == 200
+        assert lines[0]["message"]["content"] == "Hello"
+        assert lines[-1] == {"error": CRASH_MESSAGE}
+        assert len(server.runner.requests) == 1 and len(server.engine.started) == 1
+
+    serve(scenario, Script(fail_after=1))

@@ -73,7 +73,7 @@ def test_an_unknown_model_is_a_404(serve: Serve) -> None:
     serve(scenario)
 
 
-def test_tokenizing_does_not_wait_for_a_busy_slot(serve: Serve) -> None:
+def test_tokenizing_counting_and_debug_rendering_do_not_wait_for_a_busy_slot(serve: Serve) -> None:
     gate = asyncio.Event()
 
     async def scenario(server: Server) -> None:
@@ -85,6 +85,10 @@ def test_tokenizing_does_not_wait_for_a_busy_slot(serve: Serve) -> None:
         counted = await server.post("/v1/messages/count_tokens", model="plain",
                                     messages=[{"role": "user", "content": "Hi"}])
         assert counted.status_code == 200, counted.text
+        rendered = await server.post("/api/chat", model="plain", stream=False,
+                                     messages=[{"role": "user", "content": "Hi"}],
+                                     _debug_render_only=True)
+        assert rendered.status_code == 200, rendered.text
         assert not busy.done()
         gate.set()
         assert (await busy).status_code == 200

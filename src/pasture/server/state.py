@@ -3,6 +3,7 @@ scheduler, and how generations are observed (metrics, traces)."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,9 +12,11 @@ from fastapi import Request
 from pasture import engine
 from pasture.config import Settings
 from pasture.durations import parse_keep_alive
+from pasture.runner.base import LoadSpec
 from pasture.scheduler import Scheduler
+from pasture.scheduler.scheduler import Lease, OnQueued
 from pasture.server.metrics import Metrics
-from pasture.server.pipeline.model import Models
+from pasture.server.pipeline.model import Models, ResolvedModel
 from pasture.server.tracing import NO_TRACE, NoTrace, Tracer
 from pasture.store import Store
 
@@ -45,6 +48,14 @@ class ServerState:
     def keep_alive(self, value: float | str | None) -> float:
         """Seconds from a request's keep_alive, or the server default when unset."""
         return self.settings.keep_alive if value is None else parse_keep_alive(value)
+
+    def lease(self, model: ResolvedModel, spec: LoadSpec, keep_alive: float,
+              on_queued: OnQueued | None = None, *, slot: bool = True
+              ) -> AbstractAsyncContextManager[Lease]:
+        """`model`'s runner loaded as `spec`, and one of its slots unless `slot` is false
+        (`Scheduler.lease`, keyed by the model's name and file)."""
+        return self.scheduler.lease(model.display, model.local.digest, spec, keep_alive,
+                                    model.local.size, on_queued, slot=slot)
 
 
 def state_of(request: Request) -> ServerState:

@@ -127,9 +127,7 @@ async def embed(state: ServerState, model_name: str, inputs: list[str], *,
                               "reranker (use /api/rerank)")
     merged = opts.merge(model.local.params, opts.validate(options))
     spec = model.load_spec(merged, state.settings)
-    keep = state.keep_alive(keep_alive)
-    async with state.scheduler.lease(model.display, model.local.digest, spec, keep,
-                                     model.local.size) as lease:
+    async with state.lease(model, spec, state.keep_alive(keep_alive)) as lease:
         vectors: list[list[float]] = []
         prompt_tokens = 0
         if inputs:

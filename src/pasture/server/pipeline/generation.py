@@ -185,10 +185,8 @@ class Generation:
         `slot` is false: the prompt alone), held while in use; `on_queued` hears the
         turn's place while it waits for a slot."""
         self.asked_at = time.perf_counter()
-        async with self.state.scheduler.lease(self.display, self.model.local.digest,
-                                              self.spec, self.keep_alive,
-                                              self.model.local.size, on_queued,
-                                              slot=slot) as lease:
+        async with self.state.lease(self.model, self.spec, self.keep_alive, on_queued,
+                                    slot=slot) as lease:
             self.leased_at = time.perf_counter()
             yield lease
 
@@ -303,10 +301,11 @@ class Generation:
 
     async def render_only(self) -> prompt.Prompt:
         """The prompt without running the model (`_debug_render_only`); a Go template
-        needs no runner, the GGUF's own template needs the engine to apply it."""
+        needs no runner, the GGUF's own template needs the engine to apply it (beside
+        its generations: no slot)."""
         if self.rendered:
             return await self.prompt(None)
-        async with self.lease() as lease:
+        async with self.lease(slot=False) as lease:
             return await self.prompt(lease.runner)
 
     async def prompt_tokens(self) -> int:

@@ -98,66 +98,58 @@ async def chat_prompt(messages: list[dict[str, Any]], render: Render, runner: Ru
     """The prompt for a conversation, fitted to the runner's context (`prompt.fit`; not
     without a runner, as for debug rendering of a Go template, nor with `truncate`
     false), images tagged."""
-    start, text, tokens, truncation = 0, None, None, None
+    kept, start, text, tokens, truncation = messages, 0, None, None, None
     if fitting is not None and fitting.truncate and runner is not None:
-        messages, start, text, tokens, truncation = await _fit(messages, render, runner,
-                                                               fitting)
-    tagged, image_count = tag_images(messages, start)
+        kept, start, text, tokens, truncation = await _fit(messages, render, runner, fitting)
+    tagged, image_count = tag_images(kept, start)
     if text is not None and not image_count:  # the render that fitted is the prompt
         return Prompt(text, tokens=tokens, truncation=truncation)
-    system = [m for m in messages[:start] if m.get("role") == "system"]
-    shown = [image for message in messages for image in message.get("images") or []]
-    shown = shown[-image_count:] if image_count else []
-    return Prompt(await render(system + tagged[start:]), shown, truncation=truncation)
+    shown = [image for message in kept[start:] for image in message.get("images") or []]
+    return Prompt(await render(tagged), shown, truncation=truncation)
 
 
 async def _fit(messages: list[dict[str, Any]], render: Render, runner: Runner,
                fitting: Fitting
                ) -> tuple[list[dict[str, Any]], int, str, list[int], fit.Truncation | None]:
-    """The conversation as it fits (index for index, contents perhaps cut), where the
-    kept history starts, its prompt and tokens, and what was cut."""
+    """The messages kept (contents perhaps cut): the system messages before the kept
+    history, then the history, which starts at the index returned; their prompt and
+    tokens, and what was cut."""
     num_ctx = runner.spec.num_ctx
     history = await fit.truncate_history(messages, render, runner.tokenize, num_ctx,
                                          fit.IMAGE_TOKENS)
-    start, text, tokens = history.start, history.text, history.tokens
-    images = fit.IMAGE_TOKENS * fit.image_count(history.kept)
+    kept, text, tokens = history.kept, history.text, history.tokens
+    images = fit.IMAGE_TOKENS * fit.image_count(kept)
     cut_characters = cut_count = 0
     if len(tokens) + images > num_ctx - 1:
         if not fitting.shift:
             raise BadRequestError(TOO_LONG)
         limit = num_ctx - fit.answer_room(num_ctx, fitting.num_predict)
-        cut = await fit.cut_messages(history.kept, render, runner.tokenize, limit,
-                                     fit.IMAGE_TOKENS)
+        cut = await fit.cut_messages(kept, render, runner.tokenize, limit, fit.IMAGE_TOKENS)
         if cut is not None:
             kept, text, tokens, cut_characters = cut
-            where = [i for i in range(start) if messages[i].get("role") == "system"]
-            messages = list(messages)
-            for index, message in zip([*where, *range(start, len(messages))], kept,
-                                      strict=True):
-                messages[index] = message
         elif images:  # a token cut could split an image's tag from its place
             raise BadRequestError(TOO_LONG)
         else:  # the framing alone is too long: keep its head and end, as Ollama does
             cut_count = len(tokens) - limit
             tokens = fit.cut_tokens(tokens, limit, fitting.num_keep)
+    systems = len(kept) - (len(messages) - history.start)  # kept from before the start
     if history.whole == len(tokens) + images:
-        return messages, start, text, tokens, None
-    truncation = fit.Truncation(
-        history.whole, len(tokens) + images,
-        sum(m.get("role") != "system" for m in messages[:start]), cut_characters, cut_count)
+        return kept, systems, text, tokens, None
+    truncation = fit.Truncation(history.whole, len(tokens) + images,
+                                history.start - systems, cut_characters, cut_count)
     log.warning("truncating input prompt: limit=%d prompt=%d new=%d dropped_messages=%d "
                 "cut_characters=%d cut_tokens=%d", num_ctx, truncation.prompt_tokens,
                 truncation.kept, truncation.dropped_messages, cut_characters, cut_count)
-    return messages, start, text, tokens, truncation
+    return kept, systems, text, tokens, truncation
 
 
 async def fit_text(text: str, runner: Runner, fitting: Fitting) -> Prompt:
     """A raw prompt fitted to the runner's context: its middle cut when too long."""
     async def as_is(kept: list[dict[str, Any]]) -> str:
         return kept[0]["content"]
-    fitted, _, fitted_text, tokens, truncation = await _fit(
-        [{"role": "user", "content": text}], as_is, runner, fitting)
-    return Prompt(fitted_text, tokens=tokens, truncation=truncation)
+    _, _, fitted, tokens, truncation = await _fit([{"role": "user", "content": text}], as_is,
+                                                  runner, fitting)
+    return Prompt(fitted, tokens=tokens, truncation=truncation)
 
 
 async def insert_prompt(template: PromptTemplate, prompt: str, suffix: str, think: Think,

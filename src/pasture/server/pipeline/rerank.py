@@ -74,8 +74,7 @@ async def rerank(state: ServerState, model_name: str, query: str, documents: lis
     model.require("rerank", "reranking")
     merged = opts.merge(model.local.params, opts.validate(options))
     spec = model.load_spec(merged, state.settings)
-    async with state.scheduler.lease(model.display, model.local.digest, spec,
-                                     state.keep_alive(keep_alive), model.local.size) as lease:
+    async with state.lease(model, spec, state.keep_alive(keep_alive)) as lease:
         runner = lease.runner
         query_tokens, *doc_tokens = await tokenize_all(runner, [query, *documents])
         room = spec.num_ctx - PAIR_OVERHEAD

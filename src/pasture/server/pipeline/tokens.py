@@ -58,7 +58,5 @@ async def runner_for(state: ServerState, model: ResolvedModel, keep_alive: KeepA
     """`model`'s runner as its Modelfile loads it (shared with its generations), held
     without a slot."""
     spec = model.load_spec(opts.merge(model.local.params), state.settings)
-    async with state.scheduler.lease(model.display, model.local.digest, spec,
-                                     state.keep_alive(keep_alive), model.local.size,
-                                     slot=False) as lease:
+    async with state.lease(model, spec, state.keep_alive(keep_alive), slot=False) as lease:
         yield lease.runner
