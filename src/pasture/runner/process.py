@@ -57,8 +57,8 @@ class ProcessRunner(ServedRunner):
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
                     engine: str = "default", site: Path | None = None,
                     llguidance: bool = True, memory_limit: int | None = None,
-                    host: str = "127.0.0.1", api_key: str | None = None,
-                    prompt_cache: PromptCache | None = None) -> ProcessRunner:
+                    host: str = "127.0.0.1", prompt_cache: PromptCache | None = None
+                    ) -> ProcessRunner:
         """Spawn a runner for `spec` and return once the model is loaded and healthy;
         `site` is an engine build's directory, put first on the child's import path,
         `llguidance` whether that build has llguidance, `memory_limit` the bytes of
@@ -66,8 +66,7 @@ class ProcessRunner(ServedRunner):
         `watchdog.memory_limit`, 0: no cap), and `prompt_cache` where its slots are
         saved when it stops and restored from when it starts. The engine listens on
         `host` (a cluster node's own address, so the front end can reach it) and answers
-        only `api_key` (a fresh random one unless the caller, a cluster front end, chose
-        it)."""
+        only a fresh random key (`api_key`)."""
         env = None
         child_spec = spec.to_json()
         if prompt_cache is not None:
@@ -82,7 +81,7 @@ class ProcessRunner(ServedRunner):
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
-        api_key = api_key or secrets.token_urlsafe(32)
+        api_key = secrets.token_urlsafe(32)
         assert process.stdin is not None
         process.stdin.write(api_key.encode() + b"\n")  # the child reads it before loading
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
