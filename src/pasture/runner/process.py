@@ -116,7 +116,14 @@ class ProcessRunner(ServedRunner):
         runner = cls(spec, process, reply["address"], drain, buffers, engine,
                      reply.get("media_marker"), llguidance, api_key, limit, cache)
         if cache is not None:
-            restored = await cache[0].restore(cache[1], spec.num_parallel, runner._http.post)
+            try:
+                restored = await cache[0].restore(cache[1], spec.num_parallel,
+                                                  runner._http.post)
+            except BaseException:  # failed or cancelled: no scheduler will ever unload it
+                await _kill(process, drain)
+                if runner._watchdog is not None:
+                    runner._watchdog.cancel()
+                raise
             if restored:
                 log.info("runner pid %d: %d prompt tokens restored from the prompt cache",
                          process.pid, restored)
