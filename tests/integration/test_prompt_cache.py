@@ -144,3 +144,31 @@ def test_a_load_that_ends_while_restoring_leaves_no_runner(smollm2_gguf: Path, t
         return _my_runners()
 
     assert asyncio.run(scenario()) == []
+
+
+def test_an_unload_cancelled_while_saving_still_stops_the_runner(smollm2_gguf: Path,
+                                                                 tmp_path: Path) -> None:
+    """An unload runs in the request that caused it (an eviction): if that client leaves
+    while the slots are being saved, the runner still stops. The hanging save is
+    simulated: a cancellation at that point cannot be timed for real."""
+
+    async def scenario() -> list[int]:
+        saving = asyncio.Event()
+
+        class Hanging(PromptCache):
+            async def save(self, key: str, slots: int, post: Post) -> int:
+                saving.set()
+                await asyncio.Event().wait()  # until cancelled
+                return 0
+
+        runner = await ProcessRunner.start(LoadSpec(str(smollm2_gguf), num_ctx=512),
+                                           timeout=120, prompt_cache=Hanging(tmp_path, 1 << 20))
+        assert _my_runners() == [runner.pid]
+        closing = asyncio.ensure_future(runner.close())
+        await saving.wait()
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        return _my_runners()
+
+    assert asyncio.run(scenario()) == []

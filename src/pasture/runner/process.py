@@ -120,9 +120,8 @@ class ProcessRunner(ServedRunner):
                 restored = await cache[0].restore(cache[1], spec.num_parallel,
                                                   runner._http.post)
             except BaseException:  # failed or cancelled: no scheduler will ever unload it
-                await _kill(process, drain)
-                if runner._watchdog is not None:
-                    runner._watchdog.cancel()
+                runner._prompt_cache = None  # it served nothing worth saving
+                await runner.close()
                 raise
             if restored:
                 log.info("runner pid %d: %d prompt tokens restored from the prompt cache",
@@ -162,27 +161,29 @@ class ProcessRunner(ServedRunner):
 
     async def close(self) -> None:
         """Save its slots to the prompt cache, ask the child to exit (stdin EOF), then
-        kill it if it lingers."""
+        kill it if it lingers. The child stops even when closing is cancelled (an unload
+        runs in the request that caused it): nothing else would stop it."""
         if self._watchdog is not None:
             self._watchdog.cancel()
-        if self._prompt_cache is not None and self.alive:
-            cache, key = self._prompt_cache
-            try:
-                kept = await asyncio.wait_for(
-                    cache.save(key, self.spec.num_parallel, self._http.post), 60)
-                log.info("runner pid %d: %d prompt tokens saved to the prompt cache",
-                         self.process.pid, kept)
-            except Exception as exc:  # noqa: BLE001 - unloading goes on without it
-                log.warning("runner pid %d: prompt cache not saved: %s", self.process.pid,
-                            exc)
-        if self.process.stdin and not self.process.stdin.is_closing():
-            self.process.stdin.close()
         try:
-            await asyncio.wait_for(self.process.wait(), 5)
-        except TimeoutError:
-            pass
-        await _kill(self.process, self._drain)
-        log.info("runner pid %d stopped", self.process.pid)
+            if self._prompt_cache is not None and self.alive:
+                await self._save_slots(*self._prompt_cache)
+        finally:
+            if self.process.stdin and not self.process.stdin.is_closing():
+                self.process.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 5)
+            await _kill(self.process, self._drain)
+            log.info("runner pid %d stopped", self.process.pid)
+
+    async def _save_slots(self, cache: PromptCache, key: str) -> None:
+        try:
+            kept = await asyncio.wait_for(
+                cache.save(key, self.spec.num_parallel, self._http.post), 60)
+            log.info("runner pid %d: %d prompt tokens saved to the prompt cache",
+                     self.process.pid, kept)
+        except Exception as exc:  # noqa: BLE001 - unloading goes on without it
+            log.warning("runner pid %d: prompt cache not saved: %s", self.process.pid, exc)
 
 
 def _parse_hello(line: bytes) -> dict[str, Any]:
