@@ -7,13 +7,18 @@ Counts, not times: the engine's reply says how many prompt tokens it reused
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 
+from pasture.runner.base import LoadSpec
+from pasture.runner.process import ProcessRunner
+from pasture.runner.prompt_cache import Post, PromptCache
 from tests.integration.conftest import MODEL, RunningServer
 
 # About 400 tokens of system prompt: past the cache's 256-token minimum.
@@ -93,3 +98,77 @@ def test_a_damaged_or_forged_cache_file_is_removed_not_loaded(server: RunningSer
     assert _ask(api, "Which ship came last?")["cached"] == 0
     assert not saved.exists()
     assert "refused by the engine" in server.log()
+
+
+def _my_runners() -> list[int]:
+    """PIDs of the runner processes this test process started and has not reaped."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"pasture.runner.main" in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize("fault", ["failed", "cancelled"])
+def test_a_load_that_ends_while_restoring_leaves_no_runner(smollm2_gguf: Path, tmp_path: Path,
+                                                           fault: str) -> None:
+    """A load that fails, or whose client leaves, while the cache is being restored stops
+    the runner it started: no scheduler would ever unload it. The faults are simulated
+    (a restore that raises, or that hangs until cancelled): neither can be timed for real."""
+
+    async def scenario() -> list[int]:
+        entered, fail = asyncio.Event(), asyncio.Event()
+
+        class Faulty(PromptCache):
+            async def restore(self, key: str, slots: int, post: Post) -> int:
+                entered.set()
+                await fail.wait()  # a cancellation ends the wait
+                raise OSError("a cache file vanished")
+
+        start = asyncio.ensure_future(ProcessRunner.start(
+            LoadSpec(str(smollm2_gguf), num_ctx=512), timeout=120,
+            prompt_cache=Faulty(tmp_path, 1 << 20)))
+        await entered.wait()
+        assert _my_runners(), "the runner was started"
+        if fault == "cancelled":
+            start.cancel()
+        else:
+            fail.set()
+        with pytest.raises(OSError if fault == "failed" else asyncio.CancelledError):
+            await start
+        return _my_runners()
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_an_unload_cancelled_while_saving_still_stops_the_runner(smollm2_gguf: Path,
+                                                                 tmp_path: Path) -> None:
+    """An unload runs in the request that caused it (an eviction): if that client leaves
+    while the slots are being saved, the runner still stops. The hanging save is
+    simulated: a cancellation at that point cannot be timed for real."""
+
+    async def scenario() -> list[int]:
+        saving = asyncio.Event()
+
+        class Hanging(PromptCache):
+            async def save(self, key: str, slots: int, post: Post) -> int:
+                saving.set()
+                await asyncio.Event().wait()  # until cancelled
+                return 0
+
+        runner = await ProcessRunner.start(LoadSpec(str(smollm2_gguf), num_ctx=512),
+                                           timeout=120, prompt_cache=Hanging(tmp_path, 1 << 20))
+        assert _my_runners() == [runner.pid]
+        closing = asyncio.ensure_future(runner.close())
+        await saving.wait()
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        return _my_runners()
+
+    assert asyncio.run(scenario()) == []

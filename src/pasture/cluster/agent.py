@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import socket
 import uuid
-from functools import partial
 from typing import Any
 
 from pasture.cluster.blobs import NodeBlobs
@@ -90,8 +89,7 @@ class NodeAgent:
             await runner.close()
 
     async def _start_build(self, spec: LoadSpec, build: EngineBuild) -> ProcessRunner:
-        settings = self.settings
-        start = partial(ProcessRunner.start, timeout=settings.load_timeout or None,
-                        engine=build.name, site=build.site, llguidance=build.llguidance,
-                        memory_limit=settings.runner_memory_limit, host=self.address)
-        return await start(spec)
+        return await ProcessRunner.start(
+            spec, self.settings.load_timeout or None, engine=build.name, site=build.site,
+            llguidance=build.llguidance, memory_limit=self.settings.runner_memory_limit,
+            host=self.address)

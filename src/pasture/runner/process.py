@@ -57,8 +57,8 @@ class ProcessRunner(ServedRunner):
     async def start(cls, spec: LoadSpec, timeout: float | None = None,
                     engine: str = "default", site: Path | None = None,
                     llguidance: bool = True, memory_limit: int | None = None,
-                    host: str = "127.0.0.1", api_key: str | None = None,
-                    prompt_cache: PromptCache | None = None) -> ProcessRunner:
+                    host: str = "127.0.0.1", prompt_cache: PromptCache | None = None
+                    ) -> ProcessRunner:
         """Spawn a runner for `spec` and return once the model is loaded and healthy;
         `site` is an engine build's directory, put first on the child's import path,
         `llguidance` whether that build has llguidance, `memory_limit` the bytes of
@@ -66,8 +66,7 @@ class ProcessRunner(ServedRunner):
         `watchdog.memory_limit`, 0: no cap), and `prompt_cache` where its slots are
         saved when it stops and restored from when it starts. The engine listens on
         `host` (a cluster node's own address, so the front end can reach it) and answers
-        only `api_key` (a fresh random one unless the caller, a cluster front end, chose
-        it)."""
+        only a fresh random key (`api_key`)."""
         env = None
         child_spec = spec.to_json()
         if prompt_cache is not None:
@@ -82,7 +81,7 @@ class ProcessRunner(ServedRunner):
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
-        api_key = api_key or secrets.token_urlsafe(32)
+        api_key = secrets.token_urlsafe(32)
         assert process.stdin is not None
         process.stdin.write(api_key.encode() + b"\n")  # the child reads it before loading
         tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
@@ -117,7 +116,13 @@ class ProcessRunner(ServedRunner):
         runner = cls(spec, process, reply["address"], drain, buffers, engine,
                      reply.get("media_marker"), llguidance, api_key, limit, cache)
         if cache is not None:
-            restored = await cache[0].restore(cache[1], spec.num_parallel, runner._http.post)
+            try:
+                restored = await cache[0].restore(cache[1], spec.num_parallel,
+                                                  runner._http.post)
+            except BaseException:  # failed or cancelled: no scheduler will ever unload it
+                runner._prompt_cache = None  # it served nothing worth saving
+                await runner.close()
+                raise
             if restored:
                 log.info("runner pid %d: %d prompt tokens restored from the prompt cache",
                          process.pid, restored)
@@ -156,27 +161,29 @@ class ProcessRunner(ServedRunner):
 
     async def close(self) -> None:
         """Save its slots to the prompt cache, ask the child to exit (stdin EOF), then
-        kill it if it lingers."""
+        kill it if it lingers. The child stops even when closing is cancelled (an unload
+        runs in the request that caused it): nothing else would stop it."""
         if self._watchdog is not None:
             self._watchdog.cancel()
-        if self._prompt_cache is not None and self.alive:
-            cache, key = self._prompt_cache
-            try:
-                kept = await asyncio.wait_for(
-                    cache.save(key, self.spec.num_parallel, self._http.post), 60)
-                log.info("runner pid %d: %d prompt tokens saved to the prompt cache",
-                         self.process.pid, kept)
-            except Exception as exc:  # noqa: BLE001 - unloading goes on without it
-                log.warning("runner pid %d: prompt cache not saved: %s", self.process.pid,
-                            exc)
-        if self.process.stdin and not self.process.stdin.is_closing():
-            self.process.stdin.close()
         try:
-            await asyncio.wait_for(self.process.wait(), 5)
-        except TimeoutError:
-            pass
-        await _kill(self.process, self._drain)
-        log.info("runner pid %d stopped", self.process.pid)
+            if self._prompt_cache is not None and self.alive:
+                await self._save_slots(*self._prompt_cache)
+        finally:
+            if self.process.stdin and not self.process.stdin.is_closing():
+                self.process.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 5)
+            await _kill(self.process, self._drain)
+            log.info("runner pid %d stopped", self.process.pid)
+
+    async def _save_slots(self, cache: PromptCache, key: str) -> None:
+        try:
+            kept = await asyncio.wait_for(
+                cache.save(key, self.spec.num_parallel, self._http.post), 60)
+            log.info("runner pid %d: %d prompt tokens saved to the prompt cache",
+                     self.process.pid, kept)
+        except Exception as exc:  # noqa: BLE001 - unloading goes on without it
+            log.warning("runner pid %d: prompt cache not saved: %s", self.process.pid, exc)
 
 
 def _parse_hello(line: bytes) -> dict[str, Any]:

@@ -131,9 +131,7 @@ class BlobStore:
         return read_below(self.base, self._parts(digest), limit)
 
     def _temp(self) -> tuple[Path, BinaryIO]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        lstat_below(self.base, (self.root.name,))  # not written through a linked folder
-        path = self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        path = self.new_temp_path()
         return path, open(path, "xb")  # the caller closes it
 
     def _commit(self, temp: Path, f: BinaryIO, digest: str) -> None:
@@ -238,9 +236,7 @@ class BlobStore:
         digest, as any other blob (blocking: it hashes the whole file)."""
         digest = hash_file(temp)
         with open(temp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temp, self.path(digest))
-        fsync_dir(self.root)
+            self._commit(temp, f, digest)
         return digest
 
     def verify(self, digest: str) -> bool:

@@ -3,7 +3,9 @@
 Ollama accepts the levels of its `fs/ggml.ParseFileType` and refuses other input with its
 own messages (`server/create.go`); both are kept here word for word. The work is
 llama.cpp's own quantizer (`pasture.engines.quantizer`), in a child process, and the
-result is stored as a content-addressed blob like any upload.
+result is stored as a content-addressed blob like any upload. The weights may be an
+upload, so their header, and the output's (whose metadata is copied from it), are read
+`isolated`, as create reads uploads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pasture import gguf
 from pasture.api.ollama import ProgressResponse
 from pasture.engines import quantizer
 from pasture.errors import BadRequestError
+from pasture.isolated import isolated
 from pasture.runner import watchdog
 from pasture.store import manifests as mf
 from pasture.store.blobs import disk_full_is_507
@@ -30,6 +33,8 @@ LEVELS = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_K_S": 14, "Q4_K_M": 15, "Q4_K": 15,
 _LISTED = ("F32", "F16", "Q4_K_S", "Q4_K_M", "Q8_0")
 QUANTIZABLE = ("F16", "BF16", "F32")
 PROGRESS_DIGEST = "0000000000000000000"  # what Ollama's quantize progress lines carry
+# How long reading a header's file type may take (a real header takes well under a second).
+PARSE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,7 @@ async def quantize_layer(store: Store, layer: mf.Layer, level: str, settings: Qu
     """Progress of quantizing model `layer` to `level` (from `parse_level`), then the new
     layer; nothing but that layer when the weights are at that level already."""
     source = store.blobs.path(layer.digest)
-    info = await asyncio.to_thread(gguf.read_gguf, source)
-    current = info.file_type or "unknown"
+    current = await isolated(read_file_type, source, timeout=PARSE_SECONDS) or "unknown"
     if current == level:
         yield layer
         return
@@ -83,15 +87,21 @@ async def quantize_layer(store: Store, layer: mf.Layer, level: str, settings: Qu
                                            total=layer.size,
                                            completed=layer.size * done // max(total, 1))
         yield ProgressResponse(status="verifying conversion")
-        quantized = await asyncio.to_thread(gguf.read_gguf, target)
-        if quantized.file_type != level:
-            raise BadRequestError(f"the quantized model is {quantized.file_type}, not {level}")
+        made = await isolated(read_file_type, target, timeout=PARSE_SECONDS)
+        if made != level:
+            raise BadRequestError(f"the quantized model is {made}, not {level}")
         with disk_full_is_507():
             digest = await asyncio.to_thread(store.blobs.adopt, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)  # left only if quantizing failed or was cancelled
-    yield mf.Layer(mediaType=layer.mediaType, digest=digest, size=quantized.file_size)
+    size = await asyncio.to_thread(store.blobs.size, digest)
+    yield mf.Layer(mediaType=layer.mediaType, digest=digest, size=size)
+
+
+def read_file_type(path: Path) -> str | None:
+    """The level a GGUF's header gives its weights (parses the header: run it `isolated`)."""
+    return gguf.read_gguf(path).file_type
 
 
 def settings_for(engines_dir: Path, num_threads: int, memory_setting: int | None
