@@ -135,3 +135,23 @@ def test_count_tokens_needs_no_max_tokens_and_refuses_what_messages_refuses(
         assert embedder.status_code == 400
 
     serve(scenario)
+
+
+def test_tokens_use_the_loaded_runner_whatever_its_load_options(serve: Serve) -> None:
+    """A runner loaded with a request's own num_ctx tokenizes as any would: tokenize,
+    count_tokens and debug rendering use it, rather than reloading the model."""
+    async def scenario(server: Server) -> None:
+        hi = [{"role": "user", "content": "Hi"}]
+        loaded = await server.post("/api/chat", model="plain", messages=hi, stream=False,
+                                   options={"num_ctx": 256})
+        assert loaded.status_code == 200, loaded.text
+        tokenized = await server.post("/api/tokenize", model="plain", content="Hi")
+        counted = await server.post("/v1/messages/count_tokens", model="plain",
+                                    messages=hi)
+        rendered = await server.post("/api/chat", model="plain", messages=hi,
+                                     _debug_render_only=True, stream=False)
+        assert (tokenized.status_code, counted.status_code, rendered.status_code) == \
+            (200, 200, 200), (tokenized.text, counted.text, rendered.text)
+        assert len(server.engine.started) == 1 and server.runner.spec.num_ctx == 256
+
+    serve(scenario)

@@ -154,12 +154,13 @@ class Scheduler:
         free now), or after `queue_timeout` seconds of waiting. `on_queued` hears the
         request's place in the model's queue whenever it has to wait and moves up.
         `slot=False` holds the runner alone, for what the engine answers beside its
-        generations (tokenizing, applying the chat template): no wait behind them."""
+        generations (tokenizing, applying the chat template): no wait behind them, and
+        any runner of the model's file will do, whatever its load options."""
         if self._pending >= self._max_queue and not self._runs_now(spec):
             raise ServerBusyError()
         self._pending += 1
         try:
-            lease = await self._acquire(key, digest, spec, keep_alive, size)
+            lease = await self._acquire(key, digest, spec, keep_alive, size, any_spec=not slot)
             try:
                 if slot:
                     await self._take_slot(lease.loaded, on_queued)
@@ -225,12 +226,12 @@ class Scheduler:
         loaded.running -= 1
 
     async def _acquire(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
-                       size: int) -> Lease:
+                       size: int, any_spec: bool = False) -> Lease:
         async with self._load_lock:
             while True:
                 current = self._loaded.get(spec.model_path)
                 usable = current and current.runner.alive and not current.stopping
-                if usable and current.spec == spec:
+                if usable and (any_spec or current.spec == spec):
                     break
                 if current and not current.runner.alive and not current.stopping:
                     self.watcher.crashed(current.key)  # died idle, or before a stream saw it

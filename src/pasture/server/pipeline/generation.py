@@ -128,7 +128,8 @@ class Generation:
         self.choice = choice
         self.top_logprobs = top_logprobs
         self.started = started
-        self.fitting = prompt.Fitting.of(turn.truncate, turn.shift, options)
+        self.fitting = prompt.Fitting.of(self.spec.num_ctx, turn.truncate, turn.shift,
+                                         options)
         self.truncation: Truncation | None = None  # what fitting the prompt cut
         self.asked_at = 0.0  # when the last lease was asked for (perf_counter)
         self.leased_at = 0.0  # when it came: a load, then a wait for a slot, in between
@@ -239,7 +240,7 @@ class Generation:
         options = self.options
         if not self.turn.shift:  # the answer ends where the context does
             count = len(tokens) if tokens is not None else len(await runner.tokenize(text))
-            options = within_context(options, runner.spec.num_ctx - count)
+            options = within_context(options, self.spec.num_ctx - count)
         request = await self._request(runner, plan, text, tokens, built.images, options)
         return request, plan, tokens
 

@@ -79,18 +79,22 @@ def renderer(template: PromptTemplate | None, runner: Runner | None,
 
 @dataclass(frozen=True)
 class Fitting:
-    """How a prompt is fitted into the runner's context: Ollama's `truncate` (may turns
-    be dropped and text cut at all) and `shift` (may the last turns' text be cut, and
-    may the answer run past the context), both on unless a request says false."""
+    """How a prompt is fitted into the turn's context (`num_ctx`, the request's, which a
+    runner lent without a slot may not have): Ollama's `truncate` (may turns be dropped
+    and text cut at all) and `shift` (may the last turns' text be cut, and may the answer
+    run past the context), both on unless a request says false."""
 
+    num_ctx: int
     truncate: bool = True
     shift: bool = True
     num_predict: int | None = None  # how long an answer to leave room for
     num_keep: int = 4  # the head a token cut keeps (Ollama's option and default)
 
     @classmethod
-    def of(cls, truncate: bool, shift: bool, options: dict[str, Any]) -> Fitting:
-        return cls(truncate, shift, options.get("num_predict"), options.get("num_keep", 4))
+    def of(cls, num_ctx: int, truncate: bool, shift: bool, options: dict[str, Any]
+           ) -> Fitting:
+        return cls(num_ctx, truncate, shift, options.get("num_predict"),
+                   options.get("num_keep", 4))
 
 
 async def chat_prompt(messages: list[dict[str, Any]], render: Render, runner: Runner | None,
@@ -114,7 +118,7 @@ async def _fit(messages: list[dict[str, Any]], render: Render, runner: Runner,
     """The messages kept (contents perhaps cut): the system messages before the kept
     history, then the history, which starts at the index returned; their prompt and
     tokens, and what was cut."""
-    num_ctx = runner.spec.num_ctx
+    num_ctx = fitting.num_ctx
     history = await fit.truncate_history(messages, render, runner.tokenize, num_ctx,
                                          fit.IMAGE_TOKENS)
     kept, text, tokens = history.kept, history.text, history.tokens
