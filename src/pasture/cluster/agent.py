@@ -21,8 +21,7 @@ from typing import Any
 from pasture.cluster.blobs import NodeBlobs
 from pasture.config import Settings
 from pasture.engine import Device
-from pasture.engines.builds import EngineBuild, EngineBuilds
-from pasture.engines.launch import EngineLauncher
+from pasture.engines.launch import process_launcher
 from pasture.errors import PastureError
 from pasture.runner.base import LoadSpec, RunnerOutOfMemory
 from pasture.runner.process import ProcessRunner
@@ -38,8 +37,7 @@ class NodeAgent:
         self.address = address  # the node's IP, where runners listen for the front end
         self.settings = Settings.from_env()
         self.blobs = NodeBlobs(self.settings.models_dir)
-        self.launcher = EngineLauncher(EngineBuilds(self.settings.engines_dir),
-                                       self._start_build, preferred=self.settings.engine)
+        self.launcher = process_launcher(self.settings, host=address)
         self.info = self.launcher.machine()  # loads the engine's backends: once
         self.runners: dict[str, ProcessRunner] = {}
 
@@ -87,9 +85,3 @@ class NodeAgent:
         runner = self.runners.pop(runner_id, None)
         if runner is not None:
             await runner.close()
-
-    async def _start_build(self, spec: LoadSpec, build: EngineBuild) -> ProcessRunner:
-        return await ProcessRunner.start(
-            spec, self.settings.load_timeout or None, engine=build.name, site=build.site,
-            llguidance=build.llguidance, memory_limit=self.settings.runner_memory_limit,
-            host=self.address)

@@ -15,12 +15,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from pasture import engine
+from pasture.config import Settings
 from pasture.engine import Device, EngineInfo
 from pasture.engines.builds import EngineBuild, EngineBuilds
 from pasture.engines.choose import candidates, choices
 from pasture.engines.probe import ProbeError, host_cpu_flags, missing_instructions, probe
 from pasture.errors import RunnerError
 from pasture.runner.base import LoadSpec, Runner, RunnerOutOfMemory
+from pasture.runner.process import ProcessRunner
+from pasture.runner.prompt_cache import PromptCache
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +118,18 @@ def discover(builds: EngineBuilds, host_flags: set[str]) -> tuple[EngineInfo, En
         if gpus:
             return EngineInfo(info.version, [*info.devices, *gpus]), build
     return info, None
+
+
+def process_launcher(settings: Settings, *, host: str = "127.0.0.1",
+                     prompt_cache: PromptCache | None = None) -> EngineLauncher:
+    """Runner processes on this machine's engine builds, as `settings` say (load timeout,
+    memory cap, preferred build), the engine listening on `host` (a cluster node's own
+    address, so the front end can reach it) and keeping its slots in `prompt_cache`."""
+    async def start(spec: LoadSpec, build: EngineBuild) -> Runner:
+        return await ProcessRunner.start(
+            spec, settings.load_timeout or None, engine=build.name, site=build.site,
+            llguidance=build.llguidance, memory_limit=settings.runner_memory_limit,
+            host=host, prompt_cache=prompt_cache)
+
+    return EngineLauncher(EngineBuilds(settings.engines_dir), start,
+                          preferred=settings.engine)

@@ -8,7 +8,6 @@ import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,11 +17,8 @@ from starlette.requests import ClientDisconnect
 
 from pasture import __version__, engine
 from pasture.config import Settings
-from pasture.engines.builds import EngineBuild, EngineBuilds
-from pasture.engines.launch import EngineLauncher
+from pasture.engines.launch import process_launcher
 from pasture.errors import PastureError, ServerBusyError
-from pasture.runner.base import LoadSpec
-from pasture.runner.process import ProcessRunner
 from pasture.runner.prompt_cache import PromptCache
 from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Planner
@@ -154,11 +150,7 @@ def local_state(settings: Settings, start_runner: StartRunner | None,
     refresh = engine.gpu_devices
     launcher = None
     if start_runner is None:
-        launcher = EngineLauncher(EngineBuilds(settings.engines_dir),
-                                  partial(start_on_build, timeout=settings.load_timeout or None,
-                                          memory_limit=settings.runner_memory_limit,
-                                          prompt_cache=prompt_cache_for(settings)),
-                                  preferred=settings.engine)
+        launcher = process_launcher(settings, prompt_cache=prompt_cache_for(settings))
         start_runner, refresh = launcher.start, launcher.refresh_gpus
         info = engine_info or launcher.machine()
     else:
@@ -208,17 +200,6 @@ def prompt_cache_for(settings: Settings) -> PromptCache | None:
     if settings.prompt_cache_size <= 0:
         return None
     return PromptCache(settings.models_dir / "prompt-cache", settings.prompt_cache_size)
-
-
-async def start_on_build(spec: LoadSpec, build: EngineBuild, timeout: float | None,
-                         memory_limit: int | None = None,
-                         prompt_cache: PromptCache | None = None) -> ProcessRunner:
-    """A runner process for `spec` importing the engine from `build`, killed past
-    `memory_limit` (`PASTURE_RUNNER_MEMORY_LIMIT`), its slots kept in `prompt_cache`
-    across reloads."""
-    return await ProcessRunner.start(spec, timeout, engine=build.name, site=build.site,
-                                     llguidance=build.llguidance, memory_limit=memory_limit,
-                                     prompt_cache=prompt_cache)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:
