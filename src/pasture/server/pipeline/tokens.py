@@ -20,9 +20,11 @@ from pasture.runner.base import Runner
 from pasture.server.pipeline.model import ResolvedModel
 from pasture.server.state import ServerState
 
-# About a million tokens of text either way: far beyond any context, seconds of work at most.
-MAX_TOKENIZE_CHARACTERS = 4 << 20
-MAX_DETOKENIZE_TOKENS = 1 << 20
+# A quarter of a million tokens at most either way: beyond any context, and small enough
+# that the ids' JSON, which the event loop reads from the engine and writes to the client,
+# costs it about 0.1 s (a million took 0.3 s, past the stall budget).
+MAX_TOKENIZE_CHARACTERS = 1 << 20
+MAX_DETOKENIZE_TOKENS = 1 << 18
 
 
 async def tokenize(state: ServerState, model_name: str, text: str, *, add_special: bool,
