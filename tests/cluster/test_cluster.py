@@ -5,12 +5,16 @@ PASTURE_CLUSTER, as a user runs them.
 Ray talks over the machine's own address and probes outside ones whatever its flags say,
 so every node and the server run in a network namespace of their own holding only `lo`:
 nothing of the cluster can reach, or be reached from, any other address (asserted with
-`ss`). The test talks to the server from inside that namespace (`inside.py`). The nodes
-share the models directory, as nodes on one machine share its disk.
+`ss`). The test talks to the server from inside that namespace (`inside.py`). The head
+and the big node share the front end's models directory, as a shared filesystem would;
+the small node has its own, and the front end's is hidden from it (an empty tmpfs
+mounted over it in a mount namespace of its own), as on another machine: it fetches
+the blobs it lacks from the front end.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -48,6 +52,11 @@ class RayCluster:
     namespace: str
     nodes: dict[str, int]  # node name -> process group of its Ray processes
     log_path: Path
+    root: Path  # the front end's models, the small node's models, the logs
+
+    def small_blobs(self) -> Path:
+        """The small node's own blobs (it cannot see the front end's)."""
+        return self.root / "small-models" / "blobs"
 
     def run(self, *command: str, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -86,14 +95,22 @@ def _environment(root: Path) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def _start_node(namespace: str, env: dict[str, str], log: Path, *flags: str) -> int:
+def _apart(hidden: Path) -> list[str]:
+    """A command prefix that runs a node in a mount namespace of its own where `hidden`
+    (the front end's models directory) is an empty tmpfs: a node on another machine."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs "$0" && exec "$@"', str(hidden)]
+
+
+def _start_node(namespace: str, env: dict[str, str], log: Path, *flags: str,
+                prefix: tuple[str, ...] = ()) -> int:
     """Start one node with `ray start`, in a process group of its own (killing the group
     is losing the node), and return that group once the node is up; tried twice, as Ray
     gives a node 30 s to register, which a loaded 2-core machine can miss."""
     for _attempt in range(2):
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                ["ip", "netns", "exec", namespace, RAY, "start", "--node-ip-address",
+                ["ip", "netns", "exec", namespace, *prefix, RAY, "start", "--node-ip-address",
                  "127.0.0.1", "--num-cpus", "1", "--object-store-memory", "78643200",
                  "--disable-usage-stats", *flags],
                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -138,19 +155,23 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
     try:
         subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"],
                        check=True)
+        (root / "models").mkdir()
         for name in MEMORY:  # one at a time: on a busy machine Ray's 30 s start-up
             flags = ["--head", "--port", "6379", "--include-dashboard=false",  # limit bites
                      "--temp-dir", str(root / "ray")] if name == "head" \
                 else ["--address", "127.0.0.1:6379"]
-            groups[name] = _start_node(namespace, env, log, *flags, "--memory",
-                                       str(MEMORY[name]))
+            apart = name == "small"  # its own models directory, the front end's hidden
+            groups[name] = _start_node(
+                namespace, {**env, "PASTURE_MODELS": str(root / "small-models")} if apart
+                else env, log, *flags, "--memory", str(MEMORY[name]),
+                prefix=tuple(_apart(root / "models")) if apart else ())
         with open(log, "ab") as out:
             server = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, sys.executable, "-m", "pasture", "serve"],
                 env={**env, "PASTURE_CLUSTER": "127.0.0.1:6379",
                      "PASTURE_HOST": "127.0.0.1:11434"},
                 stdout=out, stderr=subprocess.STDOUT)
-        running = RayCluster(namespace, groups, log)
+        running = RayCluster(namespace, groups, log, root)
         deadline = time.monotonic() + 180
         while running.call("GET", "/")[0] != 200:
             assert server.poll() is None and time.monotonic() < deadline, running.log()
@@ -227,13 +248,31 @@ def test_a_model_that_fits_on_no_node_is_refused_with_the_nodes_it_tried(
     assert cluster.ps() == {}
 
 
-def test_models_are_placed_on_the_nodes_with_room_for_them(cluster: RayCluster) -> None:
+def _blob_name(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"sha256-{digest.hexdigest()}"
+
+
+RESUMED_AT = 8 * MiB
+
+
+def test_models_are_placed_on_the_nodes_with_room_for_them(
+        cluster: RayCluster, smollm2_gguf: Path) -> None:
     names = cluster.node_names()
     request = {"prompt": "Say hi.", "stream": False, "keep_alive": "10m",
                "options": {"num_predict": 4}}
     status, body = cluster.call("POST", "/api/generate", {"model": GEMMA, **request})
     assert status == 200 and body["done"], body
     assert cluster.ps() == {GEMMA: names["big"]}  # too large for the other nodes
+    # SmolLM2 goes to the small node, which lacks its blob: an earlier fetch of it
+    # was cut off after its first 8 MiB (the next test checks it resumed).
+    cluster.small_blobs().mkdir(parents=True)
+    with open(smollm2_gguf, "rb") as f:
+        (cluster.small_blobs() / f".tmp-{_blob_name(smollm2_gguf)}-fetch").write_bytes(
+            f.read(RESUMED_AT))
     status, body = cluster.call("POST", "/api/generate", {"model": SMOL, **request})
     assert status == 200 and body["done"], body
     assert cluster.ps() == {GEMMA: names["big"], SMOL: names["small"]}
@@ -246,6 +285,58 @@ def test_models_are_placed_on_the_nodes_with_room_for_them(cluster: RayCluster) 
     assert shown.stdout.splitlines()[0].split()[-1] == "NODE", shown.stdout
     assert any(line.startswith(SMOL) and line.rstrip().endswith(names["small"])
                for line in shown.stdout.splitlines()), shown.stdout
+
+
+def test_a_node_without_the_blob_fetched_it_from_the_front_end(
+        cluster: RayCluster, smollm2_gguf: Path) -> None:
+    name = _blob_name(smollm2_gguf)
+    fetched = cluster.small_blobs() / name
+    assert fetched.read_bytes() == smollm2_gguf.read_bytes()
+    assert [p.name for p in cluster.small_blobs().iterdir()] == [name]  # no temp file left
+    node = cluster.node_names()["small"]
+    digest = name.replace("-", ":", 1)
+    size = smollm2_gguf.stat().st_size >> 20
+    assert f"node {node} fetched blob {digest} from this server ({size} MiB, resumed at " \
+        f"{RESUMED_AT} bytes)" in cluster.log(), cluster.log()[-6000:]
+
+
+def test_the_blob_endpoint_answers_only_the_nodes(cluster: RayCluster,
+                                                  smollm2_gguf: Path) -> None:
+    digest = _blob_name(smollm2_gguf).replace("-", ":", 1)
+    status, body = cluster.call("GET", f"/api/cluster/blobs/{digest}")
+    assert (status, body) == (401, {"error": "unauthorized: this endpoint is for the "
+                                             "cluster's nodes"})
+
+
+def test_a_tampered_blob_fetched_by_a_node_is_refused_and_not_kept(
+        cluster: RayCluster, smollm2_gguf: Path) -> None:
+    # A model only the front end has, whose blob is altered after its manifest was written.
+    source = cluster.root / "tampered"
+    source.mkdir()
+    (source / "model.gguf").write_bytes(smollm2_gguf.read_bytes() + b"\0")
+    (source / "Modelfile").write_text("FROM ./model.gguf\n")
+    created = cluster.run(sys.executable, "-m", "pasture", "create", "tampered", "-f",
+                          str(source / "Modelfile"),
+                          env={**_environment(cluster.root), "PASTURE_HOST": URL})
+    assert created.returncode == 0, created.stdout + created.stderr
+    name = _blob_name(source / "model.gguf")
+    with open(cluster.root / "models" / "blobs" / name, "r+b") as blob:
+        blob.seek(-1, os.SEEK_END)
+        blob.write(b"\1")
+    # Only the small node has room for it once SmolLM2 is unloaded (Gemma fills the big one).
+    assert cluster.call("POST", "/api/generate", {"model": SMOL, "keep_alive": 0})[0] == 200
+    status, body = cluster.call("POST", "/api/generate", {
+        "model": "tampered", "prompt": "hi", "stream": False})
+    assert status == 500, body
+    assert f"blob {name.replace('-', ':', 1)} fetched from the front end does not match " \
+        "its digest" in body["error"], body
+    assert "refused and deleted" in body["error"]
+    assert sorted(p.name for p in cluster.small_blobs().iterdir()) == \
+        [_blob_name(smollm2_gguf)]  # neither the blob nor a temp file kept
+    status, body = cluster.call("POST", "/api/generate", {
+        "model": SMOL, "prompt": "Say hi.", "stream": False, "keep_alive": "10m",
+        "options": {"num_predict": 4}})
+    assert status == 200 and cluster.ps()[SMOL] == cluster.node_names()["small"], body
 
 
 def test_a_node_lost_before_the_first_token_is_replaced_without_an_error(

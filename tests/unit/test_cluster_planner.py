@@ -94,8 +94,8 @@ def _blob(directory: Path, data: bytes) -> Path:
 def test_a_node_uses_its_own_verified_copy_of_a_blob(tmp_path: Path) -> None:
     front = _blob(tmp_path / "front", b"weights")
     own = _blob(tmp_path / "node", b"weights")
-    spec = NodeBlobs(tmp_path / "node").local_spec(LoadSpec(str(front), num_ctx=8))
-    assert spec.model_path == str(own)
+    spec, fetched = NodeBlobs(tmp_path / "node").local_spec(LoadSpec(str(front), num_ctx=8))
+    assert spec.model_path == str(own) and fetched == []
 
 
 def test_a_node_reads_the_shared_path_when_its_store_lacks_the_blob(tmp_path: Path) -> None:

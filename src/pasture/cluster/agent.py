@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from pasture.cluster.blobs import NodeBlobs
+from pasture.cluster.fetch import BlobSource
 from pasture.config import Settings
 from pasture.engine import Device
 from pasture.engines.launch import process_launcher
@@ -53,25 +54,31 @@ class NodeAgent:
                 "devices": [dataclasses.asdict(d) for d in devices],
                 "runners": len(self.runners)}
 
-    async def start(self, spec_fields: dict[str, Any]) -> dict[str, Any]:
+    async def start(self, spec_fields: dict[str, Any],
+                    source: dict[str, str] | None = None) -> dict[str, Any]:
         """Start a runner for a load spec (the front end's paths, its placement), and say
-        where it listens and with which key; `{"error": …}` when it cannot start (errors
+        where it listens, with which key, and which blobs it fetched from `source` (the
+        front end's `BlobSource`) first; `{"error": …}` when it cannot start (errors
         travel as values: Pasture's exceptions are not Ray's to rebuild)."""
         spec = LoadSpec(**{**spec_fields, "adapters": tuple(spec_fields["adapters"])})
         try:
-            local = await asyncio.to_thread(self.blobs.local_spec, spec)
+            local, fetched = await asyncio.to_thread(
+                self.blobs.local_spec, spec, BlobSource(**source) if source else None)
             runner = await self.launcher.start(local)
         except RunnerOutOfMemory as exc:
             return {"error": exc.message, "out_of_memory": True}
         except PastureError as exc:
             return {"error": exc.message}
+        except OSError as exc:  # this node's disk: full, or not writable
+            return {"error": f"cannot store the model's files on this node: {exc}"}
         runner_id = uuid.uuid4().hex
         self.runners[runner_id] = runner  # type: ignore[assignment]
         memory = runner.memory
         return {"runner": runner_id, "address": runner.address, "api_key": runner.api_key,
                 "engine": runner.engine, "llguidance": runner.llguidance,
                 "media_marker": runner.media_marker,
-                "memory": [memory.total, memory.on_gpu] if memory else None}
+                "memory": [memory.total, memory.on_gpu] if memory else None,
+                "fetched": [dataclasses.asdict(done) for done in fetched]}
 
     async def wait(self, runner_id: str) -> int | None:
         """Return when the runner's process has ended (its exit status)."""

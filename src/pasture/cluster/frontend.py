@@ -11,7 +11,9 @@ report (it starts a Python worker and reads its devices).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 import threading
 from typing import Any
 
@@ -20,10 +22,11 @@ from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pasture.cluster.agent import NodeAgent
+from pasture.cluster.fetch import BlobSource
 from pasture.cluster.nodes import NodeView, node_name
 from pasture.cluster.planner import ClusterPlanner
 from pasture.cluster.remote import RemoteRunner
-from pasture.config import Settings
+from pasture.config import HostPort, Settings
 from pasture.engine import Device
 from pasture.errors import RunnerError
 from pasture.runner.base import LoadSpec, RunnerCrashed, RunnerOutOfMemory
@@ -47,6 +50,8 @@ class Cluster:
         self._joining: set[str] = set()  # nodes whose agent has not reported yet
         self._views: dict[str, NodeView] = {}
         self._lock = threading.Lock()
+        # Where nodes fetch the blobs they lack (`routes/cluster.py`); set by `connect`.
+        self.blob_source = BlobSource("", secrets.token_urlsafe(32))
         self.planner = ClusterPlanner(self.nodes, max_loaded=settings.max_loaded_models,
                                       overhead=settings.gpu_overhead,
                                       gpu_limit=settings.gpu_memory_limit)
@@ -55,6 +60,16 @@ class Cluster:
         """Join the cluster as a driver (blocking; the server's start-up)."""
         ray.init(address=self.address, namespace="pasture", logging_level=logging.WARNING,
                  configure_logging=False)
+        self.blob_source = BlobSource(self._url_for_nodes(), self.blob_source.key)
+
+    def _url_for_nodes(self) -> str:
+        """This server's URL as the nodes reach it: its own address, or this machine's
+        address in the cluster when it listens on all of them."""
+        host = self.settings.host.host
+        if host in ("0.0.0.0", "::", ""):
+            host = ray.util.get_node_ip_address()
+        scheme = "https" if self.settings.tls_cert else "http"
+        return HostPort(scheme, host, self.settings.host.port).url
 
     def nodes(self) -> list[NodeView]:
         """Every live node whose agent reports in time, freshly read (blocking)."""
@@ -102,7 +117,8 @@ class Cluster:
         if agent is None:
             raise RunnerCrashed(f"cluster node {name} left before the model could load")
         try:
-            started = await asyncio.wait_for(agent.start.remote(spec.to_json()),
+            source = dataclasses.asdict(self.blob_source)
+            started = await asyncio.wait_for(agent.start.remote(spec.to_json(), source),
                                              self.settings.load_timeout or None)
         except TimeoutError:
             raise RunnerError(f"timed out loading the model on node {name}") from None
@@ -112,6 +128,9 @@ class Cluster:
         if "error" in started:
             error = RunnerOutOfMemory if started.get("out_of_memory") else RunnerError
             raise error(f"{started['error']} (node {name})")
+        for fetched in started["fetched"]:
+            log.info("node %s fetched blob %s from this server (%d MiB, resumed at %d bytes)",
+                     name, fetched["digest"], fetched["size"] >> 20, fetched["resumed_at"])
         log.info("runner for %s on node %s at %s", spec.model_path, name, started["address"])
         return RemoteRunner(spec, started, agent, name)
 

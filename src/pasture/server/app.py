@@ -37,6 +37,7 @@ from pasture.server.error_shapes import shaped_error
 from pasture.server.routes import (
     anthropic,
     blobs,
+    cluster,
     embed,
     meta,
     metrics,
@@ -99,7 +100,7 @@ def create_app(settings: Settings, start_runner: StartRunner | None = None,
     app.add_middleware(EdgeGuard, policy=edge_policy(settings))
     install_log_context()
     app.add_middleware(RequestTracking, metrics=state.metrics)  # outermost: sees all answers
-    for module in (meta, models, nodes, blobs, native, registry, verify, tokens):
+    for module in (meta, models, nodes, blobs, cluster, native, registry, verify, tokens):
         app.include_router(module.router)
     for module in (embed, rerank, openai, responses, anthropic, ui):
         app.include_router(module.router)

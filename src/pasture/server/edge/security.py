@@ -12,7 +12,8 @@ Three checks run before any route, as one ASGI middleware (cheap, and in a fixed
    from another device) is same-origin and allowed too.
 3. API keys (beyond Ollama): when keys are configured, every request but `GET /` and the
    chat page's static files (`GET /ui/…`, which then asks the user for a key) must carry
-   `Authorization: Bearer <key>`; otherwise 401.
+   `Authorization: Bearer <key>`; otherwise 401. The cluster's internal blob endpoint
+   (`/api/cluster/`) checks a key of its own, the one its nodes were given.
 
 Request bodies over the configured size are refused with 413 as they stream in.
 """
@@ -166,7 +167,8 @@ class EdgeGuard:
             if scope["method"] == "OPTIONS":
                 await self._preflight(send, cors)
                 return
-        if policy.api_keys and not _public(scope["method"], scope["path"]):
+        if policy.api_keys and not _public(scope["method"], scope["path"]) \
+                and not scope["path"].startswith("/api/cluster/"):
             if not self._authorized(headers.get("authorization", "")):
                 await _error(send, 401, "unauthorized", cors, scope["path"])
                 return
