@@ -118,6 +118,10 @@ class Settings:
     # A Ray cluster's address (HEAD:6379) to place runners on its nodes (docs/cluster.md);
     # None: runners are children of this server.
     cluster: str | None = None
+    # In a cluster, runners of one model on different nodes (PASTURE_MAX_REPLICAS): one
+    # more is started when a request has waited `replica_after` seconds for a slot.
+    max_replicas: int = 1
+    replica_after: float = 2.0
     # Registries whose pulls go elsewhere (`PASTURE_REGISTRY_MIRRORS="hf.co=https://m.example"`):
     # a name keeps its host (and its place in the store), only the requests move.
     registry_mirrors: tuple[tuple[str, str], ...] = ()
@@ -163,6 +167,8 @@ class Settings:
             metrics=pasture_only("METRICS", environ) not in ("0", "false", "False"),
             **_tls_files(pasture_only("TLS_CERT", environ), pasture_only("TLS_KEY", environ)),
             cluster=pasture_only("CLUSTER", environ),
+            max_replicas=max(1, int(pasture_only("MAX_REPLICAS", environ) or 1)),
+            replica_after=float(pasture_only("REPLICA_AFTER", environ) or 2.0),
             registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
             prompt_cache_size=parse_bytes(pasture_only("PROMPT_CACHE_SIZE", environ)
                                           or str(2 << 30)),

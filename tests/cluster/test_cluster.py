@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,14 @@ class RayCluster:
         return reply["status"], reply["body"]
 
     def ps(self) -> dict[str, str]:
-        """Each loaded model's node."""
+        """Each loaded model's node (one replica each)."""
+        return dict(self.placements())
+
+    def placements(self) -> list[tuple[str, str]]:
+        """Each loaded runner's model and node, replicas included."""
         status, body = self.call("GET", "/api/ps")
         assert status == 200, body
-        return {m["name"]: m.get("node") for m in body["models"]}
+        return sorted((m["name"], m.get("node")) for m in body["models"])
 
     def node_names(self) -> dict[str, str]:
         """Node name (head, big, small) -> Pasture's name for it, told apart by memory."""
@@ -169,7 +174,8 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
             server = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, sys.executable, "-m", "pasture", "serve"],
                 env={**env, "PASTURE_CLUSTER": "127.0.0.1:6379",
-                     "PASTURE_HOST": "127.0.0.1:11434"},
+                     "PASTURE_HOST": "127.0.0.1:11434", "PASTURE_MAX_REPLICAS": "2",
+                     "PASTURE_REPLICA_AFTER": "0.5"},
                 stdout=out, stderr=subprocess.STDOUT)
         running = RayCluster(namespace, groups, log, root)
         deadline = time.monotonic() + 180
@@ -337,6 +343,52 @@ def test_a_tampered_blob_fetched_by_a_node_is_refused_and_not_kept(
         "model": SMOL, "prompt": "Say hi.", "stream": False, "keep_alive": "10m",
         "options": {"num_predict": 4}})
     assert status == 200 and cluster.ps()[SMOL] == cluster.node_names()["small"], body
+
+
+LONG_SYSTEM = " ".join(f"Rule {n}: answer briefly and kindly, in plain words." for n in
+                       range(60))  # ~700 tokens, past the prefix the scheduler hashes
+
+
+def test_a_replica_is_added_on_another_node_under_queue_pressure(
+        cluster: RayCluster) -> None:
+    names = cluster.node_names()
+    assert cluster.call("POST", "/api/generate", {"model": GEMMA, "keep_alive": 0})[0] == 200
+    assert cluster.placements() == [(SMOL, names["small"])]
+    request = {"model": SMOL, "stream": False, "keep_alive": "10m",
+               "options": {"num_predict": 120, "temperature": 0}}
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda n: cluster.call("POST", "/api/generate", {
+            **request, "prompt": f"Count from {n} to 100."}), range(4)))
+    assert all(status == 200 and body["done"] for status, body in replies), replies
+    assert cluster.placements() == sorted([(SMOL, names["small"]), (SMOL, names["big"])])
+    moved = re.findall(rf"replica of {re.escape(SMOL)} added on node {names['big']}\w*: "
+                       r"(\d+) waiting requests moved to it", cluster.log())
+    assert moved and int(moved[0]) >= 1, cluster.log()[-6000:]  # served on both nodes
+
+
+def test_a_prompt_prefix_goes_back_to_the_replica_whose_cache_holds_it(
+        cluster: RayCluster) -> None:
+    assert len(cluster.placements()) == 2  # the replicas of the test above
+    cached, prompts = [], []
+    for question in ("What is 2+2?", "Name a colour.", "Say yes."):
+        status, body = cluster.call("POST", "/v1/chat/completions", {
+            "model": SMOL, "max_tokens": 4, "messages": [
+                {"role": "system", "content": LONG_SYSTEM},
+                {"role": "user", "content": question}]})
+        assert status == 200, body
+        cached.append(body["usage"]["prompt_tokens_details"]["cached_tokens"])
+        prompts.append(body["usage"]["prompt_tokens"])
+    # The first is new to both replicas; the others reuse its prefix on its replica (the
+    # least recently used replica would be the other one, whose cache lacks it).
+    assert cached[0] < prompts[0] // 2, (cached, prompts)
+    assert all(c >= prompts[0] * 3 // 4 for c in cached[1:]), (cached, prompts)
+    # Back to one model per node for the tests below: Gemma on the big one, SmolLM2 small.
+    assert cluster.call("POST", "/api/generate", {"model": SMOL, "keep_alive": 0})[0] == 200
+    for model in (GEMMA, SMOL):
+        assert cluster.call("POST", "/api/generate",
+                            {"model": model, "keep_alive": "10m"})[0] == 200
+    names = cluster.node_names()
+    assert cluster.placements() == sorted([(GEMMA, names["big"]), (SMOL, names["small"])])
 
 
 def test_a_node_lost_before_the_first_token_is_replaced_without_an_error(

@@ -13,7 +13,7 @@ even empty, the request fails with `NoRoomError` instead of overcommitting a nod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 
 from pasture.cluster.nodes import NodeView
@@ -39,12 +39,14 @@ class ClusterPlanner:
         self._planners: dict[str, Planner] = {}
         self._latest: dict[str, NodeView] = {}
 
-    def place(self, spec: LoadSpec, held: Iterable[Held] = ()) -> Placement:
+    def place(self, spec: LoadSpec, held: Iterable[Held] = (),
+              avoid: Collection[str] = ()) -> Placement:
+        """Where `spec` goes, on a node not in `avoid` (those with a replica already)."""
         # Slots chosen for the machine (num_parallel 0) are a single machine's choice; a
         # cluster node gets one slot unless the user set more (`choose` places one).
         spec = replace(spec, num_parallel=spec.num_parallel or 1)
         held = list(held)
-        views = self._nodes()
+        views = [view for view in self._nodes() if view.id not in avoid]
         if not views:
             raise NoRoomError("no cluster node is reachable")
         estimate = self._estimator(spec)

@@ -15,6 +15,13 @@ one at a time; at the loaded-model limit the idle runner with the shortest keep_
 evicted first, and so is it when the new model does not fit in the memory the loaded
 ones leave (see `placement`). A runner found dead is replaced on the next request; a
 load that runs out of GPU memory is retried with half the layers, then on the CPU.
+
+Replicas (a cluster, `max_replicas` > 1): when a request has waited `replica_after`
+seconds for a slot, another runner of the model is started on a node that has none and
+room for it now (nothing is evicted for a replica), and the requests at the head of the
+queue move to it. A request goes to the replica it would wait least at, preferring the
+one that last served its prompt's prefix (`affinity`), whose prompt cache holds it, and
+else the one used least recently. Each replica expires with keep_alive on its own.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from pasture.errors import NoRoomError, PastureError, QueueTimeoutError, ServerBusyError
 from pasture.runner.base import LoadSpec, Runner, RunnerCrashed, RunnerOutOfMemory
@@ -38,6 +46,14 @@ StartRunner = Callable[[LoadSpec], Awaitable[Runner]]
 
 
 OnQueued = Callable[[int], None]  # told a waiting request's place in its queue (1: next)
+AFFINITY_ENTRIES = 4096  # prompt prefixes remembered with the replica that last served each
+
+
+class PlacesReplicas(Protocol):
+    """A planner that can keep a model off nodes (the cluster's): replicas need one."""
+
+    def place(self, spec: LoadSpec, held: Sequence[Held] = (),
+              avoid: Collection[str] = ()) -> Placement: ...
 
 
 class Watcher:
@@ -52,10 +68,12 @@ class Watcher:
 
 @dataclass(eq=False)
 class Waiter:
-    """A request waiting for a slot: resolved when one passes to it."""
+    """A request waiting for a slot: resolved with the replica whose slot passes to it
+    (the one it queued at, or a new replica it was moved to)."""
 
-    turn: asyncio.Future[None]
+    turn: asyncio.Future[Loaded]
     on_queued: OnQueued | None = None
+    since: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
@@ -76,6 +94,7 @@ class Loaded:
     expires_at: float = math.inf  # wall-clock seconds; inf = forever
     stopping: bool = False
     loaded_at: float = field(default_factory=time.time)
+    last_used: float = 0.0  # monotonic seconds of the last lease: replicas share requests
     _timer: asyncio.Task[None] | None = None
     names: set[str] = field(default_factory=set)  # every name a request leased it by
 
@@ -129,13 +148,19 @@ class Scheduler:
     """Loads, shares, expires and evicts runners."""
 
     def __init__(self, start_runner: StartRunner, *, max_loaded: int, max_queue: int,
-                 planner: Planner | None = None, queue_timeout: float | None = None) -> None:
+                 planner: Planner | PlacesReplicas | None = None,
+                 queue_timeout: float | None = None, max_replicas: int = 1,
+                 replica_after: float = 2.0) -> None:
         self._start_runner = start_runner
         self._planner = planner  # None: start runners with the spec as given (tests)
         self._max_loaded = max_loaded
         self._max_queue = max_queue
         self._queue_timeout = queue_timeout  # seconds a request may wait; None: no limit
-        self._loaded: dict[str, Loaded] = {}
+        self._max_replicas = max_replicas  # > 1 only with a planner that avoids nodes
+        self._replica_after = replica_after
+        self._loaded: list[Loaded] = []  # several of one file: replicas on other nodes
+        self._affinity: collections.OrderedDict[str, Loaded] = collections.OrderedDict()
+        self._growing: dict[str, asyncio.Task[None]] = {}  # file -> adding a replica
         self._pending = 0
         self._load_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
@@ -143,32 +168,45 @@ class Scheduler:
 
     def loaded(self) -> list[Loaded]:
         """Runners currently loaded, most distant expiry first (as /api/ps lists them)."""
-        return sorted(self._loaded.values(), key=lambda m: -m.expires_at)
+        return sorted(self._loaded, key=lambda m: -m.expires_at)
+
+    def _replicas(self, file: str) -> list[Loaded]:
+        return [m for m in self._loaded if m.file == file]
 
     @contextlib.asynccontextmanager
     async def lease(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
-                    size: int, on_queued: OnQueued | None = None, *, slot: bool = True
-                    ) -> AsyncIterator[Lease]:
+                    size: int, on_queued: OnQueued | None = None, *, slot: bool = True,
+                    affinity: str | None = None) -> AsyncIterator[Lease]:
         """Hold a loaded runner for `key`, and one of its slots, for the duration of a
         request: 503 at once when `max_queue` requests wait already (unless a slot is
         free now), or after `queue_timeout` seconds of waiting. `on_queued` hears the
         request's place in the model's queue whenever it has to wait and moves up.
         `slot=False` holds the runner alone, for what the engine answers beside its
         generations (tokenizing, applying the chat template): no wait behind them, and
-        any runner of the model's file will do, whatever its load options."""
+        any runner of the model's file will do, whatever its load options. `affinity`
+        names the prompt's prefix: its replica is preferred (see the module's doc)."""
         if self._pending >= self._max_queue and not self._runs_now(spec):
             raise ServerBusyError()
         self._pending += 1
         try:
-            lease = await self._acquire(key, digest, spec, keep_alive, size, any_spec=not slot)
+            lease = await self._acquire(key, digest, spec, keep_alive, size, any_spec=not slot,
+                                        affinity=affinity)
             try:
                 if slot:
-                    await self._take_slot(lease.loaded, on_queued)
+                    served = await self._take_slot(lease.loaded, on_queued)
+                    if served is not lease.loaded:  # moved to a new replica
+                        await self._release(lease.loaded)
+                        lease = Lease(served, lease.load_duration)
             except BaseException:
                 await self._release(lease.loaded)
                 raise
         finally:
             self._pending -= 1
+        if affinity is not None:
+            self._affinity[affinity] = lease.loaded
+            self._affinity.move_to_end(affinity)
+            if len(self._affinity) > AFFINITY_ENTRIES:
+                self._affinity.popitem(last=False)
         try:
             yield lease
         except RunnerCrashed:
@@ -187,25 +225,29 @@ class Scheduler:
         return self._pending
 
     def _runs_now(self, spec: LoadSpec) -> bool:
-        current = self._loaded.get(spec.model_path)
-        return bool(current and current.spec == spec and current.runner.alive
-                    and not current.stopping and current.slot_free)
+        return any(m.spec == spec and m.runner.alive and not m.stopping and m.slot_free
+                   for m in self._replicas(spec.model_path))
 
-    async def _take_slot(self, loaded: Loaded, on_queued: OnQueued | None) -> None:
-        """One of `loaded`'s slots, at once or when the requests ahead are done."""
+    async def _take_slot(self, loaded: Loaded, on_queued: OnQueued | None) -> Loaded:
+        """One of `loaded`'s slots, at once or when the requests ahead are done; or a
+        new replica's, if the request is moved there while it waits."""
         if loaded.slot_free:
             loaded.running += 1
-            return
+            return loaded
         waiter = Waiter(asyncio.get_running_loop().create_future(), on_queued)
         loaded.waiting.append(waiter)
         if on_queued is not None:
             on_queued(len(loaded.waiting))
+        self._consider_replica(loaded)
         try:
             async with asyncio.timeout(self._queue_timeout):
-                await waiter.turn
+                return await waiter.turn
         except BaseException as exc:
             if waiter.turn.done() and not waiter.turn.cancelled():  # a slot came as we gave
-                self._free_slot(loaded)                                # up: pass it on
+                served = waiter.turn.result()                          # up: pass it on
+                self._free_slot(served)
+                if served is not loaded:
+                    await self._release(served)
             else:  # cancelled, maybe already passed over by `_free_slot`
                 waiter.turn.cancel()
                 with contextlib.suppress(ValueError):
@@ -220,26 +262,35 @@ class Scheduler:
         while loaded.waiting:
             waiter = loaded.waiting.popleft()
             if not waiter.turn.done():
-                waiter.turn.set_result(None)  # the slot passes on: `running` stays the same
+                waiter.turn.set_result(loaded)  # the slot passes on: `running` stays the same
                 _tell_places(loaded)
                 return
         loaded.running -= 1
 
     async def _acquire(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
-                       size: int, any_spec: bool = False) -> Lease:
+                       size: int, any_spec: bool = False, affinity: str | None = None
+                       ) -> Lease:
         async with self._load_lock:
             while True:
-                current = self._loaded.get(spec.model_path)
-                usable = current and current.runner.alive and not current.stopping
-                if usable and (any_spec or current.spec == spec):
-                    break
-                if current and not current.runner.alive and not current.stopping:
-                    self.watcher.crashed(current.key)  # died idle, or before a stream saw it
-                    current.stopping = True
-                if current and (current.leases == 0 or not current.runner.alive):
-                    await self._unload(current)
+                replicas = self._replicas(spec.model_path)
+                dead = [m for m in replicas if not m.runner.alive]
+                for gone in dead:
+                    if not gone.stopping:  # died idle, or before a stream saw it
+                        self.watcher.crashed(gone.key)
+                    await self._unload(gone)
+                if dead:
                     continue
-                if current:  # busy with other load options: wait for it to drain
+                usable = [m for m in replicas
+                          if not m.stopping and (any_spec or m.spec == spec)]
+                if usable:
+                    current = self._route(usable, affinity)
+                    break
+                idle = [m for m in replicas if m.leases == 0]
+                for other in idle:  # other load options: reloaded as asked
+                    await self._unload(other)
+                if idle:
+                    continue
+                if replicas:  # busy with other load options: wait for them to drain
                     await self._wait_for_change()
                     continue
                 if len(self._loaded) >= self._max_loaded and not await self._evict_one():
@@ -254,7 +305,7 @@ class Scheduler:
                 runner, placement = await self._start(key, spec, placement)
                 self.watcher.loaded(key, time.perf_counter() - started)
                 current = Loaded(key, digest, spec, runner, keep_alive, placement)
-                self._loaded[current.file] = current
+                self._loaded.append(current)
                 current.leases += 1
                 self._touch(current, keep_alive)
                 return Lease(current, time.perf_counter() - started)
@@ -263,13 +314,77 @@ class Scheduler:
             self._touch(current, keep_alive)
             return Lease(current, 0.0)
 
+    def _route(self, replicas: list[Loaded], affinity: str | None) -> Loaded:
+        """The replica a request waits least at: the one that last served its prompt's
+        prefix if it is among those, else the one used least recently."""
+        def ahead(m: Loaded) -> int:  # requests a new one would wait behind
+            return max(0, m.running + len(m.waiting) + 1 - m.placement.parallel)
+        fewest = min(ahead(m) for m in replicas)
+        best = [m for m in replicas if ahead(m) == fewest]
+        preferred = self._affinity.get(affinity) if affinity is not None else None
+        if preferred is not None and preferred in best:
+            return preferred
+        return min(best, key=lambda m: m.last_used)
+
+    def _consider_replica(self, loaded: Loaded) -> None:
+        """A request waits at `loaded`: add a replica if it still waits `replica_after`
+        seconds from now (one replica at a time per model)."""
+        if self._max_replicas <= 1 or loaded.file in self._growing:
+            return
+        if len(self._replicas(loaded.file)) >= self._max_replicas:
+            return
+        task = asyncio.create_task(self._grow(loaded))
+        self._growing[loaded.file] = task
+        task.add_done_callback(lambda _: self._growing.pop(loaded.file, None))
+
+    async def _grow(self, loaded: Loaded) -> None:
+        """Start another replica of `loaded` on a node that has none, and move the
+        requests waiting longest to it (none was, or no node has room now: nothing)."""
+        await asyncio.sleep(self._replica_after)
+        if not loaded.waiting or loaded.stopping:
+            return
+        async with self._load_lock:
+            replicas = [m for m in self._replicas(loaded.file) if not m.stopping]
+            if len(replicas) >= self._max_replicas or not loaded.waiting:
+                return
+            started = time.perf_counter()
+            try:
+                placement = await asyncio.to_thread(
+                    self._planner.place, loaded.spec,  # type: ignore[union-attr, call-arg]
+                    [m.held for m in self._loaded], {m.placement.node for m in replicas})
+                if not placement.fits:
+                    return
+                runner, placement = await self._start(loaded.key, loaded.spec, placement)
+            except Exception as exc:  # a background task: the queue simply stays as is
+                log.info("no replica of %s added: %s", loaded.key, exc)
+                return
+            self.watcher.loaded(loaded.key, time.perf_counter() - started)
+            replica = Loaded(loaded.key, loaded.digest, loaded.spec, runner,
+                             loaded.keep_alive, placement, names=set(loaded.names))
+            self._loaded.append(replica)
+        replica.leases += 1  # held while requests move over
+        moved = 0
+        while loaded.waiting and replica.slot_free:
+            waiter = loaded.waiting.popleft()
+            if waiter.turn.done():
+                continue
+            replica.leases += 1
+            replica.running += 1
+            waiter.turn.set_result(replica)
+            moved += 1
+        _tell_places(loaded)
+        log.info("replica of %s added on node %s: %d waiting requests moved to it",
+                 loaded.key, placement.node, moved)
+        self._touch(replica, loaded.keep_alive)
+        await self._release(replica)
+
     async def _place(self, key: str, spec: LoadSpec, size: int) -> Placement | None:
         """Where `spec` goes now; None if it would get less memory than with the loaded
         models gone (then one of them is evicted, or waited for, first)."""
         slots = spec.num_parallel or 1
         if self._planner is None:
             return Placement(spec.num_gpu, None, size, 0, parallel=slots)
-        held = [m.held for m in self._loaded.values()]
+        held = [m.held for m in self._loaded]
         try:
             placement = await asyncio.to_thread(self._planner.place, spec, held)
             ideal = await asyncio.to_thread(self._planner.place, spec, []) if held else placement
@@ -310,6 +425,7 @@ class Scheduler:
     def _touch(self, loaded: Loaded, keep_alive: float) -> None:
         """A request arrived: cancel the expiry timer and remember its keep_alive."""
         loaded.keep_alive = keep_alive
+        loaded.last_used = time.monotonic()
         loaded.expires_at = time.time() + keep_alive if math.isfinite(keep_alive) else math.inf
         if loaded._timer:
             loaded._timer.cancel()
@@ -317,7 +433,7 @@ class Scheduler:
 
     async def _release(self, loaded: Loaded) -> None:
         loaded.leases -= 1
-        if loaded.leases == 0 and self._loaded.get(loaded.file) is loaded:
+        if loaded.leases == 0 and loaded in self._loaded:
             if not loaded.runner.alive or loaded.keep_alive <= 0 or loaded.stopping:
                 await self._unload(loaded)
             elif math.isfinite(loaded.keep_alive):
@@ -329,13 +445,13 @@ class Scheduler:
     async def _expire(self, loaded: Loaded, delay: float) -> None:
         await asyncio.sleep(delay)
         loaded._timer = None
-        if loaded.leases == 0 and self._loaded.get(loaded.file) is loaded:
+        if loaded.leases == 0 and loaded in self._loaded:
             log.info("keep_alive expired for %s", loaded.key)
             await self._unload(loaded)
 
     async def _evict_one(self) -> bool:
         """Unload the idle runner with the shortest keep_alive; False if all are busy."""
-        idle = [m for m in self._loaded.values() if m.leases == 0]
+        idle = [m for m in self._loaded if m.leases == 0]
         if not idle:
             return False
         victim = min(idle, key=lambda m: m.keep_alive)
@@ -357,14 +473,16 @@ class Scheduler:
         if loaded._timer:
             loaded._timer.cancel()
             loaded._timer = None
-        if self._loaded.get(loaded.file) is loaded:
-            del self._loaded[loaded.file]
+        if loaded in self._loaded:
+            self._loaded.remove(loaded)
+        for prefix in [p for p, m in self._affinity.items() if m is loaded]:
+            del self._affinity[prefix]
         await loaded.runner.close()
 
     async def unload(self, key: str, file: str | None = None) -> bool:
         """Unload the runner serving the model named `key` (or running `file`) now if
         idle, or as soon as its current requests finish."""
-        found = [m for m in self._loaded.values() if key in m.names or m.file == file]
+        found = [m for m in self._loaded if key in m.names or m.file == file]
         for loaded in found:
             if loaded.leases == 0:
                 await self._unload(loaded)
@@ -375,7 +493,9 @@ class Scheduler:
 
     async def close(self) -> None:
         """Stop every runner (server shutdown)."""
-        for loaded in list(self._loaded.values()):
+        for task in list(self._growing.values()):
+            task.cancel()
+        for loaded in list(self._loaded):
             await self._unload(loaded)
 
 

@@ -171,8 +171,9 @@ def local_state(settings: Settings, start_runner: StartRunner | None,
 
 def cluster_state(settings: Settings, tracer: tracing.Tracer | None) -> ServerState:
     """PASTURE_CLUSTER: runners on the Ray cluster's nodes (Ray is imported only here).
-    The loaded-model limit applies per node, in the cluster's planner; a request whose
-    runner is lost before its first token is tried once more, on another node."""
+    The loaded-model limit applies per node, in the cluster's planner; a model may run
+    on PASTURE_MAX_REPLICAS nodes; a request whose runner is lost before its first token
+    is tried once more, on another node."""
     from pasture.cluster.frontend import Cluster
 
     cluster = Cluster(settings)
@@ -182,7 +183,9 @@ def cluster_state(settings: Settings, tracer: tracing.Tracer | None) -> ServerSt
         store=Store(settings.models_dir, noprune=settings.noprune),
         scheduler=Scheduler(cluster.start_runner, max_loaded=sys.maxsize,
                             max_queue=settings.max_queue, planner=cluster.planner,
-                            queue_timeout=settings.queue_timeout),
+                            queue_timeout=settings.queue_timeout,
+                            max_replicas=settings.max_replicas,
+                            replica_after=settings.replica_after),
         tracer=tracer or tracing.from_env(),
         cluster=cluster,
         retries_before_output=1,

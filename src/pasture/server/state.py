@@ -50,12 +50,14 @@ class ServerState:
         return self.settings.keep_alive if value is None else parse_keep_alive(value)
 
     def lease(self, model: ResolvedModel, spec: LoadSpec, keep_alive: float,
-              on_queued: OnQueued | None = None, *, slot: bool = True
-              ) -> AbstractAsyncContextManager[Lease]:
+              on_queued: OnQueued | None = None, *, slot: bool = True,
+              affinity: str | None = None) -> AbstractAsyncContextManager[Lease]:
         """`model`'s runner loaded as `spec`, and one of its slots unless `slot` is false
-        (`Scheduler.lease`, keyed by the model's name and file)."""
+        (`Scheduler.lease`, keyed by the model's name and file; `affinity`: the prompt's
+        prefix, for choosing among replicas)."""
         return self.scheduler.lease(model.display, model.local.digest, spec, keep_alive,
-                                    model.local.size, on_queued, slot=slot)
+                                    model.local.size, on_queued, slot=slot,
+                                    affinity=affinity)
 
 
 def state_of(request: Request) -> ServerState:

@@ -187,7 +187,8 @@ class Generation:
         turn's place while it waits for a slot."""
         self.asked_at = time.perf_counter()
         async with self.state.lease(self.model, self.spec, self.keep_alive, on_queued,
-                                    slot=slot) as lease:
+                                    slot=slot, affinity=self.turn.prefix_key if slot
+                                    else None) as lease:
             self.leased_at = time.perf_counter()
             yield lease
 

@@ -9,12 +9,15 @@ checked, which is how the pipeline carries it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from pasture.api.ollama import Message
 from pasture.errors import BadRequestError
 from pasture.prompt import grammars
+
+PREFIX_CHARS = 2048  # of a prompt's start, for routing to a replica (`prefix_key`)
 
 
 @dataclass
@@ -44,6 +47,14 @@ class Turn:
     template: str | None = None  # a Go TEMPLATE for this request alone
     context: list[int] = field(default_factory=list)  # an earlier answer's `context`
     return_context: bool = False  # the answer carries prompt + answer token ids
+
+    @property
+    def prefix_key(self) -> str:
+        """A hash of how the prompt starts (the system prompt, then the first messages'
+        text, `PREFIX_CHARS` in all): turns alike in it share a prompt-cache prefix, so
+        the scheduler sends them to the replica that served the last one."""
+        parts = [self.system or "", *(f"{m.role}:{m.content}" for m in self.messages)]
+        return hashlib.sha256("\0".join(parts)[:PREFIX_CHARS].encode()).hexdigest()
 
     @property
     def images(self) -> list[str]:
