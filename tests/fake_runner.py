@@ -50,6 +50,7 @@ class Script:
     gate: asyncio.Event | None = None
     gate_at: int = 0
     memory: MemoryUse | None = None
+    embed_failures: int = 0  # embed calls that find their runner lost (it dies with them)
 
     def chunks(self, request: CompletionRequest) -> list[str]:
         return self.reply(request) if callable(self.reply) else list(self.reply)
@@ -129,6 +130,10 @@ class FakeRunner:
 
     async def embed(self, inputs: list[str] | list[list[int]]) -> Embeddings:
         self.embedded.append(inputs)
+        if self.script.embed_failures > 0:
+            self.script.embed_failures -= 1
+            self.closed = True
+            raise RunnerCrashed()
         vectors = [[float(len(item)), 1.0] for item in inputs]
         return Embeddings(vectors, sum(len(item) for item in inputs))
 

@@ -1,7 +1,8 @@
 """An HTTP request made from inside the test's network namespace (its loopback is not the
 test's): `python inside.py '{"method": …, "url": …, "body": …, "stream": bool}'` prints
-`{"status": …, "body": …}` (a stream's lines as a list). Standard library only: it runs
-once per request and must start fast."""
+`{"status": …, "body": …}` (a stream's lines as a list; with `"follow": true`, the status
+and then each line, printed as they arrive). Standard library only: it runs once per
+request and must start fast."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def main() -> None:
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=call.get("timeout", 300)) as reply:
+            if call.get("follow"):
+                print(json.dumps({"status": reply.status}), flush=True)
+                for line in reply:
+                    print(line.decode().strip(), flush=True)
+                return
             status, text = reply.status, reply.read().decode()
     except urllib.error.HTTPError as exc:
         status, text = exc.code, exc.read().decode()

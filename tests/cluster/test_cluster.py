@@ -55,6 +55,19 @@ class RayCluster:
     log_path: Path
     root: Path  # the front end's models, the small node's models, the logs
 
+    def start(self, name: str) -> None:
+        """Start (or start again, after it was killed) the node `name`: as a node that
+        joins, it is used from the next placement."""
+        env = _environment(self.root)
+        flags = ["--head", "--port", "6379", "--include-dashboard=false",
+                 "--temp-dir", str(self.root / "ray")] if name == "head" \
+            else ["--address", "127.0.0.1:6379"]
+        apart = name == "small"  # its own models directory, the front end's hidden
+        self.nodes[name] = _start_node(
+            self.namespace, {**env, "PASTURE_MODELS": str(self.root / "small-models")}
+            if apart else env, self.log_path, *flags, "--memory", str(MEMORY[name]),
+            prefix=tuple(_apart(self.root / "models")) if apart else ())
+
     def small_blobs(self) -> Path:
         """The small node's own blobs (it cannot see the front end's)."""
         return self.root / "small-models" / "blobs"
@@ -88,7 +101,15 @@ class RayCluster:
         status, body = self.call("GET", "/api/nodes")
         assert status == 200, body
         by_memory = {n["memory_total"]: n["name"] for n in body["nodes"]}
-        return {name: by_memory[memory] for name, memory in MEMORY.items()}
+        return {name: by_memory[memory] for name, memory in MEMORY.items()
+                if memory in by_memory}
+
+    def stream(self, path: str, body: Any) -> subprocess.Popen[str]:
+        """A streaming request whose lines can be read as they come: first the status."""
+        call = {"method": "POST", "url": URL + path, "body": body, "follow": True}
+        return subprocess.Popen(["ip", "netns", "exec", self.namespace, sys.executable,
+                                 str(REPO / "tests/cluster/inside.py"), json.dumps(call)],
+                                stdout=subprocess.PIPE, text=True)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -154,7 +175,7 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
     root = Path(tempfile.mkdtemp(prefix="ptc-", dir="/tmp"))
     env = _environment(root)
     log = root / "cluster.log"
-    groups: dict[str, int] = {}
+    running = RayCluster(namespace, {}, log, root)
     server = None
     subprocess.run(["ip", "netns", "add", namespace], check=True)
     try:
@@ -162,14 +183,7 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
                        check=True)
         (root / "models").mkdir()
         for name in MEMORY:  # one at a time: on a busy machine Ray's 30 s start-up
-            flags = ["--head", "--port", "6379", "--include-dashboard=false",  # limit bites
-                     "--temp-dir", str(root / "ray")] if name == "head" \
-                else ["--address", "127.0.0.1:6379"]
-            apart = name == "small"  # its own models directory, the front end's hidden
-            groups[name] = _start_node(
-                namespace, {**env, "PASTURE_MODELS": str(root / "small-models")} if apart
-                else env, log, *flags, "--memory", str(MEMORY[name]),
-                prefix=tuple(_apart(root / "models")) if apart else ())
+            running.start(name)  # limit bites
         with open(log, "ab") as out:
             server = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, sys.executable, "-m", "pasture", "serve"],
@@ -177,7 +191,6 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
                      "PASTURE_HOST": "127.0.0.1:11434", "PASTURE_MAX_REPLICAS": "2",
                      "PASTURE_REPLICA_AFTER": "0.5"},
                 stdout=out, stderr=subprocess.STDOUT)
-        running = RayCluster(namespace, groups, log, root)
         deadline = time.monotonic() + 180
         while running.call("GET", "/")[0] != 200:
             assert server.poll() is None and time.monotonic() < deadline, running.log()
@@ -196,7 +209,7 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-        for group in groups.values():
+        for group in running.nodes.values():
             _kill_group(group)
         pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
                               text=True).stdout.split()
@@ -346,7 +359,7 @@ def test_a_tampered_blob_fetched_by_a_node_is_refused_and_not_kept(
 
 
 LONG_SYSTEM = " ".join(f"Rule {n}: answer briefly and kindly, in plain words." for n in
-                       range(60))  # ~700 tokens, past the prefix the scheduler hashes
+                       range(42))  # ~500 tokens, past the 2048 characters hashed
 
 
 def test_a_replica_is_added_on_another_node_under_queue_pressure(
@@ -407,4 +420,44 @@ def test_a_node_lost_before_the_first_token_is_replaced_without_an_error(
     # token) or through Ray (the node's agent lost), whichever came first.
     seen = re.findall(r"runner for \S+ (lost before any output|on node \w+ lost)",
                       cluster.log())
+    assert seen, cluster.log()[-6000:]
+
+
+def test_a_node_lost_mid_stream_ends_the_stream_with_an_error_line(
+        cluster: RayCluster) -> None:
+    names = cluster.node_names()
+    assert cluster.ps()[SMOL] == names["big"]  # the test above moved it there
+    cluster.start("small")  # the lost node comes back: used from the next placement
+    reply = cluster.stream("/api/generate", {
+        "model": SMOL, "prompt": "Count from 1 to 500.", "options": {"num_predict": 400}})
+    assert reply.stdout is not None
+    assert json.loads(reply.stdout.readline()) == {"status": 200}
+    first = json.loads(reply.stdout.readline())
+    assert first["response"] and not first["done"], first
+    _kill_group(cluster.nodes["big"])  # its raylet, the agent and the runner
+    rest = [json.loads(line) for line in reply.stdout if line.strip()]
+    assert reply.wait(60) == 0
+    assert rest and "error" in rest[-1], rest[-3:]
+    assert not any(line.get("done") for line in rest), rest[-3:]
+    assert cluster.call("GET", "/")[0] == 200  # the server stays up
+    status, body = cluster.call("POST", "/api/generate", {
+        "model": SMOL, "prompt": "Say hi.", "stream": False, "keep_alive": "10m",
+        "options": {"num_predict": 4}})
+    assert status == 200 and body["done"], body
+    assert cluster.ps() == {SMOL: cluster.node_names()["small"]}  # placed again
+
+
+def test_embeddings_are_served_again_after_their_node_is_lost(cluster: RayCluster) -> None:
+    cluster.start("big")
+    names = cluster.node_names()
+    assert cluster.ps() == {SMOL: names["small"]}
+    before = len(cluster.log())
+    _kill_group(cluster.nodes["small"])
+    status, body = cluster.call("POST", "/api/embed", {"model": SMOL, "input": ["a", "b c"]})
+    assert status == 200, body
+    assert len(body["embeddings"]) == 2 and len(body["embeddings"][0]) > 8
+    assert cluster.ps() == {SMOL: names["big"]}
+    # Seen through the request (then retried) or through Ray, whichever came first.
+    seen = re.findall(r"runner for \S+ (lost during embeddings|on node \w+ lost)",
+                      cluster.log()[before:])
     assert seen, cluster.log()[-6000:]

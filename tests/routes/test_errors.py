@@ -168,6 +168,27 @@ def test_a_runner_lost_before_any_output_is_started_again_where_the_server_retri
     serve(scenario, Script(reply=reply))
 
 
+def test_embeddings_are_retried_on_a_fresh_runner_where_the_server_retries(
+        serve: Serve) -> None:
+    async def scenario(server: Server) -> None:
+        server.app.state.pasture.retries_before_output = 1
+        reply = await server.post("/api/embed", model="plain", input=["a", "bc"])
+        assert reply.status_code == 200, reply.text
+        assert len(reply.json()["embeddings"]) == 2
+        assert len(server.engine.started) == 2 and server.engine.started[0].closed
+
+    serve(scenario, Script(embed_failures=1))
+
+
+def test_embeddings_are_not_retried_on_one_machine(serve: Serve) -> None:
+    async def scenario(server: Server) -> None:
+        reply = await server.post("/api/embed", model="plain", input=["a"])
+        assert reply.status_code == 500, reply.text
+        assert len(server.engine.started) == 1
+
+    serve(scenario, Script(embed_failures=1))
+
+
 def test_a_runner_lost_after_output_is_not_started_again(serve: Serve) -> None:
     async def scenario(server: Server) -> None:
         server.app.state.pasture.retries_before_output = 1

@@ -12,6 +12,7 @@ them as the model produced them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ from typing import Any
 
 from pasture import options as opts
 from pasture.errors import BadRequestError
-from pasture.runner.base import Runner
+from pasture.runner.base import LoadSpec, Runner, RunnerCrashed
 from pasture.server.state import ServerState
+
+log = logging.getLogger(__name__)
 
 TOO_LONG = "the input length exceeds the context length"
 GROUP_INPUTS = 32  # inputs the engine gets in one call (llama-server queues one task each)
@@ -127,20 +130,34 @@ async def embed(state: ServerState, model_name: str, inputs: list[str], *,
                               "reranker (use /api/rerank)")
     merged = opts.merge(model.local.params, opts.validate(options))
     spec = model.load_spec(merged, state.settings)
-    async with state.lease(model, spec, state.keep_alive(keep_alive)) as lease:
-        vectors: list[list[float]] = []
-        prompt_tokens = 0
-        if inputs:
-            runner = lease.runner
-            token_lists = await tokenize_all(runner, inputs)
-            limit = spec.num_ctx
-            if any(len(tokens) > limit for tokens in token_lists):
-                if not truncate:
-                    raise BadRequestError(TOO_LONG)
-                token_lists = [tokens[:limit] for tokens in token_lists]
-            if any(not tokens for tokens in token_lists):
-                raise BadRequestError("input content cannot be empty")
-            vectors = await _embed_distinct(runner, token_lists, limit)
-            prompt_tokens = sum(len(tokens) for tokens in token_lists)
-        return EmbedResult(model.display, vectors, prompt_tokens, lease.load_duration,
-                           time.perf_counter() - started)
+    retries = state.retries_before_output  # a lost runner (a cluster node gone): once
+    while True:                            # more, as a generation before its first token
+        try:
+            async with state.lease(model, spec, state.keep_alive(keep_alive)) as lease:
+                vectors, prompt_tokens = await _embed_all(lease.runner, spec, inputs,
+                                                          truncate)
+                return EmbedResult(model.display, vectors, prompt_tokens,
+                                   lease.load_duration, time.perf_counter() - started)
+        except RunnerCrashed as exc:
+            if retries <= 0:
+                raise
+            retries -= 1
+            log.warning("runner for %s lost during embeddings (%s): trying again",
+                        model.display, exc.message)
+
+
+async def _embed_all(runner: Runner, spec: LoadSpec, inputs: list[str],
+                     truncate: bool) -> tuple[list[list[float]], int]:
+    """Every input's vector (tokenized, cut to the context or refused), and the tokens."""
+    if not inputs:
+        return [], 0
+    token_lists = await tokenize_all(runner, inputs)
+    limit = spec.num_ctx
+    if any(len(tokens) > limit for tokens in token_lists):
+        if not truncate:
+            raise BadRequestError(TOO_LONG)
+        token_lists = [tokens[:limit] for tokens in token_lists]
+    if any(not tokens for tokens in token_lists):
+        raise BadRequestError("input content cannot be empty")
+    vectors = await _embed_distinct(runner, token_lists, limit)
+    return vectors, sum(len(tokens) for tokens in token_lists)
