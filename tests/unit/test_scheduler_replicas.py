@@ -97,3 +97,32 @@ def test_requests_go_to_the_replica_that_served_their_prefix() -> None:
         await scheduler.close()
 
     asyncio.run(scenario())
+
+
+class RoomForOneEach(TwoNodes):
+    """Each node holds one model; `big.gguf` fits on n2 alone."""
+
+    def place(self, spec: LoadSpec, held: Sequence[Held] = (),
+              avoid: Collection[str] = ()) -> Placement:
+        if spec.model_path != "big.gguf":
+            return super().place(spec, held, avoid)
+        return Placement(0, None, 1, 0, node="n2",
+                         fits=not any(h.node == "n2" for h in held))
+
+
+def test_eviction_frees_the_node_the_new_model_needs() -> None:
+    async def scenario() -> None:
+        engine = FakeEngine()
+        scheduler = Scheduler(engine, max_loaded=8, max_queue=16, planner=RoomForOneEach())
+        for name, keep_alive in (("a", 10.0), ("b", 600.0)):  # a on n1, b on n2
+            async with scheduler.lease(name, "d", LoadSpec(f"{name}.gguf", 2048),
+                                       keep_alive, 1):
+                pass
+        async with scheduler.lease("big", "d", LoadSpec("big.gguf", 2048), 60, 1):
+            pass
+        # b goes, though a has the shorter keep_alive: only n2 can take the big model.
+        assert sorted((m.key, m.placement.node) for m in scheduler.loaded()) == \
+            [("a", "n1"), ("big", "n2")]
+        await scheduler.close()
+
+    asyncio.run(scenario())

@@ -66,6 +66,14 @@ class Watcher:
         """`key`'s runner was found dead while loaded."""
 
 
+@dataclass(frozen=True)
+class NeedsRoom:
+    """A model gets more memory once loaded ones leave: on `node` (None: this machine),
+    where an idle one is evicted first."""
+
+    node: str | None
+
+
 @dataclass(eq=False)
 class Waiter:
     """A request waiting for a slot: resolved with the replica whose slot passes to it
@@ -298,8 +306,8 @@ class Scheduler:
                     continue
                 started = time.perf_counter()
                 placement = await self._place(key, spec, size)
-                if placement is None:  # memory held by other models is needed first
-                    if not await self._evict_one():
+                if isinstance(placement, NeedsRoom):  # memory held by other models first
+                    if not await self._evict_one(placement.node):
                         await self._wait_for_change()
                     continue
                 runner, placement = await self._start(key, spec, placement)
@@ -378,9 +386,9 @@ class Scheduler:
         self._touch(replica, loaded.keep_alive)
         await self._release(replica)
 
-    async def _place(self, key: str, spec: LoadSpec, size: int) -> Placement | None:
-        """Where `spec` goes now; None if it would get less memory than with the loaded
-        models gone (then one of them is evicted, or waited for, first)."""
+    async def _place(self, key: str, spec: LoadSpec, size: int) -> Placement | NeedsRoom:
+        """Where `spec` goes now; `NeedsRoom` if it would get less memory than with the
+        loaded models gone (then one of them is evicted, or waited for, first)."""
         slots = spec.num_parallel or 1
         if self._planner is None:
             return Placement(spec.num_gpu, None, size, 0, parallel=slots)
@@ -396,7 +404,7 @@ class Scheduler:
         if placement.gpu_layers < ideal.gpu_layers or (ideal.fits and not placement.fits):
             log.info("%s needs memory held by other models (%s MiB)", key,
                      ideal.size // (1 << 20))
-            return None
+            return NeedsRoom(ideal.node)
         if not placement.fits:
             log.warning("%s needs %d MiB of system memory, more than is available: loading "
                          "anyway", key, placement.size_system // (1 << 20))
@@ -449,12 +457,14 @@ class Scheduler:
             log.info("keep_alive expired for %s", loaded.key)
             await self._unload(loaded)
 
-    async def _evict_one(self) -> bool:
-        """Unload the idle runner with the shortest keep_alive; False if all are busy."""
+    async def _evict_one(self, node: str | None = None) -> bool:
+        """Unload the idle runner with the shortest keep_alive, on `node` if one there is
+        idle (the node the new model would fit on); False if all are busy."""
         idle = [m for m in self._loaded if m.leases == 0]
         if not idle:
             return False
-        victim = min(idle, key=lambda m: m.keep_alive)
+        on_node = [m for m in idle if m.placement.node == node]
+        victim = min(on_node or idle, key=lambda m: m.keep_alive)
         log.info("evicting %s to make room", victim.key)
         await self._unload(victim)
         return True
