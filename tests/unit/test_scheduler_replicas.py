@@ -29,10 +29,10 @@ class TwoNodes:
         raise NoRoomError("no node has room")
 
 
-def make(max_replicas: int = 2) -> tuple[Scheduler, FakeEngine]:
+def make(max_replicas: int = 2, after: float = 0.01) -> tuple[Scheduler, FakeEngine]:
     engine = FakeEngine()
     return Scheduler(engine, max_loaded=8, max_queue=16, planner=TwoNodes(),
-                     max_replicas=max_replicas, replica_after=0.01), engine
+                     max_replicas=max_replicas, replica_after=after), engine
 
 
 async def hold(scheduler: Scheduler, release: asyncio.Event, served: list[str | None],
@@ -71,6 +71,21 @@ def test_no_replica_beyond_the_limit_of_one() -> None:
         assert served == ["n1"] and len(engine.started) == 1
         release.set()
         await asyncio.gather(*tasks)
+        await scheduler.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_served_before_the_threshold_adds_no_replica() -> None:
+    async def scenario() -> None:
+        scheduler, engine = make(after=0.3)
+        release, served = asyncio.Event(), []
+        tasks = [asyncio.create_task(hold(scheduler, release, served)) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        release.set()  # the waiting request gets its slot after 0.1 s of the 0.3
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0.4)
+        assert served == ["n1", "n1"] and len(engine.started) == 1
         await scheduler.close()
 
     asyncio.run(scenario())

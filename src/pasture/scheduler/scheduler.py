@@ -347,10 +347,16 @@ class Scheduler:
 
     async def _grow(self, loaded: Loaded) -> None:
         """Start another replica of `loaded` on a node that has none, and move the
-        requests waiting longest to it (none was, or no node has room now: nothing)."""
-        await asyncio.sleep(self._replica_after)
-        if not loaded.waiting or loaded.stopping:
-            return
+        requests waiting longest to it, once the first has waited `replica_after` seconds
+        (none waits by then, or no node has room now: nothing)."""
+        while True:
+            oldest = next((w for w in loaded.waiting if not w.turn.done()), None)
+            if oldest is None or loaded.stopping:
+                return
+            remaining = oldest.since + self._replica_after - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)
         async with self._load_lock:
             replicas = [m for m in self._replicas(loaded.file) if not m.stopping]
             if len(replicas) >= self._max_replicas or not loaded.waiting:
