@@ -194,8 +194,8 @@ async def _pull_base(store: Store, name: ModelName, insecure: bool,
 
     The pull's own `success` is held back: one `success`, the create's, ends the stream.
     """
-    from pasture.store.registry import pull_model  # the registry package imports the store
     from pasture.store.registry.errors import RegistryUnreachableError
+    from pasture.store.registry.pull import pull_model  # it imports the store, and httpx
 
     try:
         async for status in pull_model(store, name, insecure=insecure, options=options):
