@@ -55,9 +55,13 @@ class ConverterUnavailable(PastureError):
     """The converters cannot run on this server (500: not the request's fault)."""
 
 
-def missing_packages() -> list[str]:
-    """The converters' Python packages that are not installed."""
-    return [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+def check_available() -> None:
+    """ConverterUnavailable, saying what to install, if the converters' packages are not
+    all installed."""
+    if missing := [name for name in _NEEDED if importlib.util.find_spec(name) is None]:
+        raise ConverterUnavailable(
+            "converting Safetensors models needs the converter's packages "
+            f"({', '.join(missing)} missing): pip install 'pasture[convert]'")
 
 
 def source_path(cache: Path) -> Path:
@@ -68,10 +72,7 @@ def source_path(cache: Path) -> Path:
 def prepare(cache: Path, progress: Callable[[str, int | None], None]) -> Path:
     """The converters of the installed engine's release, unpacked from its source archive
     once (downloaded into `cache`/.cache as `pasture engine build` does; blocking)."""
-    if missing := missing_packages():
-        raise ConverterUnavailable(
-            "converting Safetensors models needs the converter's packages "
-            f"({', '.join(missing)} missing): pip install 'pasture[convert]'")
+    check_available()
     target = source_path(cache)
     if (target / "convert_hf_to_gguf.py").is_file():
         return target

@@ -22,6 +22,7 @@ from pasture import options as opts
 from pasture.api.ollama import CreateRequest, ProgressResponse
 from pasture.api.requires import check_requires
 from pasture.digests import digest_of
+from pasture.engines import converter
 from pasture.errors import BadRequestError, NotFoundError
 from pasture.isolated import isolated
 from pasture.prompt.render import parse_template
@@ -227,7 +228,9 @@ async def _upload_to_convert(store: Store, files: dict[str, str] | None, kind: s
     _check_uploaded(store, files)
     if settings is None:
         raise BadRequestError("converting Safetensors models is not available on this server")
-    return await check_upload(store, files, kind)
+    upload = await check_upload(store, files, kind)
+    await asyncio.to_thread(converter.check_available)
+    return upload
 
 
 async def _pull_base(store: Store, name: ModelName, insecure: bool,
