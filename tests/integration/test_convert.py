@@ -172,3 +172,15 @@ def test_pickles_and_code_are_refused(api: httpx.Client, tmp_path: Path, fine_tu
              name: upload(api, tmp_path / name)}
     reply = api.post("/api/create", json={"model": "hostile", "files": files})
     assert reply.status_code == 400 and message in reply.json()["error"], reply.text
+
+
+def test_an_architecture_the_converter_does_not_know_is_a_clear_error(
+        api: httpx.Client, pasture, tmp_path: Path, fine_tune: Path) -> None:
+    config = json.loads((fine_tune / "tiny" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config,
+                                                      "architectures": ["NopeForCausalLM"]}))
+    files = {"config.json": upload(api, tmp_path / "config.json"),
+             "model.safetensors": upload(api, fine_tune / "tiny" / "model.safetensors")}
+    reply = api.post("/api/create", json={"model": "nope", "files": files, "stream": False})
+    assert reply.status_code == 400, reply.text
+    assert "Model NopeForCausalLM is not supported" in reply.json()["error"]
