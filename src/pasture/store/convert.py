@@ -91,9 +91,12 @@ async def convert_upload(store: Store, upload: Upload, settings: QuantizeSetting
     yield ProgressResponse(status=status, digest=PROGRESS_DIGEST, total=total, completed=0)
     target = store.blobs.new_temp_path()
     scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="pasture-convert-"))
+    # A fixed folder name: the converter names the model after it, and the same upload
+    # then converts to the same bytes (the same blob) every time.
+    folder = scratch / upload.kind
     try:
-        await asyncio.to_thread(_stage, store, upload.files, scratch)
-        steps = converter.convert(converters, upload.kind, scratch, target, base=base,
+        await asyncio.to_thread(_stage, store, upload.files, folder)
+        steps = converter.convert(converters, upload.kind, folder, target, base=base,
                                   max_output=max_output, memory_limit=settings.memory_limit,
                                   timeout=CONVERT_SECONDS)
         shown = 0
