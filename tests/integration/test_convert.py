@@ -187,3 +187,13 @@ def test_an_architecture_the_converter_does_not_know_is_a_clear_error(
     reply = api.post("/api/create", json={"model": "nope", "files": files, "stream": False})
     assert reply.status_code == 400, reply.text
     assert "Model NopeForCausalLM is not supported" in reply.json()["error"]
+
+
+def test_a_lora_for_an_architecture_it_cannot_convert_for_is_refused_up_front(
+        api: httpx.Client, fine_tune: Path, gemma3: str) -> None:
+    adapters = {name: upload(api, fine_tune / "lora" / name)
+                for name in ("adapter_config.json", "adapter_model.safetensors")}
+    reply = api.post("/api/create", json={"model": "nope", "from": gemma3,
+                                          "adapters": adapters})
+    assert reply.status_code == 400, reply.text
+    assert "LoRA adapter for the 'gemma3' architecture is not supported" in reply.json()["error"]

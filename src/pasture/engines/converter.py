@@ -98,15 +98,21 @@ def prepare(cache: Path, progress: Callable[[str, int | None], None]) -> Path:
     return target
 
 
+def check_lora_base(architecture: str | None) -> None:
+    """A 400 unless a LoRA adapter for a model of `architecture` can be converted."""
+    if architecture not in LORA_BASES:
+        raise BadRequestError(
+            f"converting a LoRA adapter for the {architecture!r} architecture is not "
+            f"supported (supported: {', '.join(LORA_BASES)}); convert it to GGUF with "
+            "llama.cpp's convert_lora_to_gguf.py and use that file")
+
+
 def lora_base_config(info: GGUFInfo) -> dict[str, Any]:
     """The Hugging Face `config.json` of a base model, from its GGUF header: what the
     LoRA converter reads of the base (its class, layer count and attention shape)."""
     arch, metadata = info.architecture, info.metadata
-    if arch not in LORA_BASES:
-        raise BadRequestError(
-            f"converting a LoRA adapter for the {arch!r} architecture is not supported "
-            f"(supported: {', '.join(LORA_BASES)}); convert it to GGUF with llama.cpp's "
-            "convert_lora_to_gguf.py and use that file")
+    check_lora_base(arch)
+    assert arch is not None
     config: dict[str, Any] = {"architectures": [LORA_BASES[arch]], "model_type": arch}
     for hf_key, gguf_key in _HF_KEYS.items():
         if (value := metadata.get(f"{arch}.{gguf_key}")) is not None:

@@ -132,6 +132,8 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
         )
     else:
         raise BadRequestError("neither 'from' or 'files' was specified")
+    if adapter_upload is not None:  # for a `from` model, still before any output
+        converter.check_lora_base(draft.config.model_family)
     reused = list(draft.layers) if not req.files else []
     if level is not None:
         assert quantizing is not None
