@@ -12,7 +12,6 @@ the same lines Ollama reads from `llama-quantize`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.metadata
 import importlib.util
@@ -27,8 +26,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from pasture.engines import worker
 from pasture.errors import BadRequestError, PastureError, RunnerError
-from pasture.runner import watchdog
 
 log = logging.getLogger(__name__)
 
@@ -108,47 +107,28 @@ async def quantize(library: Path, source: Path, target: Path, ftype: int, *, thr
     """Quantize GGUF `source` to llama.cpp file type `ftype`, written to `target`, yielding
     (tensors done, tensors in all) as it goes. RunnerError if the engine refuses the file
     or the child dies; closing the iterator early kills the child."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pasture.engines.quantize_main", str(engine_library()),
-        str(library), str(source), str(target), str(ftype), str(threads), str(max_output),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
-    overran: list[int] = []
-
-    def stop(used: int) -> None:
-        overran.append(used)
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-
-    guard = asyncio.create_task(watchdog.watch(process.pid, memory_limit, stop)) \
-        if memory_limit else None
+    lines = worker.stderr_lines(
+        [sys.executable, "-m", "pasture.engines.quantize_main", str(engine_library()),
+         str(library), str(source), str(target), str(ftype), str(threads), str(max_output)],
+        memory_limit=memory_limit, what="quantizing")
     last_error = ""
     try:
-        assert process.stderr is not None
-        while line := await process.stderr.readline():
-            if found := _PROGRESS.search(line):
-                yield int(found.group(1)), int(found.group(2))
-            elif b"error" in line.lower() or b"failed" in line.lower():
-                last_error = line.decode(errors="replace").strip()
-        code = await process.wait()
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-        if guard is not None:
-            guard.cancel()
-    if overran:
-        raise RunnerError(f"quantizing used more than its memory limit "
-                          f"({(memory_limit or 0) >> 20} MiB) and was stopped")
-    if code != 0:
-        log.error("quantizing %s failed (exit %s): %s", source, code, last_error)
-        if code < 0:  # a signal: a crash, or past its output cap (SIGXFSZ)
-            raise RunnerError("the quantizer stopped unexpectedly (see the server log)")
+        async with contextlib.aclosing(lines):  # leaving early kills the child
+            async for line in lines:
+                if found := _PROGRESS.search(line):
+                    yield int(found.group(1)), int(found.group(2))
+                elif b"error" in line.lower() or b"failed" in line.lower():
+                    last_error = line.decode(errors="replace").strip()
+    except worker.WorkerExited as exc:
+        log.error("quantizing %s failed (exit %s): %s", source, exc.code, last_error)
+        if exc.code < 0:  # a signal: a crash, or past its output cap (SIGXFSZ)
+            raise RunnerError("the quantizer stopped unexpectedly (see the server log)") \
+                from None
         raise BadRequestError("llama.cpp could not quantize this model"
-                              + (f": {_without_paths(last_error)}" if last_error else ""))
+                              + (f": {without_paths(last_error)}" if last_error else "")
+                              ) from None
 
 
-def _without_paths(message: str) -> str:
+def without_paths(message: str) -> str:
     """An engine message fit for an error body: no file paths, not too long."""
     return re.sub(r"(/[^\s:'\"]+)+", "<file>", message)[:200]
