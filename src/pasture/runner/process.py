@@ -141,12 +141,19 @@ class ProcessRunner(ServedRunner):
     def memory(self) -> MemoryUse | None:
         if not self.buffers.known:
             return None
-        return MemoryUse(self.buffers.total, self.buffers.on_gpu)
+        return MemoryUse(self.buffers.total, self.buffers.on_gpu, self.buffers.remote)
 
     def _crashed(self) -> RunnerCrashed:
         """The error for a request the runner died under: why, when the parent knows."""
-        return RunnerCrashed(self._stopped_because) if self._stopped_because \
-            else RunnerCrashed()
+        if self._stopped_because:
+            return RunnerCrashed(self._stopped_because)
+        if self.spec.rpc_servers:  # a worker that goes away makes llama.cpp abort
+            return RunnerCrashed(
+                "model runner has unexpectedly stopped: it held layers on the RPC workers "
+                f"{', '.join(self.spec.rpc_servers)}, and a worker that stops answering ends "
+                "it; check that `pasture worker` runs there (the next request loads the "
+                "model again, on the workers that answer)")
+        return RunnerCrashed()
 
     def _overran(self, used: int) -> None:
         """The watchdog saw the runner past its memory limit: stop it, and say so."""

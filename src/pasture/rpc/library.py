@@ -1,0 +1,133 @@
+"""ggml's RPC backend, compiled once against the installed engine and called through ctypes.
+
+The engine (xllamacpp) exports ggml's backend API but has no RPC backend
+(`ggml_rpc/README.md`); its two source files, vendored from the same release, compile in
+about ten seconds into a library whose every ggml call resolves into the engine already
+loaded in the process. An engine built with `GGML_RPC=ON` carries the backend itself and
+is used as it is. The same functions serve both sides: `attach` in a runner, before the
+model loads (llama.cpp's `--rpc`), and `serve` in `pasture worker` (llama.cpp's
+`rpc-server`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from pasture.errors import PastureError
+
+log = logging.getLogger(__name__)
+
+SOURCES = Path(__file__).parent / "ggml_rpc"
+PUBLIC_HEADERS = Path(__file__).parents[1] / "engines" / "llama_quant" / "vendor" / "ggml" / \
+    "include"
+LIBRARY_NAME = "libpasture_rpc.so"
+_CPU_DEVICE = 0  # GGML_BACKEND_DEVICE_TYPE_CPU
+
+
+class RpcUnavailable(PastureError):
+    """The RPC backend cannot be built or loaded here (not the request's fault: 500)."""
+
+
+def vendored_version() -> str:
+    return (SOURCES / "XLLAMACPP_VERSION").read_text().strip()
+
+
+def library_path(engines: Path) -> Path:
+    """Where the RPC library for the installed engine is (or will be) under `engines`."""
+    return engines / ".rpc" / importlib.metadata.version("xllamacpp") / LIBRARY_NAME
+
+
+def build(engines: Path) -> Path:
+    """The RPC library, compiled first if it is not there yet (blocking: ~10 s)."""
+    target = library_path(engines)
+    if target.is_file():
+        return target
+    installed, vendored = importlib.metadata.version("xllamacpp"), vendored_version()
+    if installed != vendored:  # ggml's structs must match the headers exactly
+        raise RpcUnavailable(f"RPC needs xllamacpp {vendored} (its RPC backend is vendored "
+                             f"for that release); {installed} is installed")
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
+    if not compiler:
+        raise RpcUnavailable("RPC needs a C++ compiler to build ggml's RPC backend once "
+                             "(apt install g++)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".tmp-{secrets.token_hex(8)}-{LIBRARY_NAME}")  # builds may race
+    log.info("building ggml's RPC backend for xllamacpp %s in %s", installed, target.parent)
+    source = SOURCES / "src" / "ggml-rpc"
+    result = subprocess.run(
+        [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-DGGML_BACKEND_SHARED",
+         "-DGGML_BACKEND_BUILD", f"-I{SOURCES / 'include'}", f"-I{PUBLIC_HEADERS}",
+         f"-I{SOURCES / 'src'}", str(source / "ggml-rpc.cpp"), str(source / "transport.cpp"),
+         "-o", str(temp)],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        temp.unlink(missing_ok=True)
+        log.error("building ggml's RPC backend failed:\n%s", result.stderr[-4000:])
+        raise RpcUnavailable("building ggml's RPC backend failed (see the log)")
+    os.replace(temp, target)
+    return target
+
+
+def _engine() -> ctypes.CDLL:
+    """The engine imported in this process, its symbols made global so that the RPC
+    library resolves ggml's functions into it (Python loads extensions privately)."""
+    import xllamacpp
+
+    found = sorted(Path(xllamacpp.__file__).parent.glob("xllamacpp*.so"))
+    if not found:
+        raise RpcUnavailable("the xllamacpp engine library was not found")
+    return ctypes.CDLL(str(found[0]), mode=ctypes.RTLD_GLOBAL | os.RTLD_NOLOAD)
+
+
+def _backend(engine: ctypes.CDLL, library: Path) -> ctypes.CDLL:
+    """Whatever provides ggml's RPC functions: the engine itself when built with them."""
+    rpc = engine if hasattr(engine, "ggml_backend_rpc_add_server") else ctypes.CDLL(str(library))
+    rpc.ggml_backend_rpc_add_server.argtypes = [ctypes.c_char_p]
+    rpc.ggml_backend_rpc_add_server.restype = ctypes.c_void_p
+    rpc.ggml_backend_rpc_start_server.argtypes = [
+        ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t,
+        ctypes.POINTER(ctypes.c_void_p)]
+    rpc.ggml_backend_rpc_start_server.restype = None
+    return rpc
+
+
+def attach(endpoints: Sequence[str], library: Path) -> None:
+    """Register the devices of the RPC servers at `endpoints` with ggml, in order, so
+    that llama.cpp's default device list (remote devices first, then local GPUs) has
+    them when the model loads. Call before the model loads, once per process. A server
+    that does not answer ggml's handshake ends the process (llama.cpp aborts): the parent
+    checks that each is listening first."""
+    engine = _engine()
+    rpc = _backend(engine, library)
+    engine.ggml_backend_register.argtypes = [ctypes.c_void_p]
+    engine.ggml_backend_register.restype = None
+    for endpoint in endpoints:
+        registry = rpc.ggml_backend_rpc_add_server(endpoint.encode())
+        if not registry:
+            raise RpcUnavailable(f"RPC worker {endpoint} offers no device")
+        engine.ggml_backend_register(registry)
+
+
+def serve(endpoint: str, cache_dir: Path | None, threads: int, library: Path) -> None:
+    """Serve this machine's CPU to remote runners at `endpoint` (blocks for good).
+    `cache_dir` keeps large tensors by hash, so a runner loading the same model again
+    sends only their hashes."""
+    engine = _engine()
+    rpc = _backend(engine, library)
+    engine.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    engine.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    cpu = engine.ggml_backend_dev_by_type(_CPU_DEVICE)
+    if not cpu:
+        raise RpcUnavailable("the engine has no CPU device")
+    devices = (ctypes.c_void_p * 1)(cpu)
+    cache = os.fsencode(cache_dir) if cache_dir is not None else None
+    rpc.ggml_backend_rpc_start_server(endpoint.encode(), cache, threads, 1, devices)
+    raise RpcUnavailable(f"the RPC server could not listen on {endpoint}")
