@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import importlib.util
 import logging
+import mmap
 import os
 import secrets
 import shutil
@@ -43,6 +45,28 @@ def vendored_version() -> str:
 def library_path(engines: Path) -> Path:
     """Where the RPC library for the installed engine is (or will be) under `engines`."""
     return engines / ".rpc" / importlib.metadata.version("xllamacpp") / LIBRARY_NAME
+
+
+def available(engines: Path, version: str, site: Path | None = None) -> bool:
+    """Whether an engine of `version` can attach RPC workers: the library is built for
+    it, or the engine (the build at `site`; None: the installed wheel) has the backend
+    compiled in (`GGML_RPC=ON`)."""
+    if (engines / ".rpc" / version / LIBRARY_NAME).is_file():
+        return True
+    folder = site / "xllamacpp" if site is not None else _installed_package()
+    return any(_exports_rpc(path) for path in folder.glob("xllamacpp*.so"))
+
+
+def _installed_package() -> Path:
+    spec = importlib.util.find_spec("xllamacpp")
+    return Path(next(iter(spec.submodule_search_locations or ["."]))) if spec else Path(".")
+
+
+def _exports_rpc(library: Path) -> bool:
+    """A symbol of the RPC backend alone (llama.cpp's own code names `…_add_server` in a
+    string even without it)."""
+    with open(library, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b"ggml_backend_is_rpc\0") != -1
 
 
 def build(engines: Path) -> Path:
