@@ -42,8 +42,9 @@ PROMPT = "The three primary colours are"
 class Worker:
     """One `pasture worker` process on a loopback port."""
 
-    def __init__(self, engines: Path, log: Path) -> None:
+    def __init__(self, engines: Path, log: Path, threads: int = 1) -> None:
         self.engines, self.log, self.port = engines, log, _free_port()
+        self.threads = threads
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,7 +57,7 @@ class Worker:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pasture", "worker", "--port", str(self.port),
-                 "--threads", "1", "--no-cache"], env=env, stdout=out, stderr=out)
+                 "--threads", str(self.threads), "--no-cache"], env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()

@@ -247,8 +247,11 @@ def worker(
     allow_wildcard: Annotated[bool, typer.Option(
         "--allow-wildcard", help="Allow 0.0.0.0 (every network here must be trusted)")]
     = False,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="Engine build to serve with; a GPU build offers its GPUs "
+        "(default: PASTURE_ENGINE, else the installed wheel, which offers the CPU)")] = None,
 ) -> None:
-    """Offer this machine's CPU to runners elsewhere (llama.cpp's RPC server).
+    """Offer this machine's CPU or GPUs to runners elsewhere (llama.cpp's RPC server).
 
     A server with PASTURE_RPC_SERVERS=HOST:PORT places some of a model's layers here.
     The RPC protocol trusts every message: listen only on a network you trust.
@@ -258,7 +261,9 @@ def worker(
 
     listen_address(host, allow_wildcard)
     cache = None if no_cache else (cache_dir or rpc_worker.default_cache())
-    rpc_worker.run(host, port, threads, cache)
+    from pasture.config import pasture_only
+
+    rpc_worker.run(host, port, threads, cache, engine or pasture_only("ENGINE"))
 
 
 # ----- inference --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ SOURCES = Path(__file__).parent / "ggml_rpc"
 PUBLIC_HEADERS = Path(__file__).parents[1] / "engines" / "llama_quant" / "vendor" / "ggml" / \
     "include"
 LIBRARY_NAME = "libpasture_rpc.so"
-_CPU_DEVICE = 0  # GGML_BACKEND_DEVICE_TYPE_CPU
+_HOST_DEVICES = (0, 3)  # GGML_BACKEND_DEVICE_TYPE_CPU and _ACCEL (ggml-backend.h)
 
 
 class RpcUnavailable(PastureError):
@@ -140,18 +140,33 @@ def attach(endpoints: Sequence[str], library: Path) -> None:
         engine.ggml_backend_register(registry)
 
 
+def offered_devices(engine: ctypes.CDLL) -> list[int]:
+    """What a worker offers, as llama.cpp's rpc-server chooses: every GPU-like device
+    the engine sees, else the CPU."""
+    engine.ggml_backend_dev_count.restype = ctypes.c_size_t
+    engine.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    engine.ggml_backend_dev_get.restype = ctypes.c_void_p
+    engine.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    engine.ggml_backend_dev_type.restype = ctypes.c_int
+    engine.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    engine.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    every = [engine.ggml_backend_dev_get(i) for i in range(engine.ggml_backend_dev_count())]
+    gpus = [d for d in every if engine.ggml_backend_dev_type(d) not in _HOST_DEVICES]
+    cpu = engine.ggml_backend_dev_by_type(_HOST_DEVICES[0])
+    if not gpus and not cpu:
+        raise RpcUnavailable("the engine has no device to offer")
+    return gpus or [cpu]
+
+
 def serve(endpoint: str, cache_dir: Path | None, threads: int, library: Path) -> None:
-    """Serve this machine's CPU to remote runners at `endpoint` (blocks for good).
+    """Serve this machine's devices (`offered_devices`) to remote runners at `endpoint`
+    (blocks for good).
     `cache_dir` keeps large tensors by hash, so a runner loading the same model again
     sends only their hashes."""
     engine = _engine()
     rpc = _backend(engine, library)
-    engine.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
-    engine.ggml_backend_dev_by_type.restype = ctypes.c_void_p
-    cpu = engine.ggml_backend_dev_by_type(_CPU_DEVICE)
-    if not cpu:
-        raise RpcUnavailable("the engine has no CPU device")
-    devices = (ctypes.c_void_p * 1)(cpu)
+    chosen = offered_devices(engine)
+    devices = (ctypes.c_void_p * len(chosen))(*chosen)
     cache = os.fsencode(cache_dir) if cache_dir is not None else None
-    rpc.ggml_backend_rpc_start_server(endpoint.encode(), cache, threads, 1, devices)
+    rpc.ggml_backend_rpc_start_server(endpoint.encode(), cache, threads, len(chosen), devices)
     raise RpcUnavailable(f"the RPC server could not listen on {endpoint}")
