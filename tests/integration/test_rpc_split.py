@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +166,32 @@ def test_worker_killed_mid_stream_ends_the_answer_and_the_server_goes_on(
                                                "options": {"num_predict": 4}}).status_code == 200
         (model,) = api.get("/api/ps").json()["models"]
         assert workers[1].endpoint in model["split"]
+
+
+def test_a_listener_that_is_no_worker_fails_the_load_clearly(
+        engines: Path, smollm2_gguf: Path, tmp_path: Path) -> None:
+    """Something else on the worker's port (here: a socket that hangs up at once) makes
+    ggml's handshake fail, which aborts the runner: the load fails with the worker named,
+    and the server stays up."""
+    (tmp_path / "engines").symlink_to(engines)
+    with socket.socket() as impostor:
+        impostor.bind(("127.0.0.1", 0))
+        impostor.listen()
+        endpoint = f"127.0.0.1:{impostor.getsockname()[1]}"
+        hang_up = threading.Thread(target=lambda: [impostor.accept()[0].close()
+                                                   for _ in range(2)], daemon=True)
+        hang_up.start()
+        running = start_server(tmp_path / "models", tmp_path / "server.log",
+                               PASTURE_RPC_SERVERS=endpoint)
+        try:
+            import_model(running.url, smollm2_gguf, MODEL)
+            reply = httpx.post(running.url + "/api/generate", timeout=120, json={
+                "model": MODEL, "prompt": "Hi", "stream": False})
+            assert reply.status_code == 500
+            assert reply.json()["error"] == (
+                f"the model could not be split over its RPC workers ({endpoint}): Remote RPC "
+                "server crashed or returned malformed response (each must be a running "
+                "`pasture worker` of this Pasture version)")
+            assert httpx.get(running.url + "/api/version").status_code == 200
+        finally:
+            stop_server(running)
