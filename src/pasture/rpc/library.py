@@ -17,12 +17,10 @@ import importlib.util
 import logging
 import mmap
 import os
-import secrets
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from pasture.engines.compile import compile_library
 from pasture.errors import PastureError
 
 log = logging.getLogger(__name__)
@@ -78,26 +76,12 @@ def build(engines: Path) -> Path:
     if installed != vendored:  # ggml's structs must match the headers exactly
         raise RpcUnavailable(f"RPC needs xllamacpp {vendored} (its RPC backend is vendored "
                              f"for that release); {installed} is installed")
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
-    if not compiler:
-        raise RpcUnavailable("RPC needs a C++ compiler to build ggml's RPC backend once "
-                             "(apt install g++)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".tmp-{secrets.token_hex(8)}-{LIBRARY_NAME}")  # builds may race
-    log.info("building ggml's RPC backend for xllamacpp %s in %s", installed, target.parent)
     source = SOURCES / "src" / "ggml-rpc"
-    result = subprocess.run(
-        [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-DGGML_BACKEND_SHARED",
-         "-DGGML_BACKEND_BUILD", f"-I{SOURCES / 'include'}", f"-I{PUBLIC_HEADERS}",
-         f"-I{SOURCES / 'src'}", str(source / "ggml-rpc.cpp"), str(source / "transport.cpp"),
-         "-o", str(temp)],
-        capture_output=True, text=True)
-    if result.returncode != 0:
-        temp.unlink(missing_ok=True)
-        log.error("building ggml's RPC backend failed:\n%s", result.stderr[-4000:])
-        raise RpcUnavailable("building ggml's RPC backend failed (see the log)")
-    os.replace(temp, target)
-    return target
+    return compile_library(
+        ["-DGGML_BACKEND_SHARED", "-DGGML_BACKEND_BUILD", f"-I{SOURCES / 'include'}",
+         f"-I{PUBLIC_HEADERS}", f"-I{SOURCES / 'src'}", str(source / "ggml-rpc.cpp"),
+         str(source / "transport.cpp")],
+        target, f"ggml's RPC backend for xllamacpp {installed}", RpcUnavailable)
 
 
 def _engine() -> ctypes.CDLL:
