@@ -101,7 +101,7 @@ def workers(engines: Path) -> Iterator[list[Worker]]:
 def split_server(engines: Path, workers: list[Worker], smollm2_gguf: Path
                  ) -> Iterator[RunningServer]:
     running = start_server(  # its engines folder is `engines`, beside its models
-        engines.parent / "models", engines.parent / "server.log", PASTURE_DEBUG="1",
+        engines.parent / "models", engines.parent / "server.log",
         PASTURE_RPC_SERVERS=",".join(w.endpoint for w in workers), PASTURE_RPC_SPLIT="1,1,1",
         PASTURE_NUM_THREADS="1")
     try:

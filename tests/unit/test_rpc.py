@@ -105,6 +105,14 @@ def test_each_device_is_estimated_its_share(smollm2_gguf: Path) -> None:
     assert split.describe(spec) is None
 
 
+def test_a_worker_whose_share_rounds_to_nothing_is_not_attached(smollm2_gguf: Path) -> None:
+    spec = LoadSpec(str(smollm2_gguf), num_ctx=4096)
+    estimate = estimate_spec(spec)
+    placed = split.attach(spec, ["a:1", "b:1"], (1, 0.01, 1), estimate)
+    assert placed.rpc_servers == ("a:1",) and placed.rpc_layers == (16, 15)
+    assert split.attach(spec, ["a:1"], (0.01, 1), estimate) == spec
+
+
 def test_a_local_gpu_keeps_at_most_the_layers_left_here(smollm2_gguf: Path) -> None:
     spec = LoadSpec(str(smollm2_gguf), num_ctx=4096, num_gpu=31)
     placed = split.attach(spec, ["a:1"], (1, 1), estimate_spec(spec))

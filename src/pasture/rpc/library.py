@@ -40,16 +40,18 @@ def vendored_version() -> str:
     return (SOURCES / "XLLAMACPP_VERSION").read_text().strip()
 
 
-def library_path(engines: Path) -> Path:
-    """Where the RPC library for the installed engine is (or will be) under `engines`."""
-    return engines / ".rpc" / importlib.metadata.version("xllamacpp") / LIBRARY_NAME
+def library_path(engines: Path, version: str | None = None) -> Path:
+    """Where the RPC library for engine `version` (None: the installed one) is, or will
+    be, under `engines`."""
+    return engines / ".rpc" / (version or importlib.metadata.version("xllamacpp")) / \
+        LIBRARY_NAME
 
 
 def available(engines: Path, version: str, site: Path | None = None) -> bool:
     """Whether an engine of `version` can attach RPC workers: the library is built for
     it, or the engine (the build at `site`; None: the installed wheel) has the backend
     compiled in (`GGML_RPC=ON`)."""
-    if (engines / ".rpc" / version / LIBRARY_NAME).is_file():
+    if library_path(engines, version).is_file():
         return True
     folder = site / "xllamacpp" if site is not None else _installed_package()
     return any(_exports_rpc(path) for path in folder.glob("xllamacpp*.so"))

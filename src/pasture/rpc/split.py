@@ -10,6 +10,7 @@ is exactly the one planned, and what `/api/ps` shows is what llama.cpp did.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pasture.runner.base import LoadSpec
 from pasture.scheduler.memory import MemoryEstimate
@@ -30,11 +31,14 @@ def plan_layers(total: int, weights: Sequence[float]) -> tuple[int, ...]:
 def attach(spec: LoadSpec, endpoints: Sequence[str], weights: Sequence[float],
            estimate: MemoryEstimate) -> LoadSpec:
     """`spec` with its layers split between `endpoints` and this machine; a local GPU
-    keeps at most the layers left here."""
-    from dataclasses import replace
-
+    keeps at most the layers left here. A worker whose share rounds to no layer is left
+    out (it would be held for nothing)."""
     layers = plan_layers(estimate.max_gpu_layers, weights)
-    return replace(spec, rpc_servers=tuple(endpoints), rpc_layers=layers,
+    kept = [i for i, count in enumerate(layers[:-1]) if count]
+    if not kept:
+        return spec
+    return replace(spec, rpc_servers=tuple(endpoints[i] for i in kept),
+                   rpc_layers=(*(layers[i] for i in kept), layers[-1]),
                    num_gpu=min(spec.num_gpu, layers[-1]))
 
 

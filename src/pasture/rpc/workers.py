@@ -52,10 +52,10 @@ class RpcWorkers:
         reasons = await asyncio.gather(*(listening(e) for e in free))
         ready = []
         for endpoint, reason in zip(free, reasons, strict=True):
-            if reason is None:
-                ready.append(endpoint)
-            else:
+            if reason is not None:
                 log.warning("RPC worker %s left out: %s", endpoint, reason)
+            elif self.weights[endpoint] > 0:  # a share of 0: configured, given nothing
+                ready.append(endpoint)
         if busy & set(self.endpoints):
             log.info("RPC workers %s serve another model", ", ".join(sorted(busy)))
         if not ready:
