@@ -69,7 +69,6 @@ class BufferSizes:
             return self.total
         return sum(size for (_, device, _), size in self.buffers.items() if is_gpu(device))
 
-
     @property
     def remote(self) -> int:
         """Bytes on RPC workers (llama.cpp counts their layers as offloaded "to GPU")."""
