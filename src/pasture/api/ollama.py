@@ -240,6 +240,9 @@ class ProcessModel(WireModel):
     running: int | None = None
     waiting: int | None = None
     node: str | None = None  # beyond Ollama: the cluster node running it (PASTURE_CLUSTER)
+    # Beyond Ollama: its layers' split over RPC workers and this machine
+    # (`10.0.0.2:50052 60% / local 40%`); None when not split.
+    split: str | None = None
 
 
 class ProcessResponse(WireModel):

@@ -17,16 +17,13 @@ import importlib.metadata
 import importlib.util
 import logging
 import mmap
-import os
 import re
-import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pasture.engines import worker
+from pasture.engines.compile import compile_library
 from pasture.errors import BadRequestError, PastureError, RunnerError
 
 log = logging.getLogger(__name__)
@@ -80,26 +77,13 @@ def build(cache: Path) -> Path:
         raise QuantizerUnavailable(
             f"quantization needs xllamacpp {vendored} (its quantizer source is vendored "
             f"for that release); {installed} is installed")
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
-    if not compiler:
-        raise QuantizerUnavailable("quantization needs a C++ compiler to build llama.cpp's "
-                                   "quantizer once (apt install g++)")
     abi = int(uses_cxx11_abi(engine_library()))
     vendor = SOURCES / "vendor"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".tmp-{secrets.token_hex(8)}-{LIBRARY_NAME}")  # builds may race
-    log.info("building llama.cpp's quantizer for xllamacpp %s in %s", installed, target.parent)
-    result = subprocess.run(
-        [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-         f"-I{vendor / 'include'}", f"-I{vendor / 'ggml' / 'include'}", f"-I{vendor / 'src'}",
-         str(SOURCES / "shim.cpp"), str(vendor / "src" / "llama-quant.cpp"), "-o", str(temp)],
-        capture_output=True, text=True)
-    if result.returncode != 0:
-        temp.unlink(missing_ok=True)
-        log.error("building the quantizer failed:\n%s", result.stderr[-4000:])
-        raise QuantizerUnavailable("building llama.cpp's quantizer failed (see the server log)")
-    os.replace(temp, target)
-    return target
+    return compile_library(
+        [f"-D_GLIBCXX_USE_CXX11_ABI={abi}", f"-I{vendor / 'include'}",
+         f"-I{vendor / 'ggml' / 'include'}", f"-I{vendor / 'src'}", str(SOURCES / "shim.cpp"),
+         str(vendor / "src" / "llama-quant.cpp")],
+        target, f"llama.cpp's quantizer for xllamacpp {installed}", QuantizerUnavailable)
 
 
 async def quantize(library: Path, source: Path, target: Path, ftype: int, *, threads: int,
