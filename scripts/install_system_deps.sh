@@ -70,6 +70,7 @@ prometheus --version 2>&1 | head -1
 command -v ip > /dev/null && command -v ss > /dev/null || apt_install iproute2
 ip -V
 # `g++`, which builds llama.cpp's quantizer once (`pasture.engines.quantizer`, for
-# `create --quantize`; tests/integration/test_quantize.py).
+# `create --quantize`; tests/integration/test_quantize.py) and ggml's RPC backend once
+# (`pasture.rpc.library`, for `pasture worker`; tests/integration/test_rpc_split.py).
 command -v g++ > /dev/null || apt_install g++
 g++ --version | head -1

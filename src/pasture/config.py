@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pasture.durations import parse_keep_alive
 
@@ -127,6 +128,10 @@ class Settings:
     registry_mirrors: tuple[tuple[str, str], ...] = ()
     # Disk for prompt caches kept across reloads (runner/prompt_cache.py); 0: none kept.
     prompt_cache_size: int = 2 << 30
+    # RPC workers (`pasture worker`, host:port) that take a share of each model's layers
+    # (docs/rpc.md), and the shares: one per worker, then this machine's (even if unset).
+    rpc_servers: tuple[str, ...] = ()
+    rpc_split: tuple[float, ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -172,6 +177,7 @@ class Settings:
             registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
             prompt_cache_size=parse_bytes(pasture_only("PROMPT_CACHE_SIZE", environ)
                                           or str(2 << 30)),
+            **_rpc(pasture_only("RPC_SERVERS", environ), pasture_only("RPC_SPLIT", environ)),
         )
 
     @property
@@ -194,6 +200,32 @@ def _tls_files(cert: str | None, key: str | None) -> dict[str, Path]:
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
                "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+
+
+def _rpc(servers: str | None, shares: str | None) -> dict[str, tuple[Any, ...]]:
+    if not servers:
+        return {}
+    from pasture.rpc.endpoints import parse_endpoints
+
+    endpoints = parse_endpoints(servers)
+    return {"rpc_servers": endpoints, "rpc_split": parse_rpc_split(shares, len(endpoints))}
+
+
+def parse_rpc_split(value: str | None, workers: int) -> tuple[float, ...]:
+    """`PASTURE_RPC_SPLIT`: one share per worker, then this machine's (`3,2,1`); unset,
+    an even split. ValueError for a count or number that does not fit."""
+    if not value:
+        return (1.0,) * (workers + 1)
+    try:
+        weights = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"PASTURE_RPC_SPLIT {value!r} is not a list of numbers") from None
+    if len(weights) != workers + 1:
+        raise ValueError(f"PASTURE_RPC_SPLIT needs {workers + 1} shares (one per RPC worker, "
+                         f"then this machine's), not {len(weights)}")
+    if any(not 0 <= w < float("inf") for w in weights) or not any(weights[:-1]):
+        raise ValueError("PASTURE_RPC_SPLIT shares must be numbers >= 0, a worker's above 0")
+    return weights
 
 
 def parse_bytes(value: str) -> int:

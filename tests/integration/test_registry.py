@@ -31,8 +31,10 @@ from pasture.store.manifests import (
     Layer,
     Manifest,
 )
-from pasture.store.registry import TransferOptions, pull_model, push_model
-from pasture.store.registry.download import partial_path
+from pasture.store.registry import TransferOptions
+from pasture.store.registry.partials import partial_path
+from pasture.store.registry.pull import pull_model
+from pasture.store.registry.push import push_model
 from tests.integration.conftest import (
     MODEL,
     REPO,
@@ -167,7 +169,8 @@ def _closed_port() -> int:
 _KILLABLE_PULL = textwrap.dedent("""
     import asyncio, sys
     from pasture.store import ModelName, Store
-    from pasture.store.registry import TransferOptions, pull_model
+    from pasture.store.registry import TransferOptions
+from pasture.store.registry.pull import pull_model
     async def main():
         options = TransferOptions(part_size=int(sys.argv[3]))
         async for p in pull_model(Store(sys.argv[1]), ModelName.parse(sys.argv[2]),

@@ -15,8 +15,8 @@ from pasture.errors import DigestMismatchError
 from pasture.store import ModelName, Store
 from pasture.store.manifests import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
 from pasture.store.prune import prune_at_start
-from pasture.store.registry import TransferOptions, pull_model
-from pasture.store.registry.download import (
+from pasture.store.registry import TransferOptions
+from pasture.store.registry.partials import (
     Part,
     load_parts,
     part_path,
@@ -24,6 +24,7 @@ from pasture.store.registry.download import (
     plan_parts,
     save_part,
 )
+from pasture.store.registry.pull import pull_model
 from tests.fake_registry import FakeRegistry, manifest_for, sha256
 
 CONFIG = b'{"model_format":"gguf"}'
@@ -161,7 +162,7 @@ def test_start_up_prune_spares_young_downloads_and_removes_old_ones(tmp_path: Pa
 
 def test_a_pull_that_stops_early_cancels_its_download_and_keeps_progress(
         tmp_path: Path) -> None:
-    from pasture.store.registry import download
+    from pasture.store.registry import partials
 
     with FakeRegistry() as slow:
         slow.serve_model("library/m", "latest", manifest_for(CONFIG, WEIGHTS),
@@ -177,7 +178,7 @@ def test_a_pull_that_stops_early_cancels_its_download_and_keeps_progress(
                     break
             await progress.aclose()  # as the server does when the client goes away
             await asyncio.sleep(0.05)
-            assert download._ACTIVE == {}  # no pull watches it any more: cancelled
+            assert partials.ACTIVE == {}  # no pull watches it any more: cancelled
 
         asyncio.run(start_then_stop())
         blob = store.blobs.path(sha256(WEIGHTS))

@@ -28,8 +28,8 @@ from pasture.store.registry import (
     RegistryError,
     TransferOptions,
     UnsafeRegistryError,
-    pull_model,
 )
+from pasture.store.registry.pull import pull_model
 from tests.fake_registry import FakeRegistry, Recorded, Route, manifest_for, sha256
 
 REPO = Path(__file__).resolve().parents[2]
@@ -331,7 +331,7 @@ def test_full_disk_fails_at_once_with_a_clear_error(tmp_path: Path,
         import asyncio
         from pasture.errors import PastureError
         from pasture.store import ModelName, Store
-        from pasture.store.registry import pull_model
+        from pasture.store.registry.pull import pull_model
         async def main():
             name = ModelName.parse("{registry.host}/library/m:latest")
             try:
@@ -399,7 +399,7 @@ def test_an_interrupted_download_keeps_only_the_bytes_received(
 
 def test_only_the_most_recent_interrupted_downloads_are_kept(
         tmp_path: Path, registry: FakeRegistry) -> None:
-    from pasture.store.registry.download import MAX_LEFTOVERS
+    from pasture.store.registry.partials import MAX_LEFTOVERS
 
     digests = [serve_stalling_layer(registry, f"t{i}", b"x" * 1000)
                for i in range(MAX_LEFTOVERS + 3)]

@@ -18,7 +18,8 @@ import pytest
 from pasture import gguf
 from pasture.errors import PastureError
 from pasture.store import ModelName, Store
-from pasture.store.registry import TransferOptions, UnsafeRegistryError, pull_model
+from pasture.store.registry import TransferOptions, UnsafeRegistryError
+from pasture.store.registry.pull import pull_model
 from pasture.store.show import GGUFCache, estimated_bytes
 from tests.fake_registry import FakeRegistry, manifest_for, sha256
 from tests.ggufs import write_gguf

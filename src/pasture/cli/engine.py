@@ -61,8 +61,16 @@ def status(build: EngineBuild, flags: set[str]) -> str:
     if lacking := missing_instructions(list(build.cpu_features), flags):
         return "this CPU lacks " + " ".join(lacking)
     notes = [note for note, shown in (("built for this CPU", build.native),
-                                      ("no llguidance", not build.llguidance)) if shown]
+                                      ("no llguidance", not build.llguidance),
+                                      ("rpc", has_rpc(build))) if shown]
     return "ok" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def has_rpc(build: EngineBuild) -> bool:
+    """Whether runners on `build` can attach RPC workers (`pasture engine build --rpc`)."""
+    from pasture.rpc import library
+
+    return library.available(builds().root, build.version, build.site)
 
 
 def build(
@@ -77,6 +85,10 @@ def build(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel compile jobs")]
     = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild an existing build")] = False,
+    rpc: Annotated[bool, typer.Option(
+        "--rpc", help="Layers on other machines (`pasture worker`): alone, build only ggml's "
+        "RPC backend for the installed engines (seconds); with --cuda, compile it in")]
+    = False,
 ) -> None:
     """Compile the engine for this machine (takes a while) and install it as a build."""
     import tempfile
@@ -85,7 +97,14 @@ def build(
 
     del native  # every build targets this CPU; the flag only says so explicitly
     store = builds()
-    plan = plan_build(cuda=cuda, cuda_arch=cuda_arch, name=name)
+    if rpc and not cuda:
+        from pasture.rpc import library
+
+        built = library.build(_ensure(store.root))
+        typer.echo(f"built ggml's RPC backend for engine {store.default().version}: every "
+                   f"build of that version can now attach RPC workers ({built.parent})")
+        return
+    plan = plan_build(cuda=cuda, cuda_arch=cuda_arch, name=name, rpc=rpc)
     if (store.root / plan.name / "build.json").is_file() and not force:
         typer.echo(f"engine build '{plan.name}' is already installed (--force rebuilds it)")
         return

@@ -233,6 +233,39 @@ def serve() -> None:
     run_server(Settings.from_env())
 
 
+@command("worker")
+def worker(
+    host: Annotated[str, typer.Option(
+        "--host", help="IPv4 address to listen on: the trusted network's, never a public one")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on")] = 50052,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", "-t", help="CPU threads (default: every core)")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        "--cache-dir", help="Tensor cache (default: ~/.pasture/rpc-cache)")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Keep no tensor cache")] = False,
+    allow_wildcard: Annotated[bool, typer.Option(
+        "--allow-wildcard", help="Allow 0.0.0.0 (every network here must be trusted)")]
+    = False,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="Engine build to serve with; a GPU build offers its GPUs "
+        "(default: PASTURE_ENGINE, else the installed wheel, which offers the CPU)")] = None,
+) -> None:
+    """Offer this machine's CPU or GPUs to runners elsewhere (llama.cpp's RPC server).
+
+    A server with PASTURE_RPC_SERVERS=HOST:PORT places some of a model's layers here.
+    The RPC protocol trusts every message: listen only on a network you trust.
+    """
+    from pasture.rpc import worker as rpc_worker
+    from pasture.rpc.endpoints import listen_address
+
+    listen_address(host, allow_wildcard)
+    cache = None if no_cache else (cache_dir or rpc_worker.default_cache())
+    from pasture.config import pasture_only
+
+    rpc_worker.run(host, port, threads, cache, engine or pasture_only("ENGINE"))
+
+
 # ----- inference --------------------------------------------------------------------------
 
 

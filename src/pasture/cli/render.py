@@ -151,11 +151,13 @@ def list_table(models: Sequence[Json], now: datetime | None = None) -> str:
 
 
 def ps_table(models: Sequence[Json], now: datetime | None = None) -> str:
-    """`pasture ps`; a NODE column when a cluster serves the models."""
+    """`pasture ps`; a NODE column when a cluster serves the models, a SPLIT column when
+    RPC workers hold some of their layers."""
     clustered = any(m.get("node") for m in models)
+    split = any(m.get("split") for m in models)
     return table(
         ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL", "ENGINE", "RUNNING", "WAITING",
-         *(["NODE"] if clustered else [])],
+         *(["NODE"] if clustered else []), *(["SPLIT"] if split else [])],
         [
             [
                 m["name"],
@@ -168,6 +170,7 @@ def ps_table(models: Sequence[Json], now: datetime | None = None) -> str:
                 "" if m.get("running") is None else str(m["running"]),
                 "" if m.get("waiting") is None else str(m["waiting"]),
                 *([m.get("node") or ""] if clustered else []),
+                *([m.get("split") or ""] if split else []),
             ]
             for m in models
         ],

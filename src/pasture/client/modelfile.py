@@ -21,6 +21,10 @@ from pasture.options import add_parameter
 # Suffixes that make a missing FROM an obvious typo'd path rather than a model name.
 _PATH_PREFIXES = ("./", "../", "/", "~", ".\\", "..\\")
 _MODEL_SUFFIXES = (".gguf", ".bin", ".safetensors")
+# What a Safetensors directory sends, as Ollama's client: weights, JSON configs and the
+# tokenizer, and the chat template where transformers saves it apart.
+_SAFETENSORS_DIR_SUFFIXES = (".safetensors", ".json", ".jinja")
+_SAFETENSORS_DIR_NAMES = ("tokenizer.model",)
 # Instructions Pasture's server cannot honour yet: refused early, never silently dropped.
 _UNSUPPORTED = ("renderer",)
 
@@ -72,12 +76,20 @@ def _resolve(value: str, base_dir: Path) -> Path:
 
 
 def _model_files(path: Path, line: int) -> list[tuple[str, Path]]:
-    """A file as itself; a directory as the GGUF files in it."""
+    """A file as itself; a directory as the GGUF files in it, else as a Safetensors
+    model or LoRA adapter directory (converted by the server)."""
     if path.is_file():
         return [(path.name, path)]
-    found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".gguf")
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    found = [p for p in files if p.suffix.lower() == ".gguf"]
+    if not found and any(p.suffix.lower() == ".safetensors" for p in files):
+        found = [p for p in files if p.suffix.lower() in _SAFETENSORS_DIR_SUFFIXES
+                 or p.name in _SAFETENSORS_DIR_NAMES]
+    elif not found and any(p.suffix.lower() in (".bin", ".pt", ".pth") for p in files):
+        raise ModelfileError(f"(line {line}): {path} holds PyTorch pickle weights, which "
+                             "Pasture does not import: save the model as Safetensors")
     if not found:
-        raise ModelfileError(f"(line {line}): no GGUF files found in {path}")
+        raise ModelfileError(f"(line {line}): no GGUF or Safetensors files found in {path}")
     return [(p.name, p) for p in found]
 
 

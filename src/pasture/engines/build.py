@@ -50,21 +50,27 @@ class BuildPlan:
     cuda_arch: str | None = None
     cmake_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    rpc: bool = False
 
     @property
     def origin(self) -> str:
         what = f"CUDA (compute {self.cuda_arch or 'native'})" if self.cuda else "this CPU"
-        return f"built here for {what} with `pasture engine build`"
+        return f"built here for {what}{' with RPC' if self.rpc else ''} with `pasture engine build`"
 
 
 def plan_build(cuda: bool = False, cuda_arch: str | None = None,
-               name: str | None = None, x86: bool | None = None) -> BuildPlan:
-    """The CMake arguments and environment of a native CPU build, or a CUDA one."""
+               name: str | None = None, x86: bool | None = None,
+               rpc: bool = False) -> BuildPlan:
+    """The CMake arguments and environment of a native CPU build, or a CUDA one; `rpc`
+    compiles ggml's RPC backend into it (llama.cpp's `GGML_RPC`), so that its runners
+    attach `pasture worker`s without the separate library of `pasture.rpc.library`."""
     if x86 is None:
         import platform
 
         x86 = platform.machine().lower() in ("x86_64", "amd64", "i686")
     args = [*OFFLINE_FLAGS, "-DGGML_NATIVE=ON", *NO_AMX]
+    if rpc:  # RDMA off: it would link libibverbs wherever that is installed
+        args += ["-DGGML_RPC=ON", "-DGGML_RPC_RDMA=OFF"]
     env: dict[str, str] = {}
     if x86:
         args += [f"-DCMAKE_C_FLAGS={NO_AMX_COMPILER_FLAGS}",
@@ -76,7 +82,8 @@ def plan_build(cuda: bool = False, cuda_arch: str | None = None,
                 raise BadRequestError(f"invalid CUDA architecture '{cuda_arch}' (e.g. 90)")
             env["CUDA_ARCHITECTURES"] = cuda_arch
     default_name = ("cuda" + (f"-sm{cuda_arch}" if cuda_arch else "")) if cuda else "native"
-    return BuildPlan(name or default_name, cuda, cuda_arch, tuple(args), env)
+    default_name += "-rpc" if rpc else ""
+    return BuildPlan(name or default_name, cuda, cuda_arch, tuple(args), env, rpc)
 
 
 def missing_tools(plan: BuildPlan, which: Callable[[str], str | None] = shutil.which) -> list[str]:

@@ -21,6 +21,7 @@ from pasture.engines.builds import EngineBuild, EngineBuilds
 from pasture.engines.choose import candidates, choices
 from pasture.engines.probe import ProbeError, host_cpu_flags, missing_instructions, probe
 from pasture.errors import RunnerError
+from pasture.rpc.workers import RpcWorkers
 from pasture.runner.base import LoadSpec, Runner, RunnerOutOfMemory
 from pasture.runner.process import ProcessRunner
 from pasture.runner.prompt_cache import PromptCache
@@ -34,8 +35,10 @@ class EngineLauncher:
     """Chooses a build per runner; `start` has the scheduler's `start_runner` shape."""
 
     def __init__(self, builds: EngineBuilds, start_build: StartBuild,
-                 host_flags: set[str] | None = None, preferred: str | None = None) -> None:
+                 host_flags: set[str] | None = None, preferred: str | None = None,
+                 workers: RpcWorkers | None = None) -> None:
         self.builds = builds
+        self.workers = workers  # RPC workers that take a share of each model's layers
         self.preferred = preferred  # PASTURE_ENGINE: the build the user asked for
         self._start_build = start_build
         self.host_flags = host_flags if host_flags is not None else host_cpu_flags()
@@ -71,6 +74,8 @@ class EngineLauncher:
 
     async def start(self, spec: LoadSpec) -> Runner:
         """A runner for `spec` on the best build that can start it."""
+        if self.workers is not None:
+            spec = await self.workers.attach(spec)
         # Read afresh: a build installed or removed while serving counts from the next load.
         order = candidates(self.builds.all(), self.host_flags, spec.num_gpu > 0, self.gpus,
                            self.preferred)
@@ -94,6 +99,8 @@ class EngineLauncher:
                 log.warning("engine build %s marked bad (%s works)", failed.name, build.name)
                 self.builds.mark_bad(failed, exc.message)
             log.info("runner for %s uses engine build %s", spec.model_path, build.name)
+            if self.workers is not None:
+                self.workers.started(runner)
             return runner
         raise failures[0][1]
 
@@ -131,5 +138,7 @@ def process_launcher(settings: Settings, *, host: str = "127.0.0.1",
             llguidance=build.llguidance, memory_limit=settings.runner_memory_limit,
             host=host, prompt_cache=prompt_cache)
 
+    workers = RpcWorkers(settings.rpc_servers, settings.rpc_split, settings.engines_dir) \
+        if settings.rpc_servers else None
     return EngineLauncher(EngineBuilds(settings.engines_dir), start,
-                          preferred=settings.engine)
+                          preferred=settings.engine, workers=workers)

@@ -12,23 +12,19 @@ the same lines Ollama reads from `llama-quantize`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.metadata
 import importlib.util
 import logging
 import mmap
-import os
 import re
-import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from pasture.engines import worker
+from pasture.engines.compile import compile_library
 from pasture.errors import BadRequestError, PastureError, RunnerError
-from pasture.runner import watchdog
 
 log = logging.getLogger(__name__)
 
@@ -81,26 +77,13 @@ def build(cache: Path) -> Path:
         raise QuantizerUnavailable(
             f"quantization needs xllamacpp {vendored} (its quantizer source is vendored "
             f"for that release); {installed} is installed")
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
-    if not compiler:
-        raise QuantizerUnavailable("quantization needs a C++ compiler to build llama.cpp's "
-                                   "quantizer once (apt install g++)")
     abi = int(uses_cxx11_abi(engine_library()))
     vendor = SOURCES / "vendor"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".tmp-{secrets.token_hex(8)}-{LIBRARY_NAME}")  # builds may race
-    log.info("building llama.cpp's quantizer for xllamacpp %s in %s", installed, target.parent)
-    result = subprocess.run(
-        [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-         f"-I{vendor / 'include'}", f"-I{vendor / 'ggml' / 'include'}", f"-I{vendor / 'src'}",
-         str(SOURCES / "shim.cpp"), str(vendor / "src" / "llama-quant.cpp"), "-o", str(temp)],
-        capture_output=True, text=True)
-    if result.returncode != 0:
-        temp.unlink(missing_ok=True)
-        log.error("building the quantizer failed:\n%s", result.stderr[-4000:])
-        raise QuantizerUnavailable("building llama.cpp's quantizer failed (see the server log)")
-    os.replace(temp, target)
-    return target
+    return compile_library(
+        [f"-D_GLIBCXX_USE_CXX11_ABI={abi}", f"-I{vendor / 'include'}",
+         f"-I{vendor / 'ggml' / 'include'}", f"-I{vendor / 'src'}", str(SOURCES / "shim.cpp"),
+         str(vendor / "src" / "llama-quant.cpp")],
+        target, f"llama.cpp's quantizer for xllamacpp {installed}", QuantizerUnavailable)
 
 
 async def quantize(library: Path, source: Path, target: Path, ftype: int, *, threads: int,
@@ -108,47 +91,28 @@ async def quantize(library: Path, source: Path, target: Path, ftype: int, *, thr
     """Quantize GGUF `source` to llama.cpp file type `ftype`, written to `target`, yielding
     (tensors done, tensors in all) as it goes. RunnerError if the engine refuses the file
     or the child dies; closing the iterator early kills the child."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pasture.engines.quantize_main", str(engine_library()),
-        str(library), str(source), str(target), str(ftype), str(threads), str(max_output),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
-    overran: list[int] = []
-
-    def stop(used: int) -> None:
-        overran.append(used)
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-
-    guard = asyncio.create_task(watchdog.watch(process.pid, memory_limit, stop)) \
-        if memory_limit else None
+    lines = worker.stderr_lines(
+        [sys.executable, "-m", "pasture.engines.quantize_main", str(engine_library()),
+         str(library), str(source), str(target), str(ftype), str(threads), str(max_output)],
+        memory_limit=memory_limit, what="quantizing")
     last_error = ""
     try:
-        assert process.stderr is not None
-        while line := await process.stderr.readline():
-            if found := _PROGRESS.search(line):
-                yield int(found.group(1)), int(found.group(2))
-            elif b"error" in line.lower() or b"failed" in line.lower():
-                last_error = line.decode(errors="replace").strip()
-        code = await process.wait()
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-        if guard is not None:
-            guard.cancel()
-    if overran:
-        raise RunnerError(f"quantizing used more than its memory limit "
-                          f"({(memory_limit or 0) >> 20} MiB) and was stopped")
-    if code != 0:
-        log.error("quantizing %s failed (exit %s): %s", source, code, last_error)
-        if code < 0:  # a signal: a crash, or past its output cap (SIGXFSZ)
-            raise RunnerError("the quantizer stopped unexpectedly (see the server log)")
+        async with contextlib.aclosing(lines):  # leaving early kills the child
+            async for line in lines:
+                if found := _PROGRESS.search(line):
+                    yield int(found.group(1)), int(found.group(2))
+                elif b"error" in line.lower() or b"failed" in line.lower():
+                    last_error = line.decode(errors="replace").strip()
+    except worker.WorkerExited as exc:
+        log.error("quantizing %s failed (exit %s): %s", source, exc.code, last_error)
+        if exc.code < 0:  # a signal: a crash, or past its output cap (SIGXFSZ)
+            raise RunnerError("the quantizer stopped unexpectedly (see the server log)") \
+                from None
         raise BadRequestError("llama.cpp could not quantize this model"
-                              + (f": {_without_paths(last_error)}" if last_error else ""))
+                              + (f": {without_paths(last_error)}" if last_error else "")
+                              ) from None
 
 
-def _without_paths(message: str) -> str:
+def without_paths(message: str) -> str:
     """An engine message fit for an error body: no file paths, not too long."""
     return re.sub(r"(/[^\s:'\"]+)+", "<file>", message)[:200]

@@ -63,6 +63,11 @@ class LoadSpec:
     # The cluster node (Ray node id) that runs it; None: this machine. Like num_gpu, set
     # by the scheduler on the spec a runner is started with, never by a request.
     node: str | None = None
+    # RPC workers (`pasture worker`, host:port) holding some of its layers, and the layers
+    # on each, then on this machine (`pasture.rpc.split`); set like num_gpu, on the spec a
+    # runner is started with.
+    rpc_servers: tuple[str, ...] = ()
+    rpc_layers: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +96,7 @@ class MemoryUse:
 
     total: int  # bytes, wherever they are
     on_gpu: int  # of those, bytes in a GPU's memory
+    remote: int = 0  # of those, bytes on RPC workers (other machines)
 
 
 @dataclass

@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass, field
 
 _MIB = 1 << 20
-_BUFFER = re.compile(r"\b([A-Za-z][\w]*) +(model|KV|RS|compute|output) buffer size = +([\d.]+) MiB")
+# RPC devices are named for their server: `RPC0[10.0.0.2:50052]`.
+_BUFFER = re.compile(r"\b([A-Za-z]\w*(?:\[[\w.:-]+\])?) +(model|KV|RS|compute|output) "
+                     r"buffer size = +([\d.]+) MiB")
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 
 
@@ -63,11 +65,18 @@ class BufferSizes:
         """Bytes on a GPU. With every layer offloaded this is the whole size: llama.cpp
         keeps the token-embedding table and small pinned staging buffers in system memory
         by design, and users (like Ollama's `ps`) read that placement as 100% GPU."""
-        if self.gpu_layers and self.gpu_layers == self.total_layers:
+        if self.gpu_layers and self.gpu_layers == self.total_layers and not self.remote:
             return self.total
         return sum(size for (_, device, _), size in self.buffers.items() if is_gpu(device))
 
+    @property
+    def remote(self) -> int:
+        """Bytes on RPC workers (llama.cpp counts their layers as offloaded "to GPU")."""
+        return sum(size for (_, device, _), size in self.buffers.items()
+                   if _RPC_DEVICE.fullmatch(device))
 
+
+_RPC_DEVICE = re.compile(r"RPC\d+\[.+\]")
 _GPU_DEVICE = re.compile(r"(CUDA|ROCm|HIP|Vulkan|SYCL|MUSA|CANN|OpenCL)\d+|Metal|MTL\d+")
 
 

@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Any
 
+_MAX_DEVICES = 128  # llama.cpp's LLAMA_MAX_DEVICES: the length of `tensor_split`
+
 
 def engine_params(spec: dict[str, Any], api_key: str | None = None,
                   host: str = "127.0.0.1") -> Any:
@@ -38,6 +40,8 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None,
     params.ctx_shift = True
     params.n_batch = spec["num_batch"]
     params.n_gpu_layers = spec["num_gpu"]
+    if spec.get("rpc_servers"):  # attached (`attach_workers`) before the model loads
+        _split_layers(params, spec)
     threads = spec["num_thread"] or os.cpu_count() or 1
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
@@ -89,6 +93,23 @@ def engine_params(spec: dict[str, Any], api_key: str | None = None,
     return params
 
 
+def _split_layers(params: Any, spec: dict[str, Any]) -> None:
+    """Offload the RPC workers' layers and a local GPU's: llama.cpp lists remote devices
+    first, so `tensor_split` gives each worker its count, then the local GPU its own."""
+    remote = [float(n) for n in spec["rpc_layers"][:-1]]
+    params.n_gpu_layers = int(sum(remote)) + spec["num_gpu"]
+    shares = [*remote, spec["num_gpu"]] if spec["num_gpu"] else remote
+    params.tensor_split = shares + [0.0] * (_MAX_DEVICES - len(shares))  # fixed length
+
+
+def attach_workers(spec: dict[str, Any]) -> None:
+    """Register the spec's RPC workers with ggml (`pasture.rpc.library.attach`)."""
+    from pasture.config import engines_dir
+    from pasture.rpc import library
+
+    library.attach(spec["rpc_servers"], library.library_path(engines_dir()))
+
+
 def media_marker(address: str, api_key: str) -> str:
     """The text the engine swaps for an image in a prompt: llama-server picks a random one
     per process and reports it in `/props`; older builds use mtmd's fixed default."""
@@ -133,6 +154,8 @@ def main() -> None:
     try:
         import xllamacpp
 
+        if spec.get("rpc_servers"):
+            attach_workers(spec)
         server = xllamacpp.Server(engine_params(spec, api_key, host))
         address = server.listening_address
         marker = media_marker(address, api_key) if spec.get("projector") else None

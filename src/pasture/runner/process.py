@@ -29,6 +29,8 @@ _STDERR_TAIL = 40
 _OUT_OF_MEMORY = re.compile(
     r"out of memory|unable to allocate|failed to allocate|cudaMalloc failed|OutOfDeviceMemory",
     re.IGNORECASE)
+_RPC_FAILURE = re.compile(r"(Failed to connect to|RPC handshake failed for) [\w.-]+:\d+|"
+                          r"Remote RPC server crashed or returned malformed response")
 _LOG_PREFIX = re.compile(r"^[\d.]+ [A-Z] (srv|slot|main|llama|load)?\s*(\w+: )?")
 
 
@@ -104,6 +106,11 @@ class ProcessRunner(ServedRunner):
                 log.debug("runner: %s", text)
             if any(_OUT_OF_MEMORY.search(text) for text in tail):
                 raise RunnerOutOfMemory("not enough memory to load this model")
+            if rpc := _rpc_failure(tail):
+                raise RunnerError(
+                    f"the model could not be split over its RPC workers "
+                    f"({', '.join(spec.rpc_servers)}): {rpc} (each must be a running "
+                    "`pasture worker` of this Pasture version)")
             raise RunnerError("the engine could not load this model: "
                               + _exit_reason(died, tail))
         limit = watchdog.memory_limit(memory_limit, watchdog.anonymous_memory(process.pid) or 0)
@@ -141,12 +148,19 @@ class ProcessRunner(ServedRunner):
     def memory(self) -> MemoryUse | None:
         if not self.buffers.known:
             return None
-        return MemoryUse(self.buffers.total, self.buffers.on_gpu)
+        return MemoryUse(self.buffers.total, self.buffers.on_gpu, self.buffers.remote)
 
     def _crashed(self) -> RunnerCrashed:
         """The error for a request the runner died under: why, when the parent knows."""
-        return RunnerCrashed(self._stopped_because) if self._stopped_because \
-            else RunnerCrashed()
+        if self._stopped_because:
+            return RunnerCrashed(self._stopped_because)
+        if self.spec.rpc_servers:  # a worker that goes away makes llama.cpp abort
+            return RunnerCrashed(
+                "model runner has unexpectedly stopped: it held layers on the RPC workers "
+                f"{', '.join(self.spec.rpc_servers)}, and a worker that stops answering ends "
+                "it; check that `pasture worker` runs there (the next request loads the "
+                "model again, on the workers that answer)")
+        return RunnerCrashed()
 
     def _overran(self, used: int) -> None:
         """The watchdog saw the runner past its memory limit: stop it, and say so."""
@@ -201,6 +215,15 @@ def _exit_reason(returncode: int | None, tail: collections.deque[str]) -> str:
         with contextlib.suppress(ValueError):
             return f"the runner was killed by {signal.Signals(-returncode).name}"
     return _last_error(tail)
+
+
+def _rpc_failure(tail: collections.deque[str]) -> str | None:
+    """ggml's RPC backend aborts the runner when a worker cannot be reached or does not
+    speak its protocol; its message names the worker (host:port)."""
+    for text in reversed(tail):
+        if found := _RPC_FAILURE.search(text):
+            return found[0]
+    return None
 
 
 def _last_error(tail: collections.deque[str]) -> str:

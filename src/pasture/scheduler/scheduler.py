@@ -136,8 +136,10 @@ class Loaded:
         """What this model takes from each memory pool, for placing the next one."""
         vram = self.size_vram
         on_gpu = self.placement.device is not None and self.placement.gpu_layers > 0
+        memory = self.runner.memory
+        remote = memory.remote if memory is not None else 0  # on RPC workers, not here
         return Held(self.placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
-                    self.size - vram, self.placement.node)
+                    self.size - vram - remote, self.placement.node)
 
 
 @dataclass

@@ -7,11 +7,13 @@ import contextlib
 import logging
 import sys
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic.warnings import UnsupportedFieldAttributeWarning
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -58,6 +60,10 @@ from pasture.store import Store
 from pasture.store.prune import prune_at_start
 
 log = logging.getLogger("pasture")
+# A request body's model, built on first use (WireModel's `defer_build`), is built inside
+# FastAPI's `Body` field, whose `alias` pydantic then flags as meaningless there; it is.
+warnings.filterwarnings("ignore", "The 'alias' attribute with value 'body'",
+                        UnsupportedFieldAttributeWarning)
 
 
 def create_app(settings: Settings, start_runner: StartRunner | None = None,

@@ -142,7 +142,7 @@ class BlobStore:
         os.replace(temp, self.path(digest))
         fsync_dir(self.root)
 
-    def _check_space(self, size: int) -> None:
+    def check_space(self, size: int) -> None:
         """StoreFullError now, rather than after `size` bytes that cannot all fit."""
         self.root.mkdir(parents=True, exist_ok=True)
         space = os.statvfs(self.root)
@@ -164,7 +164,7 @@ class BlobStore:
             return False
         with disk_full_is_507():
             if size is not None:
-                await asyncio.to_thread(self._check_space, size)
+                await asyncio.to_thread(self.check_space, size)
             return await self._write_stream(digest, chunks, size)
 
     async def _write_stream(self, digest: str, chunks: AsyncIterator[bytes],

@@ -2,9 +2,10 @@
 
 Layers are written first and the manifest last, so an interrupted create leaves either
 the old model or the new one. Only blobs already in the store are used: a request
-names files by digest, never by a path on the server. Uploaded GGUF headers and TEMPLATEs
-are untrusted: they are parsed and checked in a child process (`pasture.isolated`), and
-only the few facts create needs come back.
+names files by digest, never by a path on the server. A Safetensors directory (a model
+or a LoRA adapter) is converted to GGUF first (`store.convert`). Uploaded headers and
+TEMPLATEs are untrusted: they are parsed and checked in a child process
+(`pasture.isolated`), and only the few facts create needs come back.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ from pasture import options as opts
 from pasture.api.ollama import CreateRequest, ProgressResponse
 from pasture.api.requires import check_requires
 from pasture.digests import digest_of
+from pasture.engines import converter
 from pasture.errors import BadRequestError, NotFoundError
 from pasture.isolated import isolated
 from pasture.prompt.render import parse_template
 from pasture.store import manifests as mf
 from pasture.store.blobs import validate_digest
+from pasture.store.convert import Upload, check_upload, convert_upload
 from pasture.store.local import Store
 from pasture.store.model import load_local_model
 from pasture.store.names import ModelName
 from pasture.store.quantize import QuantizeSettings, parse_level, quantize_layer
+from pasture.store.safetensors import is_hf_directory
 
 if TYPE_CHECKING:  # the registry package imports the store
     from pasture.store.registry import TransferOptions
@@ -91,20 +95,28 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
                        pulling: TransferOptions | None = None
                        ) -> AsyncIterator[ProgressResponse]:
     """Build and store the model `name`, yielding Ollama's progress statuses;
-    `quantizing` says how to run the quantizer when the request asks for a level, and
-    `pulling` how to pull a `from` model that is not here yet."""
+    `quantizing` says how to run the quantizer when the request asks for a level (and
+    llama.cpp's converters, for Safetensors uploads), and `pulling` how to pull a `from`
+    model that is not here yet."""
     level = parse_level(req.quantize) if req.quantize else None  # a 400 before any output
     if level is not None and quantizing is None:
         raise BadRequestError("quantization is not available on this server")
     if req.template is not None:  # a Go template that does not parse is a 400, as in Ollama
         await isolated(parse_template, req.template, timeout=PARSE_SECONDS)
     check_requires(req.requires)  # before any output, so a refusal is a 400
-    if req.files:
-        for file_name, digest in req.files.items():
-            _check_file_name(file_name)
-            validate_digest(digest)
-            if not store.blobs.exists(digest):
-                raise BadRequestError(f"blob {digest} not found: upload it first")
+    # Safetensors uploads are checked before any output, so a bad one is a 400.
+    model_upload = await _upload_to_convert(store, req.files, "model", quantizing)
+    adapter_upload = await _upload_to_convert(store, req.adapters, "lora", quantizing)
+    if model_upload is not None:
+        assert quantizing is not None
+        async for step in convert_upload(store, model_upload, quantizing):
+            if isinstance(step, str):
+                draft = await _from_files(store, {"model.gguf": step})
+            else:
+                yield step
+        yield ProgressResponse(status="parsing GGUF")
+    elif req.files:
+        _check_uploaded(store, req.files)
         draft = await _from_files(store, req.files)  # before any output: errors stay 400s
         yield ProgressResponse(status="parsing GGUF")
     elif req.from_:
@@ -120,6 +132,8 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
         )
     else:
         raise BadRequestError("neither 'from' or 'files' was specified")
+    if adapter_upload is not None:  # for a `from` model, still before any output
+        converter.check_lora_base(draft.config.model_family)
     reused = list(draft.layers) if not req.files else []
     if level is not None:
         assert quantizing is not None
@@ -132,7 +146,17 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
                 draft.config.file_type = level
                 reused = [layer for layer in reused if layer is not model]
 
-    if req.adapters:
+    if adapter_upload is not None:
+        assert quantizing is not None
+        model = next(layer for layer in draft.layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
+        async for step in convert_upload(store, adapter_upload, quantizing,
+                                         base=store.blobs.path(model.digest)):
+            if isinstance(step, str):
+                draft.layers.extend(await _adapter_layers(store, draft.layers,
+                                                          {"adapter.gguf": step}))
+            else:
+                yield step
+    elif req.adapters:
         draft.layers.extend(await _adapter_layers(store, draft.layers, req.adapters))
     if req.draft_files:
         draft.layers = [layer for layer in draft.layers
@@ -188,14 +212,37 @@ async def create_model(store: Store, name: ModelName, req: CreateRequest,
     yield ProgressResponse(status="success")
 
 
+def _check_uploaded(store: Store, files: dict[str, str]) -> None:
+    """Every file of a request: a relative name and a valid digest of a stored blob."""
+    for file_name, digest in files.items():
+        _check_file_name(file_name)
+        validate_digest(digest)
+        if not store.blobs.exists(digest):
+            raise BadRequestError(f"blob {digest} not found: upload it first")
+
+
+async def _upload_to_convert(store: Store, files: dict[str, str] | None, kind: str,
+                             settings: QuantizeSettings | None) -> Upload | None:
+    """The checked upload when `files` are a Safetensors directory (`kind` "model" or
+    "lora"), None when they are GGUF files (or none)."""
+    if not files or not is_hf_directory(files):
+        return None
+    _check_uploaded(store, files)
+    if settings is None:
+        raise BadRequestError("converting Safetensors models is not available on this server")
+    upload = await check_upload(store, files, kind)
+    await asyncio.to_thread(converter.check_available)
+    return upload
+
+
 async def _pull_base(store: Store, name: ModelName, insecure: bool,
                      options: TransferOptions | None) -> AsyncIterator[ProgressResponse]:
     """Pull a `from` model that is not local yet, as Ollama does, passing its statuses on.
 
     The pull's own `success` is held back: one `success`, the create's, ends the stream.
     """
-    from pasture.store.registry import pull_model  # the registry package imports the store
     from pasture.store.registry.errors import RegistryUnreachableError
+    from pasture.store.registry.pull import pull_model  # it imports the store, and httpx
 
     try:
         async for status in pull_model(store, name, insecure=insecure, options=options):
@@ -218,11 +265,8 @@ async def _adapter_layers(store: Store, layers: list[mf.Layer], files: dict[str,
     have = {layer.digest for layer in layers if layer.mediaType == mf.MEDIA_TYPE_ADAPTER}
     model = next(layer for layer in layers if layer.mediaType == mf.MEDIA_TYPE_MODEL)
     new = []
+    _check_uploaded(store, files)
     for file_name, digest in files.items():
-        _check_file_name(file_name)
-        validate_digest(digest)
-        if not store.blobs.exists(digest):
-            raise BadRequestError(f"blob {digest} not found: upload it first")
         if digest in have:
             continue
         size = await isolated(checked_adapter, store.blobs.path(digest),

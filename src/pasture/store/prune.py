@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pasture.store.blobs import remove_stale_temps
 from pasture.store.local import Store
-from pasture.store.registry.download import remove_stale_partials
+from pasture.store.registry.partials import remove_stale_partials
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,6 @@ from pasture.errors import ModelNotFoundError, NotFoundError, PastureError
 from pasture.store.local import Store
 from pasture.store.manifests import InvalidManifestError, Layer, Manifest
 from pasture.store.names import ModelName
-from pasture.store.registry.client import RegistryClient
-from pasture.store.registry.download import download_blob
-from pasture.store.registry.pull import fetch_manifest
 
 _PROGRESS_INTERVAL = 0.1  # seconds between progress lines while a blob is hashed
 
@@ -149,6 +146,11 @@ async def _repair(store: Store, name: ModelName, check: ModelCheck, insecure: bo
     """Fetch `check.damaged` again from the model's registry, yielding pull progress;
     sets `check.state` to `repaired`, or `check.note` to why it could not be."""
     assert check.damaged
+    # The registry client loads httpx: imported on a repair, not when the server starts.
+    from pasture.store.registry.client import RegistryClient
+    from pasture.store.registry.download import download_blob
+    from pasture.store.registry.pull import fetch_manifest
+
     try:
         async with RegistryClient(name, insecure=insecure) as client:
             _, remote = await fetch_manifest(client, name.tag)

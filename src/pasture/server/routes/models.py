@@ -25,6 +25,7 @@ from pasture.api.ollama import (
 )
 from pasture.cluster.nodes import node_name
 from pasture.errors import PastureError
+from pasture.rpc import split
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store import ModelName
@@ -120,5 +121,6 @@ async def ps(request: Request) -> Response:
             context_length=loaded.spec.num_ctx, engine=loaded.runner.engine,
             running=loaded.running, waiting=len(loaded.waiting),
             node=node_name(loaded.placement.node) if loaded.placement.node else None,
+            split=split.describe(loaded.runner.spec),
         ))
     return json_response(ProcessResponse(models=models))

@@ -19,7 +19,7 @@ from pasture.api.ollama import ProgressResponse, PullRequest, PushRequest
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store import ModelName
-from pasture.store.registry import TransferOptions, pull_model, push_model
+from pasture.store.registry import TransferOptions
 
 router = APIRouter()
 
@@ -44,6 +44,8 @@ async def _last(progress: AsyncIterator[ProgressResponse]) -> ProgressResponse:
 
 @router.post("/api/pull")
 async def pull(body: PullRequest, request: Request) -> Response:
+    from pasture.store.registry.pull import pull_model  # loads httpx: not at start-up
+
     state = state_of(request)
     name = ModelName.parse(body.model or body.name or "")
     options = TransferOptions(mirrors=state.settings.registry_mirrors)
@@ -53,6 +55,8 @@ async def pull(body: PullRequest, request: Request) -> Response:
 
 @router.post("/api/push")
 async def push(body: PushRequest, request: Request) -> Response:
+    from pasture.store.registry.push import push_model  # loads httpx: not at start-up
+
     store = state_of(request).store
     name = ModelName.parse(body.model or body.name or "")
     return await _respond(push_model(store, name, insecure=bool(body.insecure)), body.stream,

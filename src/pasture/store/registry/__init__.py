@@ -1,18 +1,20 @@
 """Pull and push models: an async client of the OCI distribution (Docker Registry v2) API
-as Ollama uses it. `pull_model` and `push_model` yield Ollama's progress statuses."""
+as Ollama uses it. `pull.pull_model` and `push.push_model` yield Ollama's progress statuses.
+
+This package's own namespace holds only what loads without httpx (options and errors), so
+that importing any part of it, as the server does at start-up, does not load the network
+client; the pulling and pushing modules are imported where a transfer begins.
+"""
 
 from __future__ import annotations
 
-from pasture.store.registry.client import TransferOptions
-from pasture.store.registry.download import remove_stale_partials
 from pasture.store.registry.errors import (
     DiskFullError,
     RegistryAuthError,
     RegistryError,
     UnsafeRegistryError,
 )
-from pasture.store.registry.pull import pull_model
-from pasture.store.registry.push import push_model
+from pasture.store.registry.options import TransferOptions
 
 __all__ = [
     "DiskFullError",
@@ -20,7 +22,4 @@ __all__ = [
     "RegistryError",
     "TransferOptions",
     "UnsafeRegistryError",
-    "pull_model",
-    "push_model",
-    "remove_stale_partials",
 ]

@@ -11,8 +11,6 @@ import contextlib
 import json
 import platform
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,41 +25,14 @@ from pasture.store.registry.errors import (
     RegistryError,
     RegistryUnreachableError,
 )
+from pasture.store.registry.options import TransferOptions
 
 MAX_SMALL_BODY = 1 << 20  # tokens and error documents
 MAX_REDIRECTS = 10
 _MANIFEST_TOO_LARGE = "invalid manifest: larger than 4 MiB"
 USER_AGENT = f"pasture/{__version__} ({platform.machine()} {platform.system().lower()})"
 
-# Ollama's part sizing: a blob is cut in 16 parts of 100 MB to 1000 MB.
-NUM_PARTS = 16
-MIN_PART_SIZE = 100 * 1000 * 1000
-MAX_PART_SIZE = 1000 * 1000 * 1000
-
 Body = Callable[[], AsyncIterator[bytes]] | bytes | None
-
-
-@dataclass(frozen=True)
-class TransferOptions:
-    """How pulls and pushes move bytes; the defaults are Ollama's."""
-
-    part_size: int | None = None  # None: size/16 clamped to [100 MB, 1000 MB]
-    max_parallel: int = NUM_PARTS  # byte ranges of one blob fetched at once
-    retries: int = 3  # per part, for network errors
-    timeout: float = 30.0  # seconds without progress before a request is retried
-    key_path: Path | None = None  # None: ~/.pasture/id_ed25519
-    # (host, base URL) pairs: a pull from `host` asks the URL instead (a mirror of it)
-    mirrors: tuple[tuple[str, str], ...] = ()
-
-    def mirror(self, host: str) -> str | None:
-        """The base URL that stands in for registry `host`, if one does."""
-        return dict(self.mirrors).get(host.lower())
-
-    def parts_for(self, size: int) -> int:
-        """The part size used for a blob of `size` bytes."""
-        if self.part_size:
-            return max(1, self.part_size)
-        return min(max(size // NUM_PARTS, MIN_PART_SIZE), MAX_PART_SIZE)
 
 
 def registry_base(name: ModelName, insecure: bool, mirror: str | None = None) -> str:

@@ -22,9 +22,10 @@ from pasture.store.local import Store
 from pasture.store.manifests import InvalidManifestError, Manifest
 from pasture.store.model import MAX_SETTINGS_LAYER, SETTINGS_LAYERS, check_layers
 from pasture.store.names import ModelName
-from pasture.store.registry.client import RegistryClient, TransferOptions
+from pasture.store.registry.client import RegistryClient
 from pasture.store.registry.download import download_blob
 from pasture.store.registry.errors import UnsafeRegistryError
+from pasture.store.registry.options import TransferOptions
 
 # Larger than any model blob (a 671B model at 4 bits is about 400 GB): refused up front.
 MAX_BLOB_SIZE = 4 << 40

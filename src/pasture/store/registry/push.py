@@ -14,7 +14,8 @@ from pasture.api.ollama import ProgressResponse
 from pasture.store.local import Store
 from pasture.store.manifests import Manifest
 from pasture.store.names import ModelName
-from pasture.store.registry.client import RegistryClient, TransferOptions
+from pasture.store.registry.client import RegistryClient
+from pasture.store.registry.options import TransferOptions
 from pasture.store.registry.upload import upload_blob
 
 

