@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -90,7 +89,9 @@ async def convert_upload(store: Store, upload: Upload, settings: QuantizeSetting
     total = upload.weights_size
     yield ProgressResponse(status=status, digest=PROGRESS_DIGEST, total=total, completed=0)
     target = store.blobs.new_temp_path()
-    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="pasture-convert-"))
+    # In the store, not the system's temp folder: what a killed server leaves there is
+    # removed by the start-up prune.
+    scratch = await asyncio.to_thread(store.blobs.new_temp_dir)
     # A fixed folder name: the converter names the model after it, and the same upload
     # then converts to the same bytes (the same blob) every time.
     folder = scratch / upload.kind
