@@ -3,7 +3,9 @@
 `write_tiny_hf_llama` writes what a fine-tune leaves behind (`config.json`,
 `model.safetensors` with random weights, `tokenizer.json` built with the `tokenizers`
 package, `tokenizer_config.json` with a chat template), small enough for llama.cpp's
-converter to take a second. `write_tiny_lora` writes a PEFT adapter directory
+converter to take a second; in F32, F16 or BF16, in one file or sharded as
+`save_pretrained` shards (`model-00001-of-00002.safetensors`, ... and
+`model.safetensors.index.json`). `write_tiny_lora` writes a PEFT adapter directory
 (`adapter_config.json`, `adapter_model.safetensors`) for it, strong enough to change
 what the model says. `write_safetensors` writes any header, hostile ones included.
 
@@ -56,8 +58,10 @@ def _tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def write_tiny_hf_llama(folder: Path, seed: int = 0) -> Path:
-    """A random-weight LlamaForCausalLM directory in F32 under `folder`."""
+def write_tiny_hf_llama(folder: Path, seed: int = 0, dtype: str = "F32",
+                        shards: int = 1) -> Path:
+    """A random-weight LlamaForCausalLM directory under `folder`, its weights in `dtype`
+    ("F32", "F16" or "BF16") split into `shards` files."""
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = _tokenizer()
     tokenizer.save(str(folder / "tokenizer.json"))
@@ -69,7 +73,7 @@ def write_tiny_hf_llama(folder: Path, seed: int = 0) -> Path:
         "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
         "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
         "vocab_size": vocab, "bos_token_id": 1, "eos_token_id": 4,
-        "tie_word_embeddings": False, "torch_dtype": "float32"}))
+        "tie_word_embeddings": False, "torch_dtype": _TORCH_DTYPES[dtype]}))
     (folder / "tokenizer_config.json").write_text(json.dumps({
         "bos_token": "<s>", "eos_token": "<|im_end|>", "unk_token": "<unk>",
         "add_bos_token": False, "chat_template": CHATML_TEMPLATE,
@@ -95,8 +99,42 @@ def write_tiny_hf_llama(folder: Path, seed: int = 0) -> Path:
             prefix + "mlp.up_proj.weight": weight(FFN, HIDDEN),
             prefix + "mlp.down_proj.weight": weight(HIDDEN, FFN),
         }
-    save_file(tensors, str(folder / "model.safetensors"))
+    _save_pretrained(tensors, folder, dtype, shards)
     return folder
+
+
+_TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+def _save_pretrained(tensors: dict[str, np.ndarray], folder: Path, dtype: str,
+                     shards: int) -> None:
+    """`tensors` saved in `dtype` as transformers' `save_pretrained` lays them out: one
+    `model.safetensors`, or `shards` files and the index that maps each tensor to one."""
+    if shards == 1:
+        _save(tensors, folder / "model.safetensors", dtype)
+        return
+    names = list(tensors)
+    weight_map = {}
+    for shard in range(shards):
+        part = f"model-{shard + 1:05d}-of-{shards:05d}.safetensors"
+        chunk = names[shard::shards]
+        _save({name: tensors[name] for name in chunk}, folder / part, dtype)
+        weight_map |= dict.fromkeys(chunk, part)
+    total = sum(array.size for array in tensors.values()) * (4 if dtype == "F32" else 2)
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}))
+
+
+def _save(tensors: dict[str, np.ndarray], path: Path, dtype: str) -> None:
+    if dtype == "BF16":  # numpy has no bfloat16: torch's writer, as a trainer's
+        import torch
+        from safetensors.torch import save_file as save_torch
+
+        save_torch({name: torch.from_numpy(array).to(torch.bfloat16)
+                    for name, array in tensors.items()}, str(path))
+    else:
+        save_file({name: array.astype(np.float16 if dtype == "F16" else np.float32)
+                   for name, array in tensors.items()}, str(path))
 
 
 def write_tiny_lora(folder: Path, rank: int = 4, seed: int = 1) -> Path:

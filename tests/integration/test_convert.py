@@ -1,8 +1,9 @@
 """`pasture create` from a Safetensors model directory and a PEFT LoRA adapter: a tiny
 llama written by the tests (tests/hf_models.py) is converted by llama.cpp's own
-converter, of the engine's release, stored as a GGUF, loaded and answering; the LoRA
-changes what it says; `--quantize` works on import; hostile uploads are refused with a
-400 before anything reads them."""
+converter, of the engine's release, stored as a GGUF, loaded and answering, in F32, F16
+and BF16, in one file or sharded with an index; the LoRA changes what it says;
+`--quantize` works on import; hostile uploads (headers, shard indexes) are refused with
+a 400 before anything reads them."""
 
 from __future__ import annotations
 
@@ -47,10 +48,14 @@ def pasture(server: RunningServer):
 
 @pytest.fixture(scope="module")
 def fine_tune(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with a Safetensors fine-tune (`tiny`) and a LoRA for it (`lora`)."""
+    """A folder with a Safetensors fine-tune (`tiny`, F32), a LoRA for it (`lora`), the
+    same model as training leaves it in BF16 in two shards (`sharded`), and in F16
+    (`half`)."""
     folder = tmp_path_factory.mktemp("hf")
     write_tiny_hf_llama(folder / "tiny")
     write_tiny_lora(folder / "lora")
+    write_tiny_hf_llama(folder / "sharded", dtype="BF16", shards=2)
+    write_tiny_hf_llama(folder / "half", dtype="F16")
     return folder
 
 
@@ -118,6 +123,22 @@ def test_quantize_on_import(server: RunningServer, api: httpx.Client, pasture,
     assert greedy(api, "tiny-hf-q8")
 
 
+@pytest.mark.parametrize(("folder", "dtype"), [("sharded", "BF16"), ("half", "F16")])
+def test_half_precision_and_sharded_weights_convert_as_they_are(
+        server: RunningServer, api: httpx.Client, pasture, fine_tune: Path, folder: str,
+        dtype: str) -> None:
+    # What training leaves: BF16 (or F16), sharded with model.safetensors.index.json. The
+    # GGUF keeps the weights' type (no loss, no growth) and holds every shard's tensors.
+    (fine_tune / f"Modelfile.{folder}").write_text(f"FROM ./{folder}\n")
+    result = pasture("create", f"tiny-{folder}", "-f", f"Modelfile.{folder}", cwd=fine_tune)
+    assert result.returncode == 0, result.stderr
+    info = gguf.read_gguf(model_blob(server, f"tiny-{folder}"))
+    assert info.file_type == dtype
+    tensors = json.loads((fine_tune / "sharded" / "model.safetensors.index.json").read_text())
+    assert len(info.tensors) == len(tensors["weight_map"])
+    assert greedy(api, f"tiny-{folder}")
+
+
 def upload(api: httpx.Client, path: Path) -> str:
     data = path.read_bytes()
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -149,6 +170,33 @@ def test_hostile_safetensors_headers_are_refused(
     assert reply.status_code == 400, reply.text
     assert "model.safetensors: invalid Safetensors file" in reply.json()["error"]
     assert message in reply.json()["error"]
+    assert api.post("/api/show", json={"model": "hostile"}).status_code == 404
+
+
+HOSTILE_SHARDS = {  # what a shard index's weight_map names instead of an uploaded shard
+    "a path out of the folder": "../../../../../etc/passwd",
+    "an absolute path": "/etc/passwd",
+    "a file that is not weights": "tokenizer.json",
+    "a shard not uploaded": "model-00003-of-00003.safetensors",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_SHARDS))
+def test_a_shard_index_may_only_name_the_uploaded_weights(
+        api: httpx.Client, pasture, tmp_path: Path, fine_tune: Path, case: str) -> None:
+    # Through the CLI, which uploads the index with the shards: the converter opens each
+    # file the index names, so one it has not had checked is a 400 before it runs.
+    shutil.copytree(fine_tune / "sharded", tmp_path / "model")
+    index_file = tmp_path / "model" / "model.safetensors.index.json"
+    index = json.loads(index_file.read_text())
+    index["weight_map"]["lm_head.weight"] = HOSTILE_SHARDS[case]
+    index_file.write_text(json.dumps(index))
+    (tmp_path / "Modelfile").write_text("FROM ./model\n")
+    result = pasture("create", "hostile", "-f", "Modelfile", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "model.safetensors.index.json: invalid Safetensors index: weight_map names " \
+        f"{HOSTILE_SHARDS[case]!r}, which is not one of the uploaded" in result.stderr
+    assert "converting" not in result.stderr
     assert api.post("/api/show", json={"model": "hostile"}).status_code == 404
 
 
