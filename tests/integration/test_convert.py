@@ -1,7 +1,7 @@
 """`pasture create` from a Safetensors model directory and a PEFT LoRA adapter: a tiny
 llama written by the tests (tests/hf_models.py) is converted by llama.cpp's own
-converter, of the engine's release, stored as a GGUF, loaded and answering, in F32, F16
-and BF16, in one file or sharded with an index; the LoRA changes what it says;
+converter, of the engine's release, stored as a GGUF, loaded and answering, in F32 and
+BF16, in one file or sharded with an index, and a tiny Qwen2 in F16; the LoRA changes what it says;
 `--quantize` works on import; hostile uploads (headers, shard indexes) are refused with
 a 400 before anything reads them."""
 
@@ -17,10 +17,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from safetensors import safe_open
 
 from pasture import gguf
 from pasture.engines import converter
-from tests.hf_models import write_safetensors, write_tiny_hf_llama, write_tiny_lora
+from tests.hf_models import (
+    write_safetensors,
+    write_tiny_hf_llama,
+    write_tiny_hf_qwen2,
+    write_tiny_lora,
+)
 from tests.integration.conftest import REPO, RunningServer
 
 CACHE = Path.home() / ".cache" / "pasture"
@@ -49,13 +55,13 @@ def pasture(server: RunningServer):
 @pytest.fixture(scope="module")
 def fine_tune(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a Safetensors fine-tune (`tiny`, F32), a LoRA for it (`lora`), the
-    same model as training leaves it in BF16 in two shards (`sharded`), and in F16
-    (`half`)."""
+    same model as training leaves it, in BF16 in two shards (`sharded`), and a Qwen2 in
+    F16 with a SentencePiece tokenizer (`qwen2`)."""
     folder = tmp_path_factory.mktemp("hf")
     write_tiny_hf_llama(folder / "tiny")
     write_tiny_lora(folder / "lora")
     write_tiny_hf_llama(folder / "sharded", dtype="BF16", shards=2)
-    write_tiny_hf_llama(folder / "half", dtype="F16")
+    write_tiny_hf_qwen2(folder / "qwen2", dtype="F16")
     return folder
 
 
@@ -123,19 +129,24 @@ def test_quantize_on_import(server: RunningServer, api: httpx.Client, pasture,
     assert greedy(api, "tiny-hf-q8")
 
 
-@pytest.mark.parametrize(("folder", "dtype"), [("sharded", "BF16"), ("half", "F16")])
-def test_half_precision_and_sharded_weights_convert_as_they_are(
+@pytest.mark.parametrize(("folder", "dtype", "architecture"), [
+    ("sharded", "BF16", "llama"), ("qwen2", "F16", "qwen2")])
+def test_half_precision_sharded_and_qwen2_fine_tunes_convert(
         server: RunningServer, api: httpx.Client, pasture, fine_tune: Path, folder: str,
-        dtype: str) -> None:
-    # What training leaves: BF16 (or F16), sharded with model.safetensors.index.json. The
-    # GGUF keeps the weights' type (no loss, no growth) and holds every shard's tensors.
+        dtype: str, architecture: str) -> None:
+    # What training leaves: BF16 or F16, sharded with model.safetensors.index.json; and a
+    # second architecture (Qwen2: attention biases, tied embeddings, tokenizer.model).
+    # The GGUF keeps the weights' type (no loss, no growth) and every shard's tensors.
     (fine_tune / f"Modelfile.{folder}").write_text(f"FROM ./{folder}\n")
     result = pasture("create", f"tiny-{folder}", "-f", f"Modelfile.{folder}", cwd=fine_tune)
     assert result.returncode == 0, result.stderr
     info = gguf.read_gguf(model_blob(server, f"tiny-{folder}"))
-    assert info.file_type == dtype
-    tensors = json.loads((fine_tune / "sharded" / "model.safetensors.index.json").read_text())
-    assert len(info.tensors) == len(tensors["weight_map"])
+    assert info.architecture == architecture and info.file_type == dtype
+    tensors = set()
+    for weights in (fine_tune / folder).glob("*.safetensors"):
+        with safe_open(weights, "numpy") as f:
+            tensors |= set(f.keys())
+    assert len(info.tensors) == len(tensors)
     assert greedy(api, f"tiny-{folder}")
 
 
