@@ -1,9 +1,9 @@
 """`pasture create` from a Safetensors model directory and a PEFT LoRA adapter: a tiny
 llama written by the tests (tests/hf_models.py) is converted by llama.cpp's own
 converter, of the engine's release, stored as a GGUF, loaded and answering, in F32 and
-BF16, in one file or sharded with an index, and a tiny Qwen2 in F16; the LoRA changes what it says;
-`--quantize` works on import; hostile uploads (headers, shard indexes) are refused with
-a 400 before anything reads them."""
+BF16, in one file or sharded with an index, and a tiny Qwen2 in F16; the LoRA changes
+what it says; `--quantize` works on import; hostile uploads (headers, shard indexes) are
+refused with a 400 before anything reads them."""
 
 from __future__ import annotations
 
