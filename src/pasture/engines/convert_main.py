@@ -6,27 +6,23 @@ on the Hugging Face directory SOURCE; "lora" runs `convert_lora_to_gguf.py` on t
 adapter directory SOURCE, for the GGUF model BASE, whose Hugging Face config is written
 back from its header first, into SOURCE's parent (the conversion's scratch folder in the
 store, so a killed child leaves nothing elsewhere). The output may not outgrow MAX_OUTPUT
-bytes (RLIMIT_FSIZE), so a hostile header cannot fill the disk, and the work runs at low
-priority beside serving.
+bytes, the work runs at low priority beside serving, and dies with the server
+(`worker.limit_self`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import resource
 import runpy
 import sys
 from pathlib import Path
 
+from pasture.engines import worker
+
 
 def main() -> None:
     converters, kind, source, target, max_output, base = sys.argv[1:7]
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    limit = int(max_output)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    worker.limit_self(int(max_output))
     # A model's `auto`: F16 from F32 or F16 weights, BF16 kept (what the quantizer takes).
     # An adapter's is F16: the LoRA converter's `auto` fails on its paired tensors.
     args = [source, "--outfile", target, "--outtype", "f16" if kind == "lora" else "auto"]
