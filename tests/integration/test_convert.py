@@ -24,6 +24,7 @@ from safetensors import safe_open
 from pasture import gguf
 from pasture.engines import converter
 from pasture.store.prune import GRACE_PERIOD
+from pasture.store.safetensors import MAX_SIDE_FILE
 from tests.hf_models import (
     write_safetensors,
     write_tiny_hf_llama,
@@ -203,6 +204,42 @@ def test_a_server_killed_mid_conversion_leaves_nothing_running_or_piling_up(
             assert (models / "blobs" / digest.replace(":", "-")).is_file()
     finally:
         stop_server(server)
+
+
+def test_the_converter_is_stopped_past_the_runners_memory_cap(
+        converters: Path, fine_tune: Path, tmp_path: Path) -> None:
+    # 64 MiB: less than importing torch takes, so the watchdog stops it early.
+    models = tmp_path / "models"
+    give_converters(converters, models)
+    server = start_server(models, tmp_path / "server.log", PASTURE_RUNNER_MEMORY_LIMIT="64MiB")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as api:
+            files = {path.name: upload(api, path) for path in (fine_tune / "tiny").iterdir()}
+            reply = api.post("/api/create", json={"model": "big", "files": files,
+                                                  "stream": False})
+            assert reply.status_code == 500, reply.text
+            assert reply.json()["error"] == "converting used more than its memory limit " \
+                "(64 MiB) and was stopped"
+            assert not server.children(b"pasture.engines.convert_main")
+            assert not [path for path in (models / "blobs").iterdir()
+                        if path.name.startswith(".tmp-")]  # no scratch, no partial GGUF
+    finally:
+        stop_server(server)
+
+
+def test_a_side_file_over_64_mib_is_refused_before_it_is_read(
+        api: httpx.Client, tmp_path: Path, fine_tune: Path) -> None:
+    tokenizer = tmp_path / "tokenizer.json"
+    with open(tokenizer, "wb") as f:
+        f.truncate(MAX_SIDE_FILE + 1)
+    files = {name: upload(api, fine_tune / "tiny" / name)
+             for name in ("config.json", "model.safetensors")}
+    reply = api.post("/api/create", json={"model": "hostile", "stream": False,
+                                          "files": {**files, "tokenizer.json": upload(
+                                              api, tokenizer)}})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"] == f"tokenizer.json: {MAX_SIDE_FILE + 1} bytes is too large " \
+        f"for a model's configuration or tokenizer file (at most {MAX_SIDE_FILE})"
 
 
 def alive(pid: int) -> bool:
