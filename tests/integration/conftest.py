@@ -15,7 +15,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +46,8 @@ class RunningServer:
     models_dir: Path
     log_path: Path
 
-    def children(self) -> list[int]:
-        """PIDs of the runner processes this server started."""
+    def children(self, module: bytes = b"pasture.runner.main") -> list[int]:
+        """PIDs of the runner processes (or those running `module`) this server started."""
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -63,7 +63,7 @@ class RunningServer:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"pasture.runner.main" in command:
+            if module in command:
                 pids.append(int(entry.name))
         return pids
 
@@ -101,6 +101,13 @@ def start_server(models_dir: Path, log_path: Path, *, command: Sequence[str] = (
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("server did not start:\n" + log_path.read_text())
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def stop_server(server: RunningServer) -> None:

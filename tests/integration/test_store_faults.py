@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,13 @@ from pasture.store.create import create_model
 from pasture.store.model import load_local_model
 from pasture.store.prune import GRACE_PERIOD
 from tests.ggufs import write_tiny_llama
-from tests.integration.conftest import REPO, RunningServer, start_server, stop_server
+from tests.integration.conftest import (
+    REPO,
+    RunningServer,
+    start_server,
+    stop_server,
+    wait_for,
+)
 from tests.integration.registry import RecordingProxy
 
 KILL_AT = REPO / "tests" / "integration" / "kill_at.py"
@@ -91,13 +96,6 @@ def start_killable(models: Path, log: Path, event: str, pattern: str) -> Running
 def assert_killed(server: RunningServer) -> None:
     """The server died of SIGKILL: the kill point was reached, not skipped."""
     assert server.process.wait(30) == -signal.SIGKILL, server.log()
-
-
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def generate(client: httpx.Client, model: str = "m") -> httpx.Response:

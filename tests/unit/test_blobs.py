@@ -191,3 +191,17 @@ def test_clean_temp_removes_only_old_temp_files(tmp_path: Path) -> None:
     os.utime(old, (0, 0))
     assert store.clean_temp(older_than=3600) == 1
     assert leftovers(tmp_path) == sorted([".tmp-new", digest.replace(":", "-")])
+
+
+def test_clean_temp_removes_old_scratch_folders_but_not_what_they_link(tmp_path: Path) -> None:
+    # A conversion's folder of links to blobs, left by a server killed mid-conversion.
+    store = BlobStore(tmp_path)
+    digest = store.write_bytes(b"weights")
+    old, new = store.new_temp_dir(), store.new_temp_dir()
+    for scratch in (old, new):
+        (scratch / "model").mkdir()
+        (scratch / "model" / "model.safetensors").symlink_to(store.path(digest))
+    os.utime(old, (0, 0))
+    assert store.clean_temp(older_than=3600) == 1
+    assert leftovers(tmp_path) == sorted([new.name, digest.replace(":", "-")])
+    assert store.path(digest).read_bytes() == b"weights"

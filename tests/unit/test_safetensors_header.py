@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
 from pasture.errors import BadRequestError
-from pasture.store.safetensors import check_header, check_names, is_hf_directory
-from tests.hf_models import write_safetensors
+from pasture.store.safetensors import check_header, check_index, check_names, is_hf_directory
+from tests.hf_models import write_safetensors, write_tiny_hf_llama
 
 
 def test_a_file_the_library_writes_passes(tmp_path: Path) -> None:
@@ -22,6 +22,31 @@ def test_a_file_the_library_writes_passes(tmp_path: Path) -> None:
     save_file({"a": np.zeros((3, 4), np.float16), "b": np.ones(5, np.int64),
                "empty": np.zeros((0, 2), np.float32)}, str(path), metadata={"format": "pt"})
     assert check_header(path, "model.safetensors") == 3
+
+
+def test_save_pretrained_shards_and_their_index_pass(tmp_path: Path) -> None:
+    folder = write_tiny_hf_llama(tmp_path / "model", dtype="F16", shards=2)
+    shards = sorted(p.name for p in folder.glob("*.safetensors"))
+    assert shards == ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    assert sum(check_header(folder / name, name) for name in shards) == 21
+    check_index(folder / "model.safetensors.index.json", "index", shards)
+    with pytest.raises(BadRequestError, match="weight_map names 'model-00002-of-00002"):
+        check_index(folder / "model.safetensors.index.json", "index", shards[:1])
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'{"weight_map": {"a": "x.safetensors"}, "weight_map": {"a": "/etc/passwd"}}',
+     "duplicate key"),  # the converter would read the last one
+    (b'{"weight_map": ["x.safetensors"]}', "needs a weight_map object"),
+    (b'{"weight_map": {"a": 1}}', "weight_map names 1"),
+    (b'{"weight_map": {"a": ["x.safetensors"]}}', "weight_map names \\['x"),
+    (b"[1]", "needs a weight_map object"),
+    (b"\xff", "not valid JSON"),
+])
+def test_a_bad_shard_index_is_refused(tmp_path: Path, raw: bytes, message: str) -> None:
+    (tmp_path / "index.json").write_bytes(raw)
+    with pytest.raises(BadRequestError, match=message):
+        check_index(tmp_path / "index.json", "index.json", ["x.safetensors"])
 
 
 def test_a_gap_between_tensors_is_refused(tmp_path: Path) -> None:

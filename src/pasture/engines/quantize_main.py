@@ -5,24 +5,22 @@ THREADS MAX_OUTPUT` by `pasture.engines.quantizer.quantize`. The engine's librar
 first with its symbols global, so the quantizer library finds llama.cpp's loader and
 ggml's kernels in it. llama.cpp logs each tensor on stderr; the exit status says whether
 the file was written. The output may not outgrow MAX_OUTPUT bytes (RLIMIT_FSIZE), so a
-hostile header cannot fill the disk, and the work runs at low priority beside serving.
+hostile header cannot fill the disk, the work runs at low priority beside serving, and
+dies with the server (`worker.limit_self`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-import resource
 import sys
+
+from pasture.engines import worker
 
 
 def main() -> None:
     engine, library, source, target, ftype, threads, max_output = sys.argv[1:8]
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    limit = int(max_output)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    worker.limit_self(int(max_output))
     ctypes.CDLL(engine, mode=ctypes.RTLD_GLOBAL)
     quantizer = ctypes.CDLL(library)
     quantizer.pasture_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int,

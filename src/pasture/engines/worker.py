@@ -5,13 +5,19 @@ so it runs as a child process of its own, started fresh (not from `pasture.isola
 fork server: it loads a native library, or torch, and its own limits are set by its
 entry point). Its anonymous memory is watched like a runner's and the child is killed
 past the cap, or when the request goes away (the caller stops iterating). What it says
-comes back line by line from its stderr, for progress.
+comes back line by line from its stderr, for progress. The child's entry point calls
+`limit_self` first: low priority, a cap on its output file, and death with the server, so
+a server killed mid-job leaves no job running unwatched (and no scratch folder in use).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import os
+import resource
+import signal
 from collections.abc import AsyncIterator, Sequence
 
 from pasture.errors import BadRequestError, RunnerError
@@ -19,6 +25,8 @@ from pasture.runner import watchdog
 
 # The tail of the child's stderr kept for an error message.
 _TAIL_LINES = 20
+_PARENT = "PASTURE_WORKER_PARENT"  # the server's pid, for the child to check it is alive
+_PR_SET_PDEATHSIG = 1
 
 
 class WorkerExited(Exception):
@@ -37,6 +45,7 @@ async def stderr_lines(argv: Sequence[str], *, memory_limit: int | None, what: s
     `memory_limit` bytes of anonymous memory ("`what` used more than..."), BadRequestError
     past `timeout` seconds, WorkerExited if it fails; closing the iterator early kills
     the child."""
+    env = {**(os.environ if env is None else env), _PARENT: str(os.getpid())}
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE, env=env)
@@ -78,3 +87,16 @@ async def stderr_lines(argv: Sequence[str], *, memory_limit: int | None, what: s
                           f"({(memory_limit or 0) >> 20} MiB) and was stopped")
     if code != 0:
         raise WorkerExited(code, tail)
+
+
+def limit_self(max_output: int) -> None:
+    """In the child, first: run at low priority, with files it writes capped at
+    `max_output` bytes (SIGXFSZ past it: a hostile input cannot fill the disk), and be
+    killed when the server dies (Linux's PR_SET_PDEATHSIG): its time and memory limits
+    are the server's to enforce, so it must not outlive it."""
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if str(os.getppid()) != os.environ.get(_PARENT):  # it died before the line above
+        os._exit(1)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_output, max_output))
+    with contextlib.suppress(OSError):
+        os.nice(10)  # last: a lower priority says the limits are set

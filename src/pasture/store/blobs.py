@@ -3,7 +3,8 @@
 A digest from outside (API, manifest, registry) is validated before it becomes a path
 (Probllama, CVE-2024-37032), and content is hashed while it is written to a temp file in
 the same directory, so a blob file only ever appears under its name once it matches it.
-Temp files start with `.tmp-`, which no digest can, so they are never mistaken for blobs.
+Temp files start with `.tmp-`, which no digest can, so they are never mistaken for blobs;
+so do the scratch folders of a conversion, which the start-up prune removes like them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -231,6 +233,14 @@ class BlobStore:
         lstat_below(self.base, (self.root.name,))  # not written through a linked folder
         return self.root / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
 
+    def new_temp_dir(self) -> Path:
+        """A fresh scratch folder in the blobs folder (blocking): the caller removes it,
+        and what a killed server leaves is removed by `clean_temp` after the grace period,
+        as a temp file would be."""
+        path = self.new_temp_path()
+        path.mkdir(mode=0o700)
+        return path
+
     def adopt(self, temp: Path) -> str:
         """Store the finished file `temp` (from `new_temp_path`) under its content's
         digest, as any other blob (blocking: it hashes the whole file)."""
@@ -270,7 +280,8 @@ class BlobStore:
 
 def remove_stale_temps(directory: Path, older_than: float) -> int:
     """Remove the `.tmp-` files in `directory` older than `older_than` seconds: what a
-    write killed before its rename leaves (blobs, and manifests in their own folders)."""
+    write killed before its rename leaves (blobs, and manifests in their own folders),
+    and scratch folders (`new_temp_dir`), whose links are removed, not what they name."""
     removed = 0
     cutoff = time.time() - older_than
     try:
@@ -280,9 +291,13 @@ def remove_stale_temps(directory: Path, older_than: float) -> int:
     for entry in entries:
         if entry.name.startswith(TEMP_PREFIX):
             try:
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
                     os.unlink(entry.path)
-                    removed += 1
+                removed += 1
             except FileNotFoundError:
                 continue
     return removed

@@ -2,11 +2,12 @@
 
 The client uploads every file of the directory as a blob and sends their names in
 `files` (or `adapters`), as Ollama's client does. The names and sizes are checked and
-every Safetensors header is parsed (`isolated`, `store.safetensors`) before anything
-else reads them, so a bad upload is a 400 before any output. Then the blobs are linked
-under their names into a scratch directory and llama.cpp's converter
-(`pasture.engines.converter`) writes the GGUF, stored as a content-addressed blob; the
-rest of create goes on as for an uploaded GGUF (quantizing included).
+every Safetensors header (and a sharded model's index) is parsed (`isolated`,
+`store.safetensors`) before anything else reads them, so a bad upload is a 400 before
+any output. Then the blobs are linked under their names into a scratch folder in the
+store and llama.cpp's converter (`pasture.engines.converter`) writes the GGUF, stored
+as a content-addressed blob; the rest of create goes on as for an uploaded GGUF
+(quantizing included).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -27,7 +27,13 @@ from pasture.isolated import isolated
 from pasture.store.blobs import disk_full_is_507
 from pasture.store.local import Store
 from pasture.store.quantize import PROGRESS_DIGEST, QuantizeSettings
-from pasture.store.safetensors import MAX_SIDE_FILE, check_header, check_names
+from pasture.store.safetensors import (
+    INDEX_NAME,
+    MAX_SIDE_FILE,
+    check_header,
+    check_index,
+    check_names,
+)
 
 PARSE_SECONDS = 60  # one header (the largest real ones parse in well under a second)
 CONVERT_SECONDS = 4 * 3600  # a 70B model converts in well under an hour on a server
@@ -71,6 +77,9 @@ async def check_upload(store: Store, files: dict[str, str], kind: str) -> Upload
                                   timeout=PARSE_SECONDS)
     if tensors == 0:
         raise BadRequestError("the Safetensors files hold no tensors")
+    if INDEX_NAME in files:  # a sharded model's map of which file holds which tensor
+        await isolated(check_index, store.blobs.path(files[INDEX_NAME]), INDEX_NAME, weights,
+                       timeout=PARSE_SECONDS)
     return Upload(kind, dict(files), tensors, weights_size)
 
 
@@ -90,7 +99,9 @@ async def convert_upload(store: Store, upload: Upload, settings: QuantizeSetting
     total = upload.weights_size
     yield ProgressResponse(status=status, digest=PROGRESS_DIGEST, total=total, completed=0)
     target = store.blobs.new_temp_path()
-    scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="pasture-convert-"))
+    # In the store, not the system's temp folder: what a killed server leaves there is
+    # removed by the start-up prune.
+    scratch = await asyncio.to_thread(store.blobs.new_temp_dir)
     # A fixed folder name: the converter names the model after it, and the same upload
     # then converts to the same bytes (the same blob) every time.
     folder = scratch / upload.kind

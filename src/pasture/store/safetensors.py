@@ -7,7 +7,9 @@ loading one can run code, and so is Python source (`trust_remote_code`). A Safet
 header is an 8-byte length and a JSON table of tensors: every entry's dtype, shape and
 byte span is checked against the others and against the file's size, the way the
 `safetensors` library validates before it maps a file, so the converter never reads past
-the data or trusts a shape its bytes do not hold.
+the data or trusts a shape its bytes do not hold. A sharded model's index
+(`model.safetensors.index.json`) tells the converter which files to open: each it names
+must be one of the uploaded, checked weights files.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import struct
+from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -32,6 +35,7 @@ DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz", ".joblib")
 SIDE_SUFFIXES = (".json", ".jinja", ".txt")
 SIDE_NAMES = ("tokenizer.model",)  # SentencePiece's model (a protobuf, not a pickle)
+INDEX_NAME = "model.safetensors.index.json"  # where the converter looks for a shard map
 
 
 def is_hf_directory(files: dict[str, str]) -> bool:
@@ -110,6 +114,29 @@ def check_header(path: Path, name: str) -> int:
     if position != data_size:
         raise bad(f"tensors take {position} bytes, the data holds {data_size}")
     return len(spans)
+
+
+def check_index(path: Path, name: str, weights: Collection[str]) -> None:
+    """A 400 unless the shard index at `path` (uploaded as `name`) maps tensor names to
+    files among `weights`: the converter opens each file it names, relative to the model's
+    folder, so a name of its own (`../x`, an absolute path, `config.json`) would have it
+    read a file no header check has seen. Parses up to 64 MiB of JSON (run it `isolated`)."""
+
+    def bad(why: str) -> BadRequestError:
+        return BadRequestError(f"{name}: invalid Safetensors index: {why}")
+
+    try:
+        index = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys,
+                           parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise bad(f"not valid JSON ({str(exc)[:100]})") from None
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict):
+        raise bad("it needs a weight_map object (tensor name: file name)")
+    for part in weight_map.values():
+        if not isinstance(part, str) or part not in weights:
+            raise bad(f"weight_map names {part!r:.200}, which is not one of the "
+                      "uploaded Safetensors files")
 
 
 def _span(tensor: str, entry: Any, bad: Any, data_size: int) -> tuple[int, int, str]:
