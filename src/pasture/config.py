@@ -123,6 +123,9 @@ class Settings:
     # more is started when a request has waited `replica_after` seconds for a slot.
     max_replicas: int = 1
     replica_after: float = 2.0
+    # In a cluster, each node's agent runs an RPC worker on the node's address, and a
+    # model that fits no single node is split over several (PASTURE_CLUSTER_RPC=1).
+    cluster_rpc: bool = False
     # Registries whose pulls go elsewhere (`PASTURE_REGISTRY_MIRRORS="hf.co=https://m.example"`):
     # a name keeps its host (and its place in the store), only the requests move.
     registry_mirrors: tuple[tuple[str, str], ...] = ()
@@ -174,6 +177,7 @@ class Settings:
             cluster=pasture_only("CLUSTER", environ),
             max_replicas=max(1, int(pasture_only("MAX_REPLICAS", environ) or 1)),
             replica_after=float(pasture_only("REPLICA_AFTER", environ) or 2.0),
+            cluster_rpc=pasture_only("CLUSTER_RPC", environ) not in (None, "0", "false", "False"),
             registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
             prompt_cache_size=parse_bytes(pasture_only("PROMPT_CACHE_SIZE", environ)
                                           or str(2 << 30)),
