@@ -132,7 +132,8 @@ class Settings:
     # Disk for prompt caches kept across reloads (runner/prompt_cache.py); 0: none kept.
     prompt_cache_size: int = 2 << 30
     # RPC workers (`pasture worker`, host:port) that take a share of each model's layers
-    # (docs/rpc.md), and the shares: one per worker, then this machine's (even if unset).
+    # (docs/rpc.md), and the shares: one per worker, then this machine's (unset: by the
+    # memory free on each at each load).
     rpc_servers: tuple[str, ...] = ()
     rpc_split: tuple[float, ...] = ()
 
@@ -217,9 +218,10 @@ def _rpc(servers: str | None, shares: str | None) -> dict[str, tuple[Any, ...]]:
 
 def parse_rpc_split(value: str | None, workers: int) -> tuple[float, ...]:
     """`PASTURE_RPC_SPLIT`: one share per worker, then this machine's (`3,2,1`); unset,
-    an even split. ValueError for a count or number that does not fit."""
+    none: each load splits by the memory free on each side then (`pasture.rpc.workers`).
+    ValueError for a count or number that does not fit."""
     if not value:
-        return (1.0,) * (workers + 1)
+        return ()
     try:
         weights = tuple(float(part) for part in value.split(","))
     except ValueError:

@@ -276,7 +276,10 @@ def test_a_model_no_node_holds_is_split_over_the_nodes_rpc_workers(
         assert time.monotonic() < deadline, cluster.call("GET", "/api/nodes")
         time.sleep(1)
     names = cluster.node_names()
-    request = {"model": GEMMA, "prompt": "Name three colours.", "stream": False,
+    # Rounding differs between a runner's CPU backend and a worker's: a greedy answer
+    # whose next token is a near tie can differ split (measured on one machine too, with
+    # "Name three colours."), so the prompt is one with a confident continuation.
+    request = {"model": GEMMA, "prompt": "The capital of France is", "stream": False,
                "options": {"num_predict": 12, "temperature": 0, "num_ctx": 16384}}
     status, split = cluster.call("POST", "/api/generate", request)
     assert status == 200 and split["done"], split
@@ -293,8 +296,8 @@ def test_a_model_no_node_holds_is_split_over_the_nodes_rpc_workers(
     status, whole = cluster.call("POST", "/api/generate", {
         **request, "options": {**request["options"], "num_ctx": 4096}, "keep_alive": 0})
     assert status == 200, whole
-    assert (split["response"], split["eval_count"]) == (whole["response"], whole["eval_count"]), \
-        (split, whole)  # the same greedy tokens, split or not
+    assert (split["response"], split["eval_count"]) == \
+        (whole["response"], whole["eval_count"]), (split, whole)  # the same greedy tokens
     assert cluster.ps() == {}
 
 
