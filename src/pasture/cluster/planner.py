@@ -9,10 +9,11 @@ when the model fits there beside the models already on it and it holds fewer tha
 left over (spreading models over the nodes). When no node qualifies but one would with
 its models gone, the scheduler evicts and asks again; when no node could hold the model
 even empty but the nodes that lend their memory (PASTURE_CLUSTER_RPC) could together, it is
-split: on the CPU of the node with the most room, layers on the others' RPC workers, each
-share within what its node has (`pasture.rpc.split.fit`), and each lender serving one
-split model at a time (ggml's RPC server takes one client at a time). Otherwise the
-request fails with `NoRoomError` instead of overcommitting a node.
+split (after evictions, where they are needed): on the CPU of the node with the most room,
+layers on the others' RPC workers, each share within what its node has
+(`pasture.rpc.split.fit`), and each lender serving one split model at a time (ggml's RPC
+server takes one client at a time). Otherwise the request fails with `NoRoomError` instead
+of overcommitting a node.
 """
 
 from __future__ import annotations
@@ -77,9 +78,12 @@ class ClusterPlanner:
             return max(fitting, key=lambda option: (option[0].gpu_layers, option[1]))[0]
         if not ideal:
             placed = self._split(spec, estimate, views, held, memory)
+            if placed is not None:
+                return placed
+            placed = self._split(spec, estimate, views, [], _memory_by_node([]))
             if placed is None:
                 raise NoRoomError(self._no_room(estimate, spec, views))
-            return placed
+            return replace(placed, fits=False)  # split once other models leave
         # Fits once other models leave: the scheduler evicts one and asks again.
         return replace(max(ideal, key=lambda p: p.gpu_layers), fits=False)
 
