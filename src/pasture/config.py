@@ -123,13 +123,17 @@ class Settings:
     # more is started when a request has waited `replica_after` seconds for a slot.
     max_replicas: int = 1
     replica_after: float = 2.0
+    # In a cluster, each node's agent runs an RPC worker on the node's address, and a
+    # model that fits no single node is split over several (PASTURE_CLUSTER_RPC=1).
+    cluster_rpc: bool = False
     # Registries whose pulls go elsewhere (`PASTURE_REGISTRY_MIRRORS="hf.co=https://m.example"`):
     # a name keeps its host (and its place in the store), only the requests move.
     registry_mirrors: tuple[tuple[str, str], ...] = ()
     # Disk for prompt caches kept across reloads (runner/prompt_cache.py); 0: none kept.
     prompt_cache_size: int = 2 << 30
     # RPC workers (`pasture worker`, host:port) that take a share of each model's layers
-    # (docs/rpc.md), and the shares: one per worker, then this machine's (even if unset).
+    # (docs/rpc.md), and the shares: one per worker, then this machine's (unset: by the
+    # memory free on each at each load).
     rpc_servers: tuple[str, ...] = ()
     rpc_split: tuple[float, ...] = ()
 
@@ -174,6 +178,7 @@ class Settings:
             cluster=pasture_only("CLUSTER", environ),
             max_replicas=max(1, int(pasture_only("MAX_REPLICAS", environ) or 1)),
             replica_after=float(pasture_only("REPLICA_AFTER", environ) or 2.0),
+            cluster_rpc=pasture_only("CLUSTER_RPC", environ) not in (None, "0", "false", "False"),
             registry_mirrors=parse_mirrors(pasture_only("REGISTRY_MIRRORS", environ)),
             prompt_cache_size=parse_bytes(pasture_only("PROMPT_CACHE_SIZE", environ)
                                           or str(2 << 30)),
@@ -213,9 +218,10 @@ def _rpc(servers: str | None, shares: str | None) -> dict[str, tuple[Any, ...]]:
 
 def parse_rpc_split(value: str | None, workers: int) -> tuple[float, ...]:
     """`PASTURE_RPC_SPLIT`: one share per worker, then this machine's (`3,2,1`); unset,
-    an even split. ValueError for a count or number that does not fit."""
+    none: each load splits by the memory free on each side then (`pasture.rpc.workers`).
+    ValueError for a count or number that does not fit."""
     if not value:
-        return (1.0,) * (workers + 1)
+        return ()
     try:
         weights = tuple(float(part) for part in value.split(","))
     except ValueError:

@@ -38,7 +38,9 @@ REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
 MiB = 1 << 20
 # What each node offers Ray (`--memory`), against the estimates at 4096 tokens of context:
-# Gemma 3 270M 830 MiB, SmolLM2 287 MiB; Gemma at 32768 tokens 1362 MiB fits nowhere.
+# Gemma 3 270M 830 MiB, SmolLM2 287 MiB; Gemma at 16384 tokens (1058 MiB) fits on no node
+# but split over all three (each node lends its memory: PASTURE_CLUSTER_RPC), and at
+# 65536 tokens (1970 MiB) not even split.
 MEMORY = {"head": 128 * MiB, "big": 900 * MiB, "small": 400 * MiB}
 GEMMA, SMOL = "gemma3:270m", "smollm2:135m"
 URL = "http://127.0.0.1:11434"  # the namespace's own loopback: no other test can use it
@@ -189,7 +191,7 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
                 ["ip", "netns", "exec", namespace, sys.executable, "-m", "pasture", "serve"],
                 env={**env, "PASTURE_CLUSTER": "127.0.0.1:6379",
                      "PASTURE_HOST": "127.0.0.1:11434", "PASTURE_MAX_REPLICAS": "2",
-                     "PASTURE_REPLICA_AFTER": "0.5"},
+                     "PASTURE_REPLICA_AFTER": "0.5", "PASTURE_CLUSTER_RPC": "1"},
                 stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while running.call("GET", "/")[0] != 200:
@@ -259,11 +261,43 @@ def _loopback_or_any(host: str) -> bool:
 def test_a_model_that_fits_on_no_node_is_refused_with_the_nodes_it_tried(
         cluster: RayCluster) -> None:
     status, body = cluster.call("POST", "/api/generate", {
-        "model": GEMMA, "prompt": "hi", "stream": False, "options": {"num_ctx": 32768}})
+        "model": GEMMA, "prompt": "hi", "stream": False, "options": {"num_ctx": 65536}})
     assert status == 500, body
     assert "model requires more memory" in body["error"]
     names = cluster.node_names()
     assert all(name in body["error"] for name in names.values())
+    assert cluster.ps() == {}
+
+
+def test_a_model_no_node_holds_is_split_over_the_nodes_rpc_workers(
+        cluster: RayCluster) -> None:
+    deadline = time.monotonic() + 120  # each agent's worker builds ggml's RPC backend once
+    while not all(n.get("rpc") for n in cluster.call("GET", "/api/nodes")[1]["nodes"]):
+        assert time.monotonic() < deadline, cluster.call("GET", "/api/nodes")
+        time.sleep(1)
+    names = cluster.node_names()
+    # Rounding differs between a runner's CPU backend and a worker's: a greedy answer
+    # whose next token is a near tie can differ split (measured on one machine too, with
+    # "Name three colours."), so the prompt is one with a confident continuation.
+    request = {"model": GEMMA, "prompt": "The capital of France is", "stream": False,
+               "options": {"num_predict": 12, "temperature": 0, "num_ctx": 16384}}
+    status, split = cluster.call("POST", "/api/generate", request)
+    assert status == 200 and split["done"], split
+    status, body = cluster.call("GET", "/api/ps")
+    [shown] = body["models"]
+    assert shown["node"] == names["big"], shown  # the most room: the layers left stay
+    assert re.fullmatch(rf"{names['head']} \d+% / {names['small']} \d+% / "
+                        rf"{names['big']} \d+%", shown["split"]), shown
+    listed = cluster.run(sys.executable, "-m", "pasture", "ps",
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src"),
+                              "PASTURE_HOST": URL})
+    assert shown["split"] in listed.stdout, listed.stdout
+    assert cluster.call("POST", "/api/generate", {"model": GEMMA, "keep_alive": 0})[0] == 200
+    status, whole = cluster.call("POST", "/api/generate", {
+        **request, "options": {**request["options"], "num_ctx": 4096}, "keep_alive": 0})
+    assert status == 200, whole
+    assert (split["response"], split["eval_count"]) == \
+        (whole["response"], whole["eval_count"]), (split, whole)  # the same greedy tokens
     assert cluster.ps() == {}
 
 

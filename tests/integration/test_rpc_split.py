@@ -172,7 +172,8 @@ def test_a_listener_that_is_no_worker_fails_the_load_clearly(
         engines: Path, smollm2_gguf: Path, tmp_path: Path) -> None:
     """Something else on the worker's port (here: a socket that hangs up at once) makes
     ggml's handshake fail, which aborts the runner: the load fails with the worker named,
-    and the server stays up."""
+    and the server stays up. With fixed shares only a connection is checked before the
+    load (without, the memory query leaves such a listener out: test_rpc_memory.py)."""
     (tmp_path / "engines").symlink_to(engines)
     with socket.socket() as impostor:
         impostor.bind(("127.0.0.1", 0))
@@ -182,7 +183,7 @@ def test_a_listener_that_is_no_worker_fails_the_load_clearly(
                                                    for _ in range(2)], daemon=True)
         hang_up.start()
         running = start_server(tmp_path / "models", tmp_path / "server.log",
-                               PASTURE_RPC_SERVERS=endpoint)
+                               PASTURE_RPC_SERVERS=endpoint, PASTURE_RPC_SPLIT="1,1")
         try:
             import_model(running.url, smollm2_gguf, MODEL)
             reply = httpx.post(running.url + "/api/generate", timeout=120, json={

@@ -79,6 +79,35 @@ def test_a_model_no_node_could_hold_is_refused_naming_the_nodes() -> None:
     assert "bbbbbbbb" in refused.value.message
 
 
+def lender(node_id: str, memory: int) -> NodeView:
+    return replace(node(node_id, memory), rpc=f"10.0.0.1:{5000 + len(node_id)}")
+
+
+def test_a_model_no_node_holds_is_split_over_the_lending_nodes() -> None:
+    a, b = lender("a", SIZE * 2 // 3), lender("bb", SIZE * 2 // 3)
+    chosen = planner(a, b).place(SPEC)
+    assert chosen.fits and chosen.node in ("a", "bb") and chosen.gpu_layers == 0
+    other = b if chosen.node == "a" else a
+    assert chosen.rpc_servers == (other.rpc,)
+    assert [node for node, _ in chosen.lent] == [other.id]
+    assert all(size <= SIZE * 2 // 3 for _, size in chosen.lent)
+    assert chosen.size - sum(size for _, size in chosen.lent) <= SIZE * 2 // 3
+    assert sum(chosen.rpc_layers) == model().max_gpu_layers
+
+
+def test_a_lender_serves_one_split_model_and_its_share_counts_on_its_node() -> None:
+    a, b = lender("a", SIZE * 2 // 3), lender("bb", SIZE * 2 // 3)
+    first = planner(a, b).place(SPEC)
+    held = [Held(None, 0, first.size - first.lent[0][1], first.node, first.lent)]
+    second = planner(a, b).place(SPEC, held)  # each node holds a share of the first
+    assert (second.fits, bool(second.lent)) == (False, True)  # the scheduler evicts first
+
+
+def test_nodes_that_lend_nothing_are_not_split_over() -> None:
+    with pytest.raises(NoRoomError):
+        planner(node("a", SIZE * 2 // 3), node("bb", SIZE * 2 // 3)).place(SPEC)
+
+
 def test_no_reachable_node_is_refused() -> None:
     with pytest.raises(NoRoomError, match="no cluster node is reachable"):
         planner().place(SPEC)

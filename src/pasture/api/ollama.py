@@ -272,6 +272,7 @@ class NodeInfo(WireModel):
     hostname: str = ""
     memory_total: int = 0  # system memory the node offers for models
     memory_available: int = 0  # of which free now
+    rpc: str | None = None  # its RPC worker (host:port), lending its memory for a split
     gpus: list[NodeGPU] = Field(default_factory=list)
     models: list[NodeModel] = Field(default_factory=list)
     running: int = 0  # requests holding a slot on the node's models

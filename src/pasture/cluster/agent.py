@@ -6,7 +6,9 @@ machine, listening on the node's address with its own random key, started by the
 own engine builds and settings (`PASTURE_MODELS`, `PASTURE_ENGINES`, the load timeout and
 the runner memory cap, from the environment `ray start` ran in). When this actor's worker
 or its node dies, Ray tells the front end (`wait` fails) and the runners go with it: they
-exit when their stdin, held by this process, closes.
+exit when their stdin, held by this process, closes. With PASTURE_CLUSTER_RPC on the front
+end, the agent also runs the node's RPC worker (`lender`), and a runner it starts for a
+model split over nodes attaches the other nodes' workers.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Any
 
 from pasture.cluster.blobs import NodeBlobs
 from pasture.cluster.fetch import BlobSource
+from pasture.cluster.lender import Lender
 from pasture.config import Settings
 from pasture.engine import Device
 from pasture.engines.launch import process_launcher
 from pasture.errors import PastureError
+from pasture.rpc import library
 from pasture.runner.base import LoadSpec, RunnerOutOfMemory
 from pasture.runner.process import ProcessRunner
 from pasture.scheduler.placement import read_available_memory
@@ -34,9 +38,10 @@ log = logging.getLogger(__name__)
 class NodeAgent:
     """The per-node actor's behaviour (made a Ray actor by `pasture.cluster.frontend`)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, lend: bool = False) -> None:
         self.address = address  # the node's IP, where runners listen for the front end
         self.settings = Settings.from_env()
+        self.lender = _lender(address, self.settings) if lend else None
         self.blobs = NodeBlobs(self.settings.models_dir)
         self.launcher = process_launcher(self.settings, host=address)
         self.info = self.launcher.machine()  # loads the engine's backends: once
@@ -52,7 +57,8 @@ class NodeAgent:
         return {"address": self.address, "hostname": socket.gethostname(),
                 "memory_available": read_available_memory() or cpu_free,
                 "devices": [dataclasses.asdict(d) for d in devices],
-                "runners": len(self.runners)}
+                "runners": len(self.runners),
+                "rpc": await self.lender.ready() if self.lender else None}
 
     async def start(self, spec_fields: dict[str, Any],
                     source: dict[str, str] | None = None) -> dict[str, Any]:
@@ -60,8 +66,11 @@ class NodeAgent:
         where it listens, with which key, and which blobs it fetched from `source` (the
         front end's `BlobSource`) first; `{"error": …}` when it cannot start (errors
         travel as values: Pasture's exceptions are not Ray's to rebuild)."""
-        spec = LoadSpec(**{**spec_fields, "adapters": tuple(spec_fields["adapters"])})
+        spec = LoadSpec(**{**spec_fields, **{name: tuple(spec_fields[name]) for name in
+                                             ("adapters", "rpc_servers", "rpc_layers")}})
         try:
+            if spec.rpc_servers:  # the runner loads it to attach the other nodes' workers
+                await asyncio.to_thread(library.build, self.settings.engines_dir)
             local, fetched = await asyncio.to_thread(
                 self.blobs.local_spec, spec, BlobSource(**source) if source else None)
             runner = await self.launcher.start(local)
@@ -77,7 +86,7 @@ class NodeAgent:
         return {"runner": runner_id, "address": runner.address, "api_key": runner.api_key,
                 "engine": runner.engine, "llguidance": runner.llguidance,
                 "media_marker": runner.media_marker,
-                "memory": [memory.total, memory.on_gpu] if memory else None,
+                "memory": [memory.total, memory.on_gpu, memory.remote] if memory else None,
                 "fetched": [dataclasses.asdict(done) for done in fetched]}
 
     async def wait(self, runner_id: str) -> int | None:
@@ -92,3 +101,13 @@ class NodeAgent:
         runner = self.runners.pop(runner_id, None)
         if runner is not None:
             await runner.close()
+
+
+def _lender(address: str, settings: Settings) -> Lender | None:
+    """The node's RPC worker, its tensor cache beside the node's models; None (with a
+    warning) where the node's address is not one ggml's RPC server can bind."""
+    try:
+        return Lender(address, settings.models_dir.parent / "rpc-cache")
+    except ValueError as exc:
+        log.warning("this node lends no memory to split models: %s", exc)
+        return None

@@ -140,7 +140,7 @@ class Cluster:
         strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
         return _Agent.options(num_cpus=0, max_restarts=0, max_concurrency=64,
                               scheduling_strategy=strategy
-                              ).remote(node["NodeManagerAddress"])
+                              ).remote(node["NodeManagerAddress"], self.settings.cluster_rpc)
 
     def _forget(self, node_id: str) -> None:
         agent = self._agents.pop(node_id, None)
@@ -156,4 +156,4 @@ def _view(node_id: str, node: dict[str, Any], report: dict[str, Any]) -> NodeVie
     budget = int(node.get("Resources", {}).get("memory", 0)) or report["memory_available"]
     return NodeView(node_id, report["address"], report["hostname"], budget,
                     report["memory_available"],
-                    tuple(Device(**fields) for fields in report["devices"]))
+                    tuple(Device(**fields) for fields in report["devices"]), report.get("rpc"))

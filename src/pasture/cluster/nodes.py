@@ -22,6 +22,7 @@ class NodeView:
     memory_budget: int  # Ray's `memory` resource: what the node offers (`ray start --memory`)
     memory_available: int  # MemAvailable on the node at the report
     devices: tuple[Device, ...] = field(default_factory=tuple)
+    rpc: str | None = None  # its RPC worker's host:port when it lends its memory
 
     @property
     def name(self) -> str:

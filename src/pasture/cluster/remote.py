@@ -31,7 +31,7 @@ class RemoteRunner(ServedRunner):
         self._agent = agent
         self._runner_id = started["runner"]
         memory = started.get("memory")
-        self._memory = MemoryUse(*memory) if memory else None
+        self._memory = MemoryUse(*memory) if memory else None  # total, on GPU, on workers
         self._alive = True
         self._watch = asyncio.create_task(self._watch_process())
 

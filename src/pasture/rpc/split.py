@@ -64,12 +64,31 @@ def device_bytes(spec: LoadSpec, estimate: MemoryEstimate) -> tuple[int, ...]:
     return (*shares, local)
 
 
-def describe(spec: LoadSpec) -> str | None:
-    """`127.0.0.1:50052 33% / 127.0.0.1:50053 33% / local 34%`, by layers; None when the
-    model is not split."""
+def fit(spec: LoadSpec, estimate: MemoryEstimate, endpoints: Sequence[str],
+        available: Sequence[int]) -> LoadSpec | None:
+    """`spec` on the CPU with the fewest layers sent to `endpoints` that make every share
+    fit in `available` (one per endpoint, then this machine's), layers dealt in
+    proportion to the workers' room; None when no split fits."""
+    top = estimate.max_gpu_layers
+    for sent in range(1, top + 1):
+        counts = plan_layers(sent, available[:-1])
+        kept = [i for i, count in enumerate(counts) if count]
+        placed = replace(spec, num_gpu=0, rpc_servers=tuple(endpoints[i] for i in kept),
+                         rpc_layers=(*(counts[i] for i in kept), top - sent))
+        room = [available[i] for i in kept] + [available[-1]]
+        if all(need <= free for need, free in
+               zip(device_bytes(placed, estimate), room, strict=True)):
+            return placed
+    return None
+
+
+def describe(spec: LoadSpec, names: Sequence[str] | None = None) -> str | None:
+    """`127.0.0.1:50052 33% / 127.0.0.1:50053 33% / local 34%`, by layers (`names`: one
+    per worker, then this machine's, in place of the addresses); None when the model is
+    not split."""
     if not spec.rpc_servers:
         return None
     total = sum(spec.rpc_layers) or 1
-    names = [*spec.rpc_servers, "local"]
+    names = names or [*spec.rpc_servers, "local"]
     return " / ".join(f"{name} {round(100 * count / total)}%"
                       for name, count in zip(names, spec.rpc_layers, strict=True))

@@ -57,6 +57,11 @@ class Placement:
     estimate: MemoryEstimate | None = field(default=None, compare=False, repr=False)
     node: str | None = None  # the cluster node (Ray node id); None: this machine
     parallel: int = 1  # slots (requests served at once) the runner is started with
+    # Split over cluster nodes: layers on these RPC workers (then kept on `node`), and
+    # the bytes each lending node holds for it (node id, bytes), in the same order.
+    rpc_servers: tuple[str, ...] = ()
+    rpc_layers: tuple[int, ...] = ()
+    lent: tuple[tuple[str, int], ...] = ()
 
     @property
     def size_system(self) -> int:
@@ -72,6 +77,8 @@ class Placement:
                        reason=reason)
 
     def describe(self) -> str:
+        if self.lent:
+            return f"split over {len(self.lent) + 1} nodes ({self.reason})"
         if self.device is None or self.gpu_layers == 0:
             return f"CPU ({self.reason})" if self.reason else "CPU"
         total = self.estimate.max_gpu_layers if self.estimate else "?"
@@ -86,6 +93,7 @@ class Held:
     vram: int
     system: int
     node: str | None = None  # the cluster node it is on; None: this machine
+    lent: tuple[tuple[str, int], ...] = ()  # bytes other nodes' RPC workers hold for it
 
 
 def choose(estimate: MemoryEstimate, num_gpu: int, gpu_available: dict[str, int],

@@ -139,7 +139,7 @@ class Loaded:
         memory = self.runner.memory
         remote = memory.remote if memory is not None else 0  # on RPC workers, not here
         return Held(self.placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
-                    self.size - vram - remote, self.placement.node)
+                    self.size - vram - remote, self.placement.node, self.placement.lent)
 
 
 @dataclass
@@ -427,7 +427,8 @@ class Scheduler:
             run_spec = replace(spec, num_parallel=placement.parallel) \
                 if self._planner is None else replace(
                     spec, num_gpu=placement.gpu_layers, num_parallel=placement.parallel,
-                    node=placement.node)
+                    node=placement.node, rpc_servers=placement.rpc_servers,
+                    rpc_layers=placement.rpc_layers)
             try:
                 return await self._start_runner(run_spec), placement
             except RunnerOutOfMemory:

@@ -26,6 +26,7 @@ from pasture.api.ollama import (
 from pasture.cluster.nodes import node_name
 from pasture.errors import PastureError
 from pasture.rpc import split
+from pasture.scheduler.placement import Placement
 from pasture.server.state import state_of
 from pasture.server.streaming import json_response, ndjson_response, unless_disconnected
 from pasture.store import ModelName
@@ -121,6 +122,14 @@ async def ps(request: Request) -> Response:
             context_length=loaded.spec.num_ctx, engine=loaded.runner.engine,
             running=loaded.running, waiting=len(loaded.waiting),
             node=node_name(loaded.placement.node) if loaded.placement.node else None,
-            split=split.describe(loaded.runner.spec),
+            split=split.describe(loaded.runner.spec, _split_names(loaded.placement)),
         ))
     return json_response(ProcessResponse(models=models))
+
+
+def _split_names(placement: Placement) -> list[str] | None:
+    """The nodes a model split over a cluster is on (lenders, then its own): shown by
+    name; None on one machine, whose workers are shown by address."""
+    if not placement.lent or placement.node is None:
+        return None
+    return [*(node_name(node) for node, _ in placement.lent), node_name(placement.node)]

@@ -42,7 +42,7 @@ def _info(view: NodeView, state: ServerState) -> NodeInfo:
               for m in here]
     return NodeInfo(
         id=view.id, name=view.name, address=view.address, hostname=view.hostname,
-        memory_total=view.memory_budget, memory_available=view.system_memory,
+        memory_total=view.memory_budget, memory_available=view.system_memory, rpc=view.rpc,
         gpus=[NodeGPU(name=g.name, description=g.description, memory_total=g.memory_total,
                       memory_free=g.memory_free) for g in view.gpus],
         models=models, running=sum(m.running for m in models),
