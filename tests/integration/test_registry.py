@@ -170,7 +170,7 @@ _KILLABLE_PULL = textwrap.dedent("""
     import asyncio, sys
     from pasture.store import ModelName, Store
     from pasture.store.registry import TransferOptions
-from pasture.store.registry.pull import pull_model
+    from pasture.store.registry.pull import pull_model
     async def main():
         options = TransferOptions(part_size=int(sys.argv[3]))
         async for p in pull_model(Store(sys.argv[1]), ModelName.parse(sys.argv[2]),
