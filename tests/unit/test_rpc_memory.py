@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -91,3 +92,21 @@ def test_layers_go_by_free_memory_without_configured_shares(
     # This machine's MemAvailable is below the RAM the worker reports, both most of it.
     remote, local = placed.rpc_layers
     assert remote + local == 31 and remote >= local > 0, placed.rpc_layers
+
+
+def test_a_peer_claiming_absurdly_many_devices_is_no_worker() -> None:
+    async def main() -> None:
+        async def claim(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readexactly(9 + 24)  # HELLO with its capabilities
+            writer.write(struct.pack("<Q", 28) + bytes([8, 0, 0]) + bytes(25))
+            await reader.readexactly(9)  # DEVICE_COUNT
+            writer.write(struct.pack("<QI", 4, 1 << 31))
+            await writer.drain()
+
+        server = await asyncio.start_server(claim, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            with pytest.raises(WorkerUnanswered, match="claims 2147483648 devices"):
+                await device_memory(f"127.0.0.1:{port}")
+
+    asyncio.run(main())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 PROTOCOL_MAJOR = 8  # RPC_PROTO_MAJOR_VERSION of the vendored backend
 _HELLO, _GET_DEVICE_MEMORY, _DEVICE_COUNT = 14, 11, 15  # enum rpc_cmd
 _CAPS = 24  # RPC_CONN_CAPS_SIZE: none offered, so the connection stays plain TCP
+MAX_DEVICES = 64  # more than any machine offers: a larger count is not a worker talking
 
 
 class WorkerUnanswered(Exception):
@@ -52,6 +53,8 @@ async def _ask(host: str, port: int) -> list[DeviceMemory]:
             raise WorkerUnanswered(f"RPC worker {host}:{port} speaks protocol "
                                    f"{major}.{minor}.{patch}, not {PROTOCOL_MAJOR}.x")
         (count,) = struct.unpack("<I", await _command(reader, writer, _DEVICE_COUNT, b"", 4))
+        if count > MAX_DEVICES:
+            raise WorkerUnanswered(f"RPC worker {host}:{port} claims {count} devices")
         memory = []
         for device in range(count):
             free, total = struct.unpack("<QQ", await _command(
