@@ -63,7 +63,7 @@ def main() -> None:
                     }).json()["eval_count"]
 
                 ask_pasture("Hello")  # loads the model
-                found = re.search(r"placing bench: .*, (\d+) slots", server.log())
+                found = re.search(r"placing .*, (\d+) slots", server.log())
                 slots = int(found.group(1)) if found else int(setting)
                 engine = bare_engine(str(gguf), 4096 * slots, args.threads, slots=slots)
                 address = engine.listening_address
