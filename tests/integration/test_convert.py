@@ -32,6 +32,7 @@ from tests.hf_models import (
     write_tiny_lora,
 )
 from tests.integration.conftest import REPO, RunningServer, start_server, stop_server, wait_for
+from tests.processes import alive, stat
 
 CACHE = Path.home() / ".cache" / "pasture"
 GREEDY = {"temperature": 0, "seed": 7, "num_predict": 8}
@@ -242,21 +243,8 @@ def test_a_side_file_over_64_mib_is_refused_before_it_is_read(
         f"for a model's configuration or tokenizer file (at most {MAX_SIDE_FILE})"
 
 
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie no one has reaped yet does not)."""
-    try:
-        return stat(pid)[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def nice(pid: int) -> int:
     return int(stat(pid)[16])
-
-
-def stat(pid: int) -> list[str]:
-    """The fields of /proc/PID/stat after the command's name."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def upload(api: httpx.Client, path: Path) -> str:

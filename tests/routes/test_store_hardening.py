@@ -31,6 +31,7 @@ from pasture.store import create
 from tests.fake_runner import FakeEngine
 from tests.ggufs import write_many_tensors, write_tiny_llama
 from tests.loop_probe import STALL_LIMIT, LoopProbe
+from tests.processes import alive
 from tests.routes.conftest import Scenario, Server, run_app, settings_for
 from tests.routes.test_disconnect_and_queue import leave, until
 
@@ -210,7 +211,7 @@ def test_a_client_leaving_a_create_kills_its_parse(
         assert status == 499
         # the child parsing for the request that left is killed, not left to finish
         pid = int((marks / "pid").read_text())
-        await until(lambda: not _alive(pid), timeout=30)
+        await until(lambda: not alive(pid), timeout=30)
         # A create still running would go on to the adapter's check: give it every chance.
         with contextlib.suppress(TimeoutError):
             await until(lambda: len(calls) > 1, timeout=0.5)
@@ -219,13 +220,6 @@ def test_a_client_leaving_a_create_kills_its_parse(
     assert len(calls) == 1 and not (marks / "done").exists()
     assert not manifest_path(models, "left").exists()
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # -- links inside the store are never followed ------------------------------------------

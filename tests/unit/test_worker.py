@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 
 import pytest
 
 from pasture.engines import worker
 from pasture.errors import BadRequestError
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.processes import alive
 
 
 async def _collect(argv: list[str], **limits: float) -> list[bytes]:
@@ -50,7 +42,7 @@ def test_a_child_past_its_time_limit_is_killed() -> None:
 
     with pytest.raises(BadRequestError, match="the job took longer than 2 s"):
         asyncio.run(run())
-    assert pids and not _alive(pids[0])
+    assert pids and not alive(pids[0])
 
 
 def test_a_reader_that_leaves_kills_the_child() -> None:
@@ -65,4 +57,4 @@ def test_a_reader_that_leaves_kills_the_child() -> None:
                 return int(line)
         raise AssertionError("no line")
 
-    assert not _alive(asyncio.run(first_line()))
+    assert not alive(asyncio.run(first_line()))
