@@ -113,6 +113,17 @@ def test_a_worker_whose_share_rounds_to_nothing_is_not_attached(smollm2_gguf: Pa
     assert split.attach(spec, ["a:1"], (0.01, 1), estimate) == spec
 
 
+def test_no_split_fits_workers_without_room(smollm2_gguf: Path) -> None:
+    # Nodes already full report no room (or less than none): nothing is dealt to them,
+    # and no split is a clear "does not fit", not a division by zero.
+    spec = LoadSpec(str(smollm2_gguf), num_ctx=2048)
+    estimate = estimate_spec(spec)
+    assert split.fit(spec, estimate, ["a:1", "b:1"], [0, 0, 1 << 40]) is None
+    assert split.fit(spec, estimate, ["a:1", "b:1"], [0, -5, 1 << 40]) is None
+    placed = split.fit(spec, estimate, ["a:1", "b:1"], [0, 1 << 40, 1 << 40])
+    assert placed is not None and placed.rpc_servers == ("b:1",)
+
+
 def test_a_local_gpu_keeps_at_most_the_layers_left_here(smollm2_gguf: Path) -> None:
     spec = LoadSpec(str(smollm2_gguf), num_ctx=4096, num_gpu=31)
     placed = split.attach(spec, ["a:1"], (1, 1), estimate_spec(spec))

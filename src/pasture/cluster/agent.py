@@ -17,7 +17,6 @@ import asyncio
 import dataclasses
 import logging
 import socket
-import uuid
 from typing import Any
 
 from pasture.cluster.blobs import NodeBlobs
@@ -46,6 +45,7 @@ class NodeAgent:
         self.launcher = process_launcher(self.settings, host=address)
         self.info = self.launcher.machine()  # loads the engine's backends: once
         self.runners: dict[str, ProcessRunner] = {}
+        self.abandoned: set[str] = set()  # starts the front end gave up waiting for
 
     async def report(self) -> dict[str, Any]:
         """The node's free memory and devices now (GPU memory read afresh)."""
@@ -60,34 +60,59 @@ class NodeAgent:
                 "runners": len(self.runners),
                 "rpc": await self.lender.ready() if self.lender else None}
 
-    async def start(self, spec_fields: dict[str, Any],
+    async def fetch(self, spec_fields: dict[str, Any],
                     source: dict[str, str] | None = None) -> dict[str, Any]:
-        """Start a runner for a load spec (the front end's paths, its placement), and say
-        where it listens, with which key, and which blobs it fetched from `source` (the
-        front end's `BlobSource`) first; `{"error": …}` when it cannot start (errors
-        travel as values: Pasture's exceptions are not Ray's to rebuild)."""
-        spec = LoadSpec(**{**spec_fields, **{name: tuple(spec_fields[name]) for name in
-                                             ("adapters", "rpc_servers", "rpc_layers")}})
+        """The load spec with this node's paths, once the node has every file: blobs it
+        lacks fetched from `source` (the front end's `BlobSource`) and checked, and the
+        RPC library built where the spec attaches other nodes' workers. Apart from
+        `start`, so that the load timeout does not count a large blob's transfer;
+        `{"error": …}` when the files cannot be had (errors travel as values: Pasture's
+        exceptions are not Ray's to rebuild)."""
+        spec = _spec(spec_fields)
         try:
             if spec.rpc_servers:  # the runner loads it to attach the other nodes' workers
                 await asyncio.to_thread(library.build, self.settings.engines_dir)
             local, fetched = await asyncio.to_thread(
                 self.blobs.local_spec, spec, BlobSource(**source) if source else None)
-            runner = await self.launcher.start(local)
-        except RunnerOutOfMemory as exc:
-            return {"error": exc.message, "out_of_memory": True}
         except PastureError as exc:
             return {"error": exc.message}
         except OSError as exc:  # this node's disk: full, or not writable
             return {"error": f"cannot store the model's files on this node: {exc}"}
-        runner_id = uuid.uuid4().hex
+        return {"spec": local.to_json(),
+                "fetched": [dataclasses.asdict(done) for done in fetched]}
+
+    async def start(self, spec_fields: dict[str, Any], runner_id: str) -> dict[str, Any]:
+        """Start runner `runner_id` for a load spec with this node's paths (`fetch`), and
+        say where it listens and with which key; `{"error": …}` when it cannot start. A
+        start the front end gave up on (`abandon`) is stopped as soon as it is up."""
+        try:
+            runner = await self.launcher.start(_spec(spec_fields))
+        except RunnerOutOfMemory as exc:
+            return {"error": exc.message, "out_of_memory": True}
+        except PastureError as exc:
+            return {"error": exc.message}
+        except OSError as exc:
+            return {"error": f"cannot start the runner on this node: {exc}"}
+        if runner_id in self.abandoned:
+            self.abandoned.discard(runner_id)
+            await runner.close()
+            return {"error": "the front end stopped waiting for this load"}
         self.runners[runner_id] = runner  # type: ignore[assignment]
         memory = runner.memory
         return {"runner": runner_id, "address": runner.address, "api_key": runner.api_key,
                 "engine": runner.engine, "llguidance": runner.llguidance,
                 "media_marker": runner.media_marker,
-                "memory": [memory.total, memory.on_gpu, memory.remote] if memory else None,
-                "fetched": [dataclasses.asdict(done) for done in fetched]}
+                "memory": [memory.total, memory.on_gpu, memory.remote] if memory else None}
+
+    async def abandon(self, runner_id: str) -> None:
+        """The front end stopped waiting for `start(…, runner_id)` (its load timed out,
+        or its client left): stop that runner now, or once it is up, so that nothing the
+        scheduler cannot see holds the node's memory."""
+        runner = self.runners.pop(runner_id, None)
+        if runner is not None:
+            await runner.close()
+        else:
+            self.abandoned.add(runner_id)
 
     async def wait(self, runner_id: str) -> int | None:
         """Return when the runner's process has ended (its exit status)."""
@@ -101,6 +126,12 @@ class NodeAgent:
         runner = self.runners.pop(runner_id, None)
         if runner is not None:
             await runner.close()
+
+
+def _spec(fields: dict[str, Any]) -> LoadSpec:
+    """A load spec from its JSON fields (Ray brings tuples back as lists)."""
+    return LoadSpec(**{**fields, **{name: tuple(fields[name]) for name in
+                                    ("adapters", "rpc_servers", "rpc_layers")}})
 
 
 def _lender(address: str, settings: Settings) -> Lender | None:

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import secrets
 import threading
+import uuid
 from typing import Any
 
 import ray
@@ -116,21 +117,33 @@ class Cluster:
         agent = self._agents.get(spec.node)
         if agent is None:
             raise RunnerCrashed(f"cluster node {name} left before the model could load")
+        try:  # no load timeout: a large blob takes what its transfer takes
+            files = await agent.fetch.remote(spec.to_json(),
+                                             dataclasses.asdict(self.blob_source))
+        except RayError as exc:
+            raise RunnerCrashed(f"cluster node {name} was lost while fetching the model "
+                                f"({type(exc).__name__})") from None
+        if "error" in files:
+            raise RunnerError(f"{files['error']} (node {name})")
+        for fetched in files["fetched"]:
+            log.info("node %s fetched blob %s from this server (%d MiB, resumed at %d bytes)",
+                     name, fetched["digest"], fetched["size"] >> 20, fetched["resumed_at"])
+        runner_id = uuid.uuid4().hex
         try:
-            source = dataclasses.asdict(self.blob_source)
-            started = await asyncio.wait_for(agent.start.remote(spec.to_json(), source),
+            started = await asyncio.wait_for(agent.start.remote(files["spec"], runner_id),
                                              self.settings.load_timeout or None)
         except TimeoutError:
+            agent.abandon.remote(runner_id)
             raise RunnerError(f"timed out loading the model on node {name}") from None
+        except asyncio.CancelledError:  # the request went away: the load is nobody's
+            agent.abandon.remote(runner_id)
+            raise
         except RayError as exc:  # lost while loading: the request may be placed again
             raise RunnerCrashed(f"cluster node {name} was lost while loading the model "
                                 f"({type(exc).__name__})") from None
         if "error" in started:
             error = RunnerOutOfMemory if started.get("out_of_memory") else RunnerError
             raise error(f"{started['error']} (node {name})")
-        for fetched in started["fetched"]:
-            log.info("node %s fetched blob %s from this server (%d MiB, resumed at %d bytes)",
-                     name, fetched["digest"], fetched["size"] >> 20, fetched["resumed_at"])
         log.info("runner for %s on node %s at %s", spec.model_path, name, started["address"])
         return RemoteRunner(spec, started, agent, name)
 

@@ -70,8 +70,11 @@ def fit(spec: LoadSpec, estimate: MemoryEstimate, endpoints: Sequence[str],
     fit in `available` (one per endpoint, then this machine's), layers dealt in
     proportion to the workers' room; None when no split fits."""
     top = estimate.max_gpu_layers
+    rooms = [max(0, free) for free in available[:-1]]  # a full node takes no layer
+    if not any(rooms):
+        return None
     for sent in range(1, top + 1):
-        counts = plan_layers(sent, available[:-1])
+        counts = plan_layers(sent, rooms)
         kept = [i for i, count in enumerate(counts) if count]
         placed = replace(spec, num_gpu=0, rpc_servers=tuple(endpoints[i] for i in kept),
                          rpc_layers=(*(counts[i] for i in kept), top - sent))
