@@ -292,3 +292,39 @@ def test_a_request_cancelled_as_it_moves_returns_the_new_replicas_slot() -> None
         await scheduler.close()
 
     asyncio.run(scenario())
+
+
+class SharedLender(TwoNodes):
+    """`s1.gguf` runs on n1 and `s2.gguf` on n4, each with layers lent by n2, which can
+    lend to one of them at a time; anything else goes to n3."""
+
+    def place(self, spec: LoadSpec, held: Sequence[Held] = (),
+              avoid: Collection[str] = ()) -> Placement:
+        host = {"s1.gguf": "n1", "s2.gguf": "n4"}.get(spec.model_path)
+        if host is None:
+            return Placement(0, None, 1, 0, node="n3")
+        lending = any(node == "n2" for h in held for node, _ in h.lent)
+        return Placement(0, None, 1, 0, node=host, fits=not lending, lent=(("n2", 1),))
+
+
+def test_a_split_waits_for_its_busy_lender_rather_than_evicting_elsewhere() -> None:
+    async def scenario() -> None:
+        scheduler = Scheduler(FakeEngine(), max_loaded=8, max_queue=16,
+                              planner=SharedLender())
+        async with scheduler.lease("other", "d", LoadSpec("other.gguf", 2048), 600, 1):
+            pass  # idle on n3, which the split models do not use
+        release = asyncio.Event()
+
+        async def split(name: str) -> None:
+            async with scheduler.lease(name, "d", LoadSpec(f"{name}.gguf", 2048), 600, 1):
+                await release.wait()
+        first = asyncio.create_task(split("s1"))
+        assert await settle(lambda: len(scheduler.loaded()) == 2)
+        second = asyncio.create_task(split("s2"))
+        assert not await settle(lambda: second.done() or len(scheduler.loaded()) != 2)
+        release.set()  # s1 done: idle, it is the one evicted for s2
+        await asyncio.gather(first, second)
+        assert sorted(m.key for m in scheduler.loaded()) == ["other", "s2"]
+        await scheduler.close()
+
+    asyncio.run(scenario())

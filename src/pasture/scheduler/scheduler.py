@@ -71,9 +71,11 @@ class Watcher:
 @dataclass(frozen=True)
 class NeedsRoom:
     """A model gets more memory once loaded ones leave: on `node` (None: this machine),
-    where an idle one is evicted first."""
+    or on the nodes that would lend it memory (a split), where an idle one is evicted
+    first."""
 
     node: str | None
+    lenders: frozenset[str] = frozenset()
 
 
 @dataclass(eq=False)
@@ -334,7 +336,7 @@ class Scheduler:
                 started = time.perf_counter()
                 placement = await self._place(key, spec, size)
                 if isinstance(placement, NeedsRoom):  # memory held by other models first
-                    if not await self._evict_one(placement.node):
+                    if not await self._evict_for(placement):
                         await self._wait_for_change()
                     continue
                 runner, placement = await self._start(key, spec, placement)
@@ -465,7 +467,7 @@ class Scheduler:
         if placement.gpu_layers < ideal.gpu_layers or (ideal.fits and not placement.fits):
             log.info("%s needs memory held by other models (%s MiB)", key,
                      ideal.size // (1 << 20))
-            return NeedsRoom(ideal.node)
+            return NeedsRoom(ideal.node, frozenset(node for node, _ in ideal.lent))
         if not placement.fits:
             log.warning("%s needs %d MiB of system memory, more than is available: loading "
                          "anyway", key, placement.size_system // (1 << 20))
@@ -519,14 +521,28 @@ class Scheduler:
             log.info("keep_alive expired for %s", loaded.key)
             await self._unload(loaded)
 
-    async def _evict_one(self, node: str | None = None) -> bool:
-        """Unload the idle runner with the shortest keep_alive, on `node` if one there is
-        idle (the node the new model would fit on); False if all are busy."""
-        idle = [m for m in self._loaded if m.leases == 0]
+    async def _evict_one(self) -> bool:
+        """Unload the idle runner with the shortest keep_alive; False if all are busy."""
+        return await self._evict([m for m in self._loaded if m.leases == 0])
+
+    async def _evict_for(self, room: NeedsRoom) -> bool:
+        """Make room where `room` says: evict the idle runner that holds memory on its
+        node or lenders; if none is idle there but a busy one holds a lender's memory (it
+        lends to another split model), False (wait): evicting elsewhere would free nothing
+        the split needs. Else any idle runner, as when the node alone is short."""
+        def holds(m: Loaded, nodes: Collection[str | None]) -> bool:
+            return m.placement.node in nodes or any(n in nodes for n, _ in m.placement.lent)
+        there = [m for m in self._loaded if holds(m, {room.node, *room.lenders})]
+        if any(m.leases == 0 for m in there):
+            return await self._evict([m for m in there if m.leases == 0])
+        if room.lenders and any(holds(m, room.lenders) for m in there):
+            return False
+        return await self._evict_one()
+
+    async def _evict(self, idle: list[Loaded]) -> bool:
         if not idle:
             return False
-        on_node = [m for m in idle if m.placement.node == node]
-        victim = min(on_node or idle, key=lambda m: m.keep_alive)
+        victim = min(idle, key=lambda m: m.keep_alive)
         log.info("evicting %s to make room", victim.key)
         await self._unload(victim)
         return True
