@@ -5,13 +5,13 @@ The nodes are a planner's answers; the runners are the scripted fake."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from pasture.errors import NoRoomError
 from pasture.runner.base import LoadSpec
 from pasture.scheduler import Scheduler
 from pasture.scheduler.placement import Held, Placement
-from tests.fake_runner import FakeEngine
+from tests.fake_runner import FakeEngine, FakeRunner
 
 SPEC = LoadSpec(model_path="m.gguf", num_ctx=2048)
 
@@ -138,6 +138,192 @@ def test_eviction_frees_the_node_the_new_model_needs() -> None:
         # b goes, though a has the shorter keep_alive: only n2 can take the big model.
         assert sorted((m.key, m.placement.node) for m in scheduler.loaded()) == \
             [("a", "n1"), ("big", "n2")]
+        await scheduler.close()
+
+    asyncio.run(scenario())
+
+
+class GatedEngine(FakeEngine):
+    """Starts runners after the first `free` ones only once `gate` is set; its runners'
+    `close` waits for `closing` (set: at once)."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__()
+        self.free = free
+        self.gate = asyncio.Event()
+        self.closing = asyncio.Event()
+        self.closing.set()
+        self.calls = 0  # starts asked for, done or not
+
+    async def __call__(self, spec: LoadSpec) -> FakeRunner:
+        self.calls += 1
+        if self.calls > self.free:
+            await self.gate.wait()
+        runner = await super().__call__(spec)
+        closing, close = self.closing, runner.close
+
+        async def gated_close() -> None:
+            await closing.wait()
+            await close()
+        runner.close = gated_close  # type: ignore[method-assign]
+        return runner
+
+
+class ThreeNodes(TwoNodes):
+    nodes = ("n1", "n2", "n3")
+
+
+async def settle(done: Callable[[], bool]) -> bool:
+    """Let the other tasks run until `done()` (a bounded number of turns, not a time)."""
+    for _ in range(200):
+        if done():
+            return True
+        await asyncio.sleep(0.001)
+    return done()
+
+
+def counts(scheduler: Scheduler) -> list[tuple[str | None, int, int, int]]:
+    return sorted((m.placement.node, m.leases, m.running, len(m.waiting))
+                  for m in scheduler.loaded())
+
+
+def test_a_freed_slot_on_a_replica_takes_from_its_siblings_queue() -> None:
+    async def scenario() -> None:
+        scheduler, _ = make()
+        releases = [asyncio.Event() for _ in range(5)]
+        served: list[str | None] = []
+        tasks = [asyncio.create_task(hold(scheduler, r, served)) for r in releases]
+        assert await settle(lambda: len(served) == 2)
+        assert counts(scheduler) == [("n1", 4, 1, 3), ("n2", 1, 1, 0)]
+        releases[served.index("n2")].set()  # n2's request ends: n2 takes n1's next one
+        assert await settle(lambda: len(served) == 3)
+        assert served[2] == "n2"
+        assert counts(scheduler) == [("n1", 3, 1, 2), ("n2", 1, 1, 0)]
+        for r in releases:
+            r.set()
+        await asyncio.gather(*tasks)
+        assert len(served) == 5
+        assert all(m.leases == 0 and m.running == 0 for m in scheduler.loaded())
+        await scheduler.close()
+
+    asyncio.run(scenario())
+
+
+def test_other_requests_go_on_while_a_replica_starts() -> None:
+    async def scenario() -> None:
+        engine = GatedEngine(free=2)
+        scheduler = Scheduler(engine, max_loaded=8, max_queue=16, planner=ThreeNodes(),
+                              max_replicas=2, replica_after=0.01)
+        async with scheduler.lease("o", "d", LoadSpec("o.gguf", 2048), 60, 1):
+            pass  # another model, loaded on n1
+        release, served = asyncio.Event(), []
+        tasks = [asyncio.create_task(hold(scheduler, release, served)) for _ in range(2)]
+        assert await settle(lambda: engine.calls == 3)  # m's replica is starting, held
+
+        async def other() -> None:
+            async with scheduler.lease("o", "d", LoadSpec("o.gguf", 2048), 60, 1):
+                pass
+
+        async def no_slot() -> None:
+            async with scheduler.lease("m", "d", SPEC, 60, 1, slot=False):
+                pass
+        quick = [asyncio.create_task(other()), asyncio.create_task(no_slot())]
+        assert await settle(lambda: all(t.done() for t in quick))
+        assert not engine.gate.is_set() and served == ["n2"]
+        engine.gate.set()
+        assert await settle(lambda: len(served) == 2)
+        assert served == ["n2", "n3"]  # the replica took the node left free
+        release.set()
+        await asyncio.gather(*tasks, *quick)
+        await scheduler.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_model_unloaded_while_its_replica_starts_gets_none() -> None:
+    async def scenario() -> None:
+        engine = GatedEngine(free=1)
+        scheduler = Scheduler(engine, max_loaded=8, max_queue=16, planner=TwoNodes(),
+                              max_replicas=2, replica_after=0.01)
+        release, served = asyncio.Event(), []
+        tasks = [asyncio.create_task(hold(scheduler, release, served)) for _ in range(2)]
+        assert await settle(lambda: engine.calls == 2)
+        assert await scheduler.unload("m")
+        engine.gate.set()
+        assert await settle(lambda: engine.started[-1].closed)  # the replica, closed at once
+        assert [m.placement.node for m in scheduler.loaded()] == ["n1"]
+        release.set()
+        await asyncio.gather(*tasks)
+        assert served == ["n1", "n1"] and scheduler.loaded() == []
+        await scheduler.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_cancelled_as_it_moves_returns_the_new_replicas_slot() -> None:
+    async def scenario() -> None:
+        engine = GatedEngine(free=1)
+        scheduler, releases = Scheduler(
+            engine, max_loaded=8, max_queue=16, planner=TwoNodes(), max_replicas=2,
+            replica_after=0.01), [asyncio.Event(), asyncio.Event()]
+        served: list[str | None] = []
+
+        async def hold_once(release: asyncio.Event) -> None:
+            async with scheduler.lease("m", "d", SPEC, 0, 1) as lease:  # keep_alive 0
+                served.append(lease.loaded.placement.node)
+                await release.wait()
+        first = asyncio.create_task(hold_once(releases[0]))
+        assert await settle(lambda: served == ["n1"])
+        moving = asyncio.create_task(hold_once(releases[1]))
+        assert await settle(lambda: engine.calls == 2)  # n2 starting for the waiting one
+        engine.closing.clear()
+        engine.gate.set()  # n2 is added and takes the waiting request, then first ends:
+        releases[0].set()  # n1 closes (keep_alive 0) as the moved request lets go of it
+        n1 = engine.started[0]
+        assert await settle(lambda: first.done() and
+                            [m.placement.node for m in scheduler.loaded()] == ["n2"])
+        assert not n1.closed and not moving.done()  # the moved request waits for n1 to close
+        moving.cancel()  # the client leaves then
+        engine.closing.set()
+        await asyncio.gather(first, moving, return_exceptions=True)
+        assert counts(scheduler) == []  # n2's lease and slot returned: unloaded (keep_alive 0)
+        assert moving.cancelled() and n1.closed and served == ["n1"]
+        await scheduler.close()
+
+    asyncio.run(scenario())
+
+
+class SharedLender(TwoNodes):
+    """`s1.gguf` runs on n1 and `s2.gguf` on n4, each with layers lent by n2, which can
+    lend to one of them at a time; anything else goes to n3."""
+
+    def place(self, spec: LoadSpec, held: Sequence[Held] = (),
+              avoid: Collection[str] = ()) -> Placement:
+        host = {"s1.gguf": "n1", "s2.gguf": "n4"}.get(spec.model_path)
+        if host is None:
+            return Placement(0, None, 1, 0, node="n3")
+        lending = any(node == "n2" for h in held for node, _ in h.lent)
+        return Placement(0, None, 1, 0, node=host, fits=not lending, lent=(("n2", 1),))
+
+
+def test_a_split_waits_for_its_busy_lender_rather_than_evicting_elsewhere() -> None:
+    async def scenario() -> None:
+        scheduler = Scheduler(FakeEngine(), max_loaded=8, max_queue=16,
+                              planner=SharedLender())
+        async with scheduler.lease("other", "d", LoadSpec("other.gguf", 2048), 600, 1):
+            pass  # idle on n3, which the split models do not use
+        release = asyncio.Event()
+
+        async def split(name: str) -> None:
+            async with scheduler.lease(name, "d", LoadSpec(f"{name}.gguf", 2048), 600, 1):
+                await release.wait()
+        first = asyncio.create_task(split("s1"))
+        assert await settle(lambda: len(scheduler.loaded()) == 2)
+        second = asyncio.create_task(split("s2"))
+        assert not await settle(lambda: second.done() or len(scheduler.loaded()) != 2)
+        release.set()  # s1 done: idle, it is the one evicted for s2
+        await asyncio.gather(first, second)
+        assert sorted(m.key for m in scheduler.loaded()) == ["other", "s2"]
         await scheduler.close()
 
     asyncio.run(scenario())

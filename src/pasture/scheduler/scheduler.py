@@ -19,7 +19,9 @@ load that runs out of GPU memory is retried with half the layers, then on the CP
 Replicas (a cluster, `max_replicas` > 1): when a request has waited `replica_after`
 seconds for a slot, another runner of the model is started on a node that has none and
 room for it now (nothing is evicted for a replica), and the requests at the head of the
-queue move to it. A request goes to the replica it would wait least at, preferring the
+queue move to it; its memory is reserved while it starts, and requests for loaded models
+go on meanwhile. A slot freed at a replica with no queue of its own takes the head of the
+longest sibling queue. A request goes to the replica it would wait least at, preferring the
 one that last served its prompt's prefix (`affinity`), whose prompt cache holds it, and
 else the one used least recently. Each replica expires with keep_alive on its own.
 """
@@ -69,9 +71,11 @@ class Watcher:
 @dataclass(frozen=True)
 class NeedsRoom:
     """A model gets more memory once loaded ones leave: on `node` (None: this machine),
-    where an idle one is evicted first."""
+    or on the nodes that would lend it memory (a split), where an idle one is evicted
+    first."""
 
     node: str | None
+    lenders: frozenset[str] = frozenset()
 
 
 @dataclass(eq=False)
@@ -134,12 +138,11 @@ class Loaded:
     @property
     def held(self) -> Held:
         """What this model takes from each memory pool, for placing the next one."""
-        vram = self.size_vram
-        on_gpu = self.placement.device is not None and self.placement.gpu_layers > 0
         memory = self.runner.memory
-        remote = memory.remote if memory is not None else 0  # on RPC workers, not here
-        return Held(self.placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
-                    self.size - vram - remote, self.placement.node, self.placement.lent)
+        if memory is None:  # not logged yet: the estimate
+            return _held(self.placement)
+        return _held(self.placement, memory.on_gpu,
+                     memory.total - memory.on_gpu - memory.remote)  # remote: on RPC workers
 
 
 @dataclass
@@ -170,7 +173,8 @@ class Scheduler:
         self._replica_after = replica_after
         self._loaded: list[Loaded] = []  # several of one file: replicas on other nodes
         self._affinity: collections.OrderedDict[str, Loaded] = collections.OrderedDict()
-        self._growing: dict[str, asyncio.Task[None]] = {}  # file -> adding a replica
+        self._growing: dict[str, asyncio.Task[bool]] = {}  # file -> adding a replica
+        self._reserved: list[Held] = []  # memory of the replicas being started
         self._pending = 0
         self._load_lock = asyncio.Lock()
         self._changed = asyncio.Condition()
@@ -201,13 +205,18 @@ class Scheduler:
         try:
             lease = await self._acquire(key, digest, spec, keep_alive, size, any_spec=not slot,
                                         affinity=affinity)
+            served: Loaded | None = None  # the replica whose slot this request holds
             try:
                 if slot:
                     served = await self._take_slot(lease.loaded, on_queued)
-                    if served is not lease.loaded:  # moved to a new replica
-                        await self._release(lease.loaded)
-                        lease = Lease(served, lease.load_duration)
+                    if served is not lease.loaded:  # moved to another replica
+                        # Point the lease at the new one first: cancelled while the old
+                        # one closes, the lease and slot released below are the new one's.
+                        old, lease = lease.loaded, Lease(served, lease.load_duration)
+                        await asyncio.shield(self._release(old))
             except BaseException:
+                if served is not None:
+                    self._free_slot(served)
                 await self._release(lease.loaded)
                 raise
         finally:
@@ -268,18 +277,36 @@ class Scheduler:
             raise
 
     def _free_slot(self, loaded: Loaded) -> None:
-        """A request is done with its slot: the first one waiting gets it."""
+        """A request is done with its slot: the first one waiting gets it, or, with none
+        waiting here, the first one waiting at the sibling replica with the longest queue
+        (which then moves here, as to a new replica)."""
         while loaded.waiting:
             waiter = loaded.waiting.popleft()
             if not waiter.turn.done():
                 waiter.turn.set_result(loaded)  # the slot passes on: `running` stays the same
                 _tell_places(loaded)
                 return
+        if not loaded.stopping and loaded.runner.alive:
+            siblings = [m for m in self._replicas(loaded.file) if m is not loaded
+                        and m.spec == loaded.spec and any(not w.turn.done() for w in m.waiting)]
+            if siblings:
+                busiest = max(siblings, key=lambda m: len(m.waiting))
+                while busiest.waiting:
+                    waiter = busiest.waiting.popleft()
+                    if not waiter.turn.done():
+                        loaded.leases += 1  # the request's; it releases its lease on `busiest`
+                        waiter.turn.set_result(loaded)
+                        _tell_places(busiest)
+                        return
         loaded.running -= 1
 
     async def _acquire(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
                        size: int, any_spec: bool = False, affinity: str | None = None
                        ) -> Lease:
+        replicas = self._replicas(spec.model_path)
+        usable = [m for m in replicas if not m.stopping and (any_spec or m.spec == spec)]
+        if usable and all(m.runner.alive for m in replicas):  # no load: no wait for one
+            return self._lease_loaded(self._route(usable, affinity), key, keep_alive)
         async with self._load_lock:
             while True:
                 replicas = self._replicas(spec.model_path)
@@ -309,7 +336,7 @@ class Scheduler:
                 started = time.perf_counter()
                 placement = await self._place(key, spec, size)
                 if isinstance(placement, NeedsRoom):  # memory held by other models first
-                    if not await self._evict_one(placement.node):
+                    if not await self._evict_for(placement):
                         await self._wait_for_change()
                     continue
                 runner, placement = await self._start(key, spec, placement)
@@ -319,10 +346,13 @@ class Scheduler:
                 current.leases += 1
                 self._touch(current, keep_alive)
                 return Lease(current, time.perf_counter() - started)
-            current.leases += 1
-            current.names.add(key)
-            self._touch(current, keep_alive)
-            return Lease(current, 0.0)
+            return self._lease_loaded(current, key, keep_alive)
+
+    def _lease_loaded(self, current: Loaded, key: str, keep_alive: float) -> Lease:
+        current.leases += 1
+        current.names.add(key)
+        self._touch(current, keep_alive)
+        return Lease(current, 0.0)
 
     def _route(self, replicas: list[Loaded], affinity: str | None) -> Loaded:
         """The replica a request waits least at: the one that last served its prompt's
@@ -345,39 +375,59 @@ class Scheduler:
             return
         task = asyncio.create_task(self._grow(loaded))
         self._growing[loaded.file] = task
-        task.add_done_callback(lambda _: self._growing.pop(loaded.file, None))
 
-    async def _grow(self, loaded: Loaded) -> None:
+        def done(_: object) -> None:  # requests still waiting after a replica: another?
+            if self._growing.get(loaded.file) is task:
+                del self._growing[loaded.file]
+            if not task.cancelled() and task.exception() is None and task.result() \
+                    and loaded.waiting:
+                self._consider_replica(loaded)
+        task.add_done_callback(done)
+
+    async def _grow(self, loaded: Loaded) -> bool:
         """Start another replica of `loaded` on a node that has none, and move the
         requests waiting longest to it, once the first has waited `replica_after` seconds
-        (none waits by then, or no node has room now: nothing)."""
+        (none waits by then, or no node has room now: nothing). The node is reserved under
+        the load lock, the replica started without it: other requests go on meanwhile.
+        True if a replica was added."""
         while True:
             oldest = next((w for w in loaded.waiting if not w.turn.done()), None)
             if oldest is None or loaded.stopping:
-                return
+                return False
             remaining = oldest.since + self._replica_after - time.monotonic()
             if remaining <= 0:
                 break
             await asyncio.sleep(remaining)
         async with self._load_lock:
             replicas = [m for m in self._replicas(loaded.file) if not m.stopping]
-            if len(replicas) >= self._max_replicas or not loaded.waiting:
-                return
+            if len(replicas) >= self._max_replicas or not loaded.waiting or loaded.stopping:
+                return False
             started = time.perf_counter()
             try:
                 placement = await asyncio.to_thread(
                     self._planner.place, loaded.spec,  # type: ignore[union-attr, call-arg]
-                    [m.held for m in self._loaded], {m.placement.node for m in replicas})
-                if not placement.fits:
-                    return
-                runner, placement = await self._start(loaded.key, loaded.spec, placement)
+                    self._held(), {m.placement.node for m in replicas})
             except Exception as exc:  # a background task: the queue simply stays as is
                 log.info("no replica of %s added: %s", loaded.key, exc)
-                return
-            self.watcher.loaded(loaded.key, time.perf_counter() - started)
-            replica = Loaded(loaded.key, loaded.digest, loaded.spec, runner,
-                             loaded.keep_alive, placement, names=set(loaded.names))
-            self._loaded.append(replica)
+                return False
+            if not placement.fits:
+                return False
+            reserved = _held(placement)
+            self._reserved.append(reserved)  # counted by placements until it is loaded
+        try:
+            runner, placement = await self._start(loaded.key, loaded.spec, placement)
+        except Exception as exc:
+            log.info("no replica of %s added: %s", loaded.key, exc)
+            return False
+        finally:
+            self._reserved.remove(reserved)
+        if loaded.stopping:  # unloaded while the replica started
+            await runner.close()
+            return False
+        self.watcher.loaded(loaded.key, time.perf_counter() - started)
+        replica = Loaded(loaded.key, loaded.digest, loaded.spec, runner,
+                         loaded.keep_alive, placement, names=set(loaded.names))
+        self._loaded.append(replica)
         replica.leases += 1  # held while requests move over
         moved = 0
         while loaded.waiting and replica.slot_free:
@@ -393,6 +443,11 @@ class Scheduler:
                  loaded.key, placement.node, moved)
         self._touch(replica, loaded.keep_alive)
         await self._release(replica)
+        return True
+
+    def _held(self) -> list[Held]:
+        """Memory the loaded models, and the replicas starting, take."""
+        return [m.held for m in self._loaded] + self._reserved
 
     async def _place(self, key: str, spec: LoadSpec, size: int) -> Placement | NeedsRoom:
         """Where `spec` goes now; `NeedsRoom` if it would get less memory than with the
@@ -400,7 +455,7 @@ class Scheduler:
         slots = spec.num_parallel or 1
         if self._planner is None:
             return Placement(spec.num_gpu, None, size, 0, parallel=slots)
-        held = [m.held for m in self._loaded]
+        held = self._held()
         try:
             placement = await asyncio.to_thread(self._planner.place, spec, held)
             ideal = await asyncio.to_thread(self._planner.place, spec, []) if held else placement
@@ -412,7 +467,7 @@ class Scheduler:
         if placement.gpu_layers < ideal.gpu_layers or (ideal.fits and not placement.fits):
             log.info("%s needs memory held by other models (%s MiB)", key,
                      ideal.size // (1 << 20))
-            return NeedsRoom(ideal.node)
+            return NeedsRoom(ideal.node, frozenset(node for node, _ in ideal.lent))
         if not placement.fits:
             log.warning("%s needs %d MiB of system memory, more than is available: loading "
                          "anyway", key, placement.size_system // (1 << 20))
@@ -466,14 +521,28 @@ class Scheduler:
             log.info("keep_alive expired for %s", loaded.key)
             await self._unload(loaded)
 
-    async def _evict_one(self, node: str | None = None) -> bool:
-        """Unload the idle runner with the shortest keep_alive, on `node` if one there is
-        idle (the node the new model would fit on); False if all are busy."""
-        idle = [m for m in self._loaded if m.leases == 0]
+    async def _evict_one(self) -> bool:
+        """Unload the idle runner with the shortest keep_alive; False if all are busy."""
+        return await self._evict([m for m in self._loaded if m.leases == 0])
+
+    async def _evict_for(self, room: NeedsRoom) -> bool:
+        """Make room where `room` says: evict the idle runner that holds memory on its
+        node or lenders; if none is idle there but a busy one holds a lender's memory (it
+        lends to another split model), False (wait): evicting elsewhere would free nothing
+        the split needs. Else any idle runner, as when the node alone is short."""
+        def holds(m: Loaded, nodes: Collection[str | None]) -> bool:
+            return m.placement.node in nodes or any(n in nodes for n, _ in m.placement.lent)
+        there = [m for m in self._loaded if holds(m, {room.node, *room.lenders})]
+        if any(m.leases == 0 for m in there):
+            return await self._evict([m for m in there if m.leases == 0])
+        if room.lenders and any(holds(m, room.lenders) for m in there):
+            return False
+        return await self._evict_one()
+
+    async def _evict(self, idle: list[Loaded]) -> bool:
         if not idle:
             return False
-        on_node = [m for m in idle if m.placement.node == node]
-        victim = min(on_node or idle, key=lambda m: m.keep_alive)
+        victim = min(idle, key=lambda m: m.keep_alive)
         log.info("evicting %s to make room", victim.key)
         await self._unload(victim)
         return True
@@ -516,6 +585,16 @@ class Scheduler:
             task.cancel()
         for loaded in list(self._loaded):
             await self._unload(loaded)
+
+
+def _held(placement: Placement, vram: int | None = None, system: int | None = None) -> Held:
+    """What a runner started with `placement` takes: `vram` and `system` bytes, or by
+    the estimate."""
+    on_gpu = placement.device is not None and placement.gpu_layers > 0
+    vram = placement.size_vram if vram is None else vram
+    return Held(placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
+                placement.size_system if system is None else system, placement.node,
+                placement.lent)
 
 
 def _tell_places(loaded: Loaded) -> None:
