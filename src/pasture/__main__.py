@@ -1,5 +1,7 @@
 """`python -m pasture …` is the same as the `pasture` command."""
 
-from pasture.cli.main import app
+import sys
 
-app()
+from pasture.cli.entry import main
+
+sys.exit(main())

@@ -32,12 +32,12 @@ T = TypeVar("T")
 MEMORY = 1 << 30
 # The modules the fork server imports once, so that each child starts with them: those
 # whose functions run isolated (create's header checks come with the store package, some
-# 120 modules: 0.3 s per child when each imports them itself). Also the CLI: a server
-# started by the `pasture` console script has that script as its main module, which
-# multiprocessing runs again in each child, importing the CLI (0.1-0.2 s) unless it is
+# 120 modules: 0.3 s per child when each imports them itself). Also the CLI's entry: a
+# server started by the `pasture` console script has that script as its main module, which
+# multiprocessing runs again in each child, importing `pasture.cli.entry` unless it is
 # already there.
 _PRELOAD = ["pasture.isolated", "pasture.gguf", "pasture.prompt.render", "pasture.store.create",
-            "pasture.cli.main"]
+            "pasture.cli.entry"]
 _context: Any = None
 
 

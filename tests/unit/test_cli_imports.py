@@ -1,5 +1,5 @@
-"""`pasture list`, `ps`, `show`, `run` load only what they need (issue 23: the CLI answers
-in tens of ms).
+"""`pasture list`, `ps`, `--version`, `show`, `run` load only what they need (issue 23: the
+CLI answers in tens of ms).
 
 Guarded by counts, not time: a `pasture` process, against a canned server, reports the
 modules it imported (`sys.modules` at exit), and they must stay within an allow-list. A
@@ -28,15 +28,19 @@ out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
 runpy.run_module("pasture", run_name="__main__")
 """
-# Third-party packages the quick commands may load: typer (and click, shellingham),
-# nothing of the full client's stack (httpx, anyio, pydantic and the wire types) nor rich.
-THIRD_PARTY = {"typer", "click", "shellingham", "annotated_doc", "_distutils_hack",
-               "__main__"}
-PASTURE = {
-    "pasture", "pasture.__main__", "pasture.cli", "pasture.cli.main", "pasture.cli.engine",
-    "pasture.cli.render", "pasture.client", "pasture.client._wire", "pasture.client.light",
-    "pasture.client.errors", "pasture.config", "pasture.durations", "pasture.errors",
+# `list`, `ps` and `--version` (pasture.cli.entry) load no third-party package: not even
+# typer. (`_distutils_hack` is setuptools' .pth hook, loaded by every process here.)
+QUICK_THIRD_PARTY = {"_distutils_hack", "__main__"}
+QUICK = {
+    "pasture", "pasture.__main__", "pasture.cli", "pasture.cli.entry", "pasture.cli.quick",
+    "pasture.cli.failures", "pasture.cli.render", "pasture.client", "pasture.client._wire",
+    "pasture.client.light", "pasture.client.errors", "pasture.config", "pasture.durations",
+    "pasture.errors",
 }
+# The other commands load typer (and click, shellingham), but nothing of the full client's
+# stack (httpx, anyio, pydantic and the wire types) nor rich.
+THIRD_PARTY = QUICK_THIRD_PARTY | {"typer", "click", "shellingham", "annotated_doc"}
+PASTURE = QUICK | {"pasture.cli.main", "pasture.cli.engine"}
 RUN = {"pasture.cli.run", "pasture.cli.chat"}
 CREATED = "2026-01-01T00:00:00Z"
 
@@ -73,10 +77,19 @@ def split(modules: list[str]) -> tuple[set[str], set[str]]:
     return ours, others
 
 
-@pytest.mark.parametrize("args", [["list"], ["ps"], ["--version"], ["--help"]])
-def test_quick_commands_import_only_the_allow_list(args: list[str], server: CannedServer,
-                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [["list"], ["ls"], ["ps"], ["--version"], ["-v"]])
+def test_quick_commands_import_no_typer(args: list[str], server: CannedServer,
+                                        tmp_path: Path) -> None:
     ours, others = split(imported_by(args, server, tmp_path))
+    assert ours - QUICK == set()
+    assert others - QUICK_THIRD_PARTY == set()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list", "--help"]])
+def test_help_imports_only_the_allow_list(args: list[str], server: CannedServer,
+                                          tmp_path: Path) -> None:
+    ours, others = split(imported_by(args, server, tmp_path))
+    assert "pasture.cli.main" in ours  # typer answered it
     assert ours - PASTURE == set()
     assert others - THIRD_PARTY == set()
 

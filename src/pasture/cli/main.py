@@ -8,14 +8,15 @@ This module decides what each command imports: only typer at start, and each com
 own modules inside its function. The commands people run many times a minute (`list`,
 `ps`, `show`, `--version`, `run`) talk through `light_client()`, the standard library's
 HTTP and plain JSON; the others through `client()`, the full httpx client with the
-pydantic wire types. So `pasture list` or `--help` pay for neither httpx, pydantic,
-rich, anyio, the engines nor the server (`tests/unit/test_cli_imports.py` keeps it so).
+pydantic wire types. So `pasture --help` or `show` pay for neither httpx, pydantic,
+rich, anyio, the engines nor the server; and `pasture list`, `ps` and `--version` not
+even for typer, as `pasture.cli.entry` runs their functions (`pasture.cli.quick`) before
+this module loads (`tests/unit/test_cli_imports.py` keeps it so).
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -23,12 +24,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from pasture import __version__
-from pasture.cli import engine, render
+from pasture.cli import engine, quick, render
+from pasture.cli.failures import Exit, exit_status, fail
+from pasture.cli.quick import light_client, print_reply
 
 if TYPE_CHECKING:
     from pasture.client import Client
-    from pasture.client.light import LightClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,68 +92,16 @@ app = typer.Typer(
 )
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def reports_errors(func: F) -> F:
-    """Show expected failures as one `Error:` line instead of a traceback."""
+    """Show expected failures as one `Error:` line instead of a traceback (`failures`)."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except KeyboardInterrupt:
-            typer.echo("", err=True)
-            raise typer.Exit(130) from None
-        except Exception as exc:
-            message = failure_message(exc)
-            if message is None:
-                raise
-            raise fail(message) from None
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        status = exit_status(lambda: func(*args, **kwargs))
+        if status:
+            raise typer.Exit(status)
 
     return wrapper  # type: ignore[return-value]
-
-
-def failure_message(exc: Exception) -> str | None:
-    """The line to show for an expected failure; None for a bug, which keeps its traceback.
-
-    The errors' modules are imported here, once something failed; httpx's errors are
-    looked at only if httpx was loaded, as nothing else raises them.
-    """
-    from http.client import HTTPException
-
-    from pasture.client.errors import ResponseError
-    from pasture.errors import PastureError
-
-    if isinstance(exc, ResponseError):
-        return exc.error
-    if isinstance(exc, PastureError):
-        return exc.message
-    if isinstance(exc, OSError | ValueError):  # ConnectionError: the server is not running
-        return str(exc)
-    if isinstance(exc, HTTPException):
-        return str(exc) or type(exc).__name__
-    httpx = sys.modules.get("httpx")
-    if httpx is not None and isinstance(exc, httpx.HTTPError):
-        return str(exc) or type(exc).__name__
-    return None
-
-
-def print_reply(draw: Callable[[], str]) -> None:
-    """Print what `draw` makes of a server's answer. The light client hands the CLI plain
-    JSON, so an answer that lacks a field or holds the wrong type (another program on the
-    port, an incompatible server) fails here: one `Error:` line that blames the answer,
-    not a traceback."""
-    try:
-        text = draw()
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        detail = f"no field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ValueError(f"unexpected answer from the server ({detail})") from None
-    sys.stdout.write(text)
 
 
 def command(*names: str, hidden: bool = False, cls: type[_Command] = _Command,
@@ -175,31 +124,9 @@ def client() -> Client:
     return Client()
 
 
-def light_client(timeout: float | None = None) -> LightClient:
-    """The standard-library client: for the quick, frequent commands."""
-    from pasture.client.light import LightClient
-
-    return LightClient(timeout=timeout)
-
-
 def _version(value: bool) -> None:
-    if not value:
-        return
-    from http.client import HTTPException
-
-    from pasture.client.errors import ResponseError
-
-    try:
-        reply = light_client(timeout=5).version()  # `version` is Ollama's; ours `pasture`
-        server_version = reply.get("pasture") or reply["version"]
-    except (OSError, HTTPException, ResponseError):
-        typer.echo("Warning: could not connect to a running Pasture instance")
-        typer.echo(f"Warning: client version is {__version__}")
-    else:
-        typer.echo(f"pasture version is {server_version}")
-        if server_version != __version__:
-            typer.echo(f"Warning: client version is {__version__}")
-    raise typer.Exit()
+    if value:
+        raise typer.Exit(exit_status(quick.version))
 
 
 def _flag(name: str, help: str, *aliases: str) -> Any:
@@ -405,21 +332,12 @@ def verify(
     from pasture.cli import transfer
 
     if not transfer.verify(client(), models or [], repair, insecure):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-@command("list", "ls")
-def list_models() -> None:
-    """List models."""
-    reply = light_client().list()
-    print_reply(lambda: render.list_table(reply.get("models") or []))
-
-
-@command("ps")
-def ps() -> None:
-    """List running models."""
-    reply = light_client().ps()
-    print_reply(lambda: render.ps_table(reply.get("models") or []))
+# Also answered without typer, by `pasture.cli.entry`: the functions live in `quick`.
+command("list", "ls")(quick.list_models)
+command("ps")(quick.ps)
 
 
 @command("nodes")
