@@ -170,12 +170,16 @@ class Printer:
     def _bad_verb(self, arg: Any, verb: str) -> None:
         """`%!verb(type=value)`, the value printed with %v and the verb's flags."""
         self.out.add(f"%!{verb}(")
+        self._typed_value(arg)
+        self.out.add(")")
+
+    def _typed_value(self, arg: Any) -> None:
+        """`type=value` (the value with %v), or `<nil>`: how fmt reports a misused argument."""
         if arg is None:
             self.out.add("<nil>")
         else:
             self.out.add(type_name(arg) + "=")
             self.print_arg(arg, "v")
-        self.out.add(")")
 
     # ----- padding (format.go) -------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pasture.prompt.gotemplate.printer import Flags, Printer
-from pasture.prompt.gotemplate.values import MAX_TEXT, TooLarge, type_name
+from pasture.prompt.gotemplate.values import MAX_TEXT, TooLarge
 
 MAX_WIDTH = 1_000_000  # Go's fmt `tooLarge`: the largest width or precision it honours
 
@@ -117,11 +117,7 @@ class _Sprintf(Printer):
             for n, arg in enumerate(args[argn:]):
                 if n:
                     self.out.add(", ")
-                if arg is None:
-                    self.out.add("<nil>")
-                else:
-                    self.out.add(type_name(arg) + "=")
-                    self.print_arg(arg, "v")
+                self._typed_value(arg)
             self.out.add(")")
         return self.out.text()
 
