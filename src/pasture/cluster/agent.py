@@ -68,7 +68,7 @@ class NodeAgent:
         `start`, so that the load timeout does not count a large blob's transfer;
         `{"error": …}` when the files cannot be had (errors travel as values: Pasture's
         exceptions are not Ray's to rebuild)."""
-        spec = _spec(spec_fields)
+        spec = LoadSpec.from_json(spec_fields)
         try:
             if spec.rpc_servers:  # the runner loads it to attach the other nodes' workers
                 await asyncio.to_thread(library.build, self.settings.engines_dir)
@@ -86,7 +86,7 @@ class NodeAgent:
         say where it listens and with which key; `{"error": …}` when it cannot start. A
         start the front end gave up on (`abandon`) is stopped as soon as it is up."""
         try:
-            runner = await self.launcher.start(_spec(spec_fields))
+            runner = await self.launcher.start(LoadSpec.from_json(spec_fields))
         except RunnerOutOfMemory as exc:
             return {"error": exc.message, "out_of_memory": True}
         except PastureError as exc:
@@ -126,12 +126,6 @@ class NodeAgent:
         runner = self.runners.pop(runner_id, None)
         if runner is not None:
             await runner.close()
-
-
-def _spec(fields: dict[str, Any]) -> LoadSpec:
-    """A load spec from its JSON fields (Ray brings tuples back as lists)."""
-    return LoadSpec(**{**fields, **{name: tuple(fields[name]) for name in
-                                    ("adapters", "rpc_servers", "rpc_layers")}})
 
 
 def _lender(address: str, settings: Settings) -> Lender | None:

@@ -72,6 +72,12 @@ class LoadSpec:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> LoadSpec:
+        """The spec `to_json` gave (a JSON or Ray round trip brings tuples back as lists)."""
+        return cls(**{**fields, **{name: tuple(fields[name]) for name in
+                                   ("adapters", "rpc_servers", "rpc_layers") if name in fields}})
+
 
 @dataclass
 class Embeddings:
