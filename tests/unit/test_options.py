@@ -77,6 +77,12 @@ def test_engine_fields_are_explicit_and_num_predict_is_capped() -> None:
     assert sampling_fields(opts.merge({"seed": 7, "num_predict": 5}), 2048)["seed"] == 7
 
 
+@pytest.mark.parametrize(("asked", "sent"), [(-1, 20480), (-2, 20480), (0, 0),
+                                             (20480, 20480), (20481, 20480), (1 << 30, 20480)])
+def test_num_predict_never_exceeds_ten_contexts(asked: int, sent: int) -> None:
+    assert sampling_fields(opts.merge({"num_predict": asked}), 2048)["n_predict"] == sent
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("num_ctx", 0, "between 1 and 4194304"), ("num_ctx", 1 << 30, "between 1 and 4194304"),
     ("num_batch", 0, "between 1 and 65536"), ("num_keep", -5, "between -1 and 2147483647"),

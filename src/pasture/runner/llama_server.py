@@ -40,11 +40,12 @@ def sampling_fields(options: dict[str, Any], num_ctx: int) -> dict[str, Any]:
 
     Every sampling field is sent explicitly because llama-server's own defaults differ
     from Ollama's (e.g. its min_p is 0.05 and top_p 0.95). `num_predict` is capped at
-    ten contexts, as Ollama does, so a runaway generation always ends.
+    ten contexts, as Ollama does (`llm/server.go`), so a runaway generation always ends
+    even with context shift: unbounded (-1), fill-the-context (-2) and larger asks alike.
     """
     fields = {_SAMPLING_FIELDS[name]: options[name] for name in opts.SAMPLING
               if options.get(name) is not None}
-    if fields.get("n_predict", -1) < 0:
+    if not 0 <= fields.get("n_predict", -1) <= 10 * num_ctx:
         fields["n_predict"] = 10 * num_ctx
     if fields.get("seed", -1) < 0:
         fields.pop("seed", None)
