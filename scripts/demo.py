@@ -29,7 +29,7 @@ def pasture(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes
 
 
 def server_url() -> str:
-    from pasture.config import env, parse_host
+    from pasture.environment import env, parse_host
 
     return parse_host(env("HOST")).url
 

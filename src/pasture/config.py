@@ -1,65 +1,18 @@
 """Every setting Pasture reads from the environment, in one place.
 
 Each `PASTURE_X` variable falls back to Ollama's `OLLAMA_X`, so an existing Ollama
-setup keeps working. Defaults are Ollama's. Settings are read once, by `Settings.from_env()`.
+setup keeps working (`pasture.environment` reads them). Defaults are Ollama's. Settings
+are read once, by `Settings.from_env()`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pasture.durations import parse_keep_alive
-
-DEFAULT_PORT = 11434
-
-
-def env(name: str, environ: dict[str, str] | None = None) -> str | None:
-    """Value of `PASTURE_<name>`, else `OLLAMA_<name>`, trimmed of spaces and quotes."""
-    source = os.environ if environ is None else environ
-    for prefix in ("PASTURE_", "OLLAMA_"):
-        value = source.get(prefix + name)
-        if value is not None:
-            value = value.strip().strip("\"'")
-            if value:
-                return value
-    return None
-
-
-@dataclass(frozen=True)
-class HostPort:
-    """Where the server listens or the client connects."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-def parse_host(value: str | None) -> HostPort:
-    """Parse `OLLAMA_HOST`-style values: `host`, `host:port`, `:port`, `http://host:port`."""
-    if not value:
-        return HostPort("http", "127.0.0.1", DEFAULT_PORT)
-    scheme = "http"
-    if "://" in value:
-        scheme, value = value.split("://", 1)
-    value = value.rstrip("/")
-    default_port = {"http": DEFAULT_PORT, "https": 443}.get(scheme, DEFAULT_PORT)
-    if value.startswith("["):  # [::1]:port
-        host, _, rest = value[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") and rest[1:] else default_port
-    elif value.count(":") == 1:
-        host, port_text = value.split(":")
-        port = int(port_text) if port_text else default_port
-    else:
-        host, port = value, default_port
-    return HostPort(scheme, host or "127.0.0.1", port)
+from pasture.environment import HostPort, env, parse_host, pasture_only
 
 
 def _int(name: str, default: int, environ: dict[str, str] | None) -> int:
@@ -282,12 +235,6 @@ def parse_mirrors(value: str | None) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"registry mirror {entry!r} is not host=http(s)://address")
         mirrors.append((host, url))
     return tuple(mirrors)
-
-
-def pasture_only(name: str, environ: dict[str, str] | None = None) -> str | None:
-    """Value of `PASTURE_<name>` for a setting Ollama does not have (no OLLAMA_ fallback)."""
-    value = (os.environ if environ is None else environ).get("PASTURE_" + name, "").strip()
-    return value or None
 
 
 def engines_dir(environ: dict[str, str] | None = None) -> Path:

@@ -34,13 +34,13 @@ QUICK_THIRD_PARTY = {"_distutils_hack", "__main__"}
 QUICK = {
     "pasture", "pasture.__main__", "pasture.cli", "pasture.cli.entry", "pasture.cli.quick",
     "pasture.cli.failures", "pasture.cli.render", "pasture.client", "pasture.client._wire",
-    "pasture.client.light", "pasture.client.errors", "pasture.config", "pasture.durations",
+    "pasture.client.light", "pasture.client.errors", "pasture.environment",
     "pasture.errors",
 }
 # The other commands load typer (and click, shellingham), but nothing of the full client's
 # stack (httpx, anyio, pydantic and the wire types) nor rich.
 THIRD_PARTY = QUICK_THIRD_PARTY | {"typer", "click", "shellingham", "annotated_doc"}
-PASTURE = QUICK | {"pasture.cli.main", "pasture.cli.engine"}
+PASTURE = QUICK | {"pasture.cli.main", "pasture.cli.engine", "pasture.config", "pasture.durations"}
 RUN = {"pasture.cli.run", "pasture.cli.chat"}
 CREATED = "2026-01-01T00:00:00Z"
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pasture.config import Settings, parse_host
+from pasture.config import Settings
 from pasture.durations import parse_keep_alive
+from pasture.environment import parse_host
 from pasture.errors import BadRequestError
 
 

@@ -17,7 +17,7 @@ from pasture.cli.chat import Session, message, stream_answer
 from pasture.cli.render import show_info
 from pasture.client.errors import ResponseError
 from pasture.client.light import LightClient
-from pasture.config import env
+from pasture.environment import env
 from pasture.errors import BadRequestError
 from pasture.options import THINK_LEVELS, parse_parameter
 

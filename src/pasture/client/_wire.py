@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pasture import __version__
 from pasture.client.errors import CertificateError, ResponseError, ServerNotRunningError
-from pasture.config import env, parse_host, pasture_only
+from pasture.environment import env, parse_host, pasture_only
 
 if TYPE_CHECKING:
     import ssl

@@ -27,8 +27,9 @@ from pasture.cluster.fetch import BlobSource
 from pasture.cluster.nodes import NodeView, node_name
 from pasture.cluster.planner import ClusterPlanner
 from pasture.cluster.remote import RemoteRunner
-from pasture.config import HostPort, Settings
+from pasture.config import Settings
 from pasture.engine import Device
+from pasture.environment import HostPort
 from pasture.errors import RunnerError
 from pasture.runner.base import LoadSpec, RunnerCrashed, RunnerOutOfMemory
 
