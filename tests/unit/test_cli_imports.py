@@ -34,7 +34,8 @@ QUICK_THIRD_PARTY = {"_distutils_hack", "__main__"}
 QUICK = {
     "pasture", "pasture.__main__", "pasture.cli", "pasture.cli.entry", "pasture.cli.quick",
     "pasture.cli.failures", "pasture.cli.render", "pasture.client", "pasture.client._wire",
-    "pasture.client.light", "pasture.client.errors", "pasture.environment",
+    "pasture.client.light", "pasture.client.errors", "pasture.client.plain_http",
+    "pasture.environment",
     "pasture.errors",
 }
 # The other commands load typer (and click, shellingham), but nothing of the full client's

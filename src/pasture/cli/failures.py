@@ -51,10 +51,9 @@ def failure_message(exc: Exception) -> str | None:
     """The line to show for an expected failure; None for a bug, which keeps its traceback.
 
     The errors' modules are imported here, once something failed; httpx's errors are
-    looked at only if httpx was loaded, as nothing else raises them.
+    looked at only if httpx was loaded, as nothing else raises them. (The light client
+    turns every transport failure into an `OSError`.)
     """
-    from http.client import HTTPException
-
     from pasture.client.errors import ResponseError
     from pasture.errors import PastureError
 
@@ -64,8 +63,6 @@ def failure_message(exc: Exception) -> str | None:
         return exc.message
     if isinstance(exc, OSError | ValueError):  # ConnectionError: the server is not running
         return str(exc)
-    if isinstance(exc, HTTPException):
-        return str(exc) or type(exc).__name__
     httpx = sys.modules.get("httpx")
     if httpx is not None and isinstance(exc, httpx.HTTPError):
         return str(exc) or type(exc).__name__

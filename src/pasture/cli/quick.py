@@ -54,14 +54,12 @@ def ps() -> None:
 
 def version() -> None:
     """The server's version, and this client's where it differs or no server answers."""
-    from http.client import HTTPException
-
     from pasture.client.errors import ResponseError
 
     try:
         reply = light_client(timeout=5).version()  # `version` is Ollama's; ours `pasture`
         server_version = reply.get("pasture") or reply["version"]
-    except (OSError, HTTPException, ResponseError):
+    except (OSError, ResponseError):
         print("Warning: could not connect to a running Pasture instance")
         print(f"Warning: client version is {__version__}")
     else:

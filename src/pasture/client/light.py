@@ -3,25 +3,29 @@
 People call `pasture list` / `ps` / `show` / `run` from shell prompts, editors and scripts
 many times a minute (issue 23), and importing httpx and the pydantic wire types takes
 longer than the whole command should. This client sends the same requests as `Client`
-(URL, headers and API key, errors and stream lines from `_wire`) over `http.client`, and
-returns the server's JSON as dicts, which is what the CLI prints from. `Client` stays the
-library's API and what the CLI uses for everything that uploads or shows progress.
+(URL, headers and API key, errors and stream lines from `_wire`) and returns the server's
+JSON as dicts, which is what the CLI prints from. `Client` stays the library's API and
+what the CLI uses for everything that uploads or shows progress.
 
+A plain `http://` server with no proxy in the way is spoken to over a socket
+(`plain_http`); https and proxies go through `http.client`, which is slower to import.
 Like httpx, it honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, verifies https as `Client`
 does (PASTURE_CA_FILE, SSL_CERT_FILE, SSL_CERT_DIR or certifi's bundle), and follows
-redirects.
+redirects. Whatever goes wrong on the way is an `OSError` (`ServerNotRunningError` when
+nothing listens), and an error answer a `ResponseError`.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-from collections.abc import Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import SplitResult, urljoin, urlsplit
 
+from pasture.client import plain_http
 from pasture.client._wire import (
     base_url,
     connect_failure,
@@ -34,11 +38,26 @@ from pasture.client._wire import (
 )
 
 if TYPE_CHECKING:
+    import http.client
     import ssl
 
 Json = dict[str, Any]
+_T = TypeVar("_T")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 20  # httpx's limit
+
+
+class Response(Protocol):
+    """What the light client reads of an answer: `plain_http.PlainResponse`, or
+    `http.client.HTTPResponse` (https, proxies)."""
+
+    status: int
+    reason: str
+
+    def getheader(self, name: str, default: str | None = None) -> str | None: ...
+    def read(self) -> bytes: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
 
 
 class LightClient:
@@ -104,43 +123,65 @@ class LightClient:
                     yield part
 
     @contextmanager
-    def _exchange(self, method: str, path: str, body: Json | None) -> Iterator[
-            http.client.HTTPResponse]:
+    def _exchange(self, method: str, path: str, body: Json | None) -> Iterator[Response]:
         """Send one request, following redirects; yield a 2xx response, else raise."""
         url = urlsplit(self.url + path)
         data = None if body is None else json.dumps(body).encode()
         headers = dict(self.headers)
         for _ in range(_MAX_REDIRECTS + 1):
-            connection, target, proxy_headers = self._connect(url)
-            try:
-                connection.request(method, target, body=data,
-                                   headers={**headers, **proxy_headers})
-                response = connection.getresponse()
-                location = response.getheader("location")
-                if response.status in _REDIRECTS and location:
-                    following = urlsplit(urljoin(url.geturl(), location))
-                    method, data = _redirected(method, data, response.status)
-                    if (following.scheme, following.netloc) != (url.scheme, url.netloc):
-                        headers.pop("authorization", None)  # as httpx: not to another origin
-                    url = following
-                    continue
-                if response.status >= 400:
-                    text = response.read().decode("utf-8", "replace")
-                    raise response_error(response.status, response.reason, text)
-                yield response
-                return
-            finally:
-                connection.close()
-        raise http.client.HTTPException(f"Exceeded maximum allowed redirects ({_MAX_REDIRECTS})")
+            with ExitStack() as opened:
+                try:
+                    response = self._send(method, url, headers, data, opened)
+                    location = response.getheader("location")
+                    if response.status in _REDIRECTS and location:
+                        following = urlsplit(urljoin(url.geturl(), location))
+                        method, data = _redirected(method, data, response.status)
+                        if (following.scheme, following.netloc) != (url.scheme, url.netloc):
+                            headers.pop("authorization", None)  # httpx's rule: not elsewhere
+                        url = following
+                        continue
+                    if response.status >= 400:
+                        text = response.read().decode("utf-8", "replace")
+                        raise response_error(response.status, response.reason, text)
+                    yield response
+                    return
+                except _http_client_errors() as exc:  # an answer that is not HTTP
+                    raise plain_http.ProtocolError(str(exc) or type(exc).__name__) from None
+        raise plain_http.ProtocolError(f"Exceeded maximum allowed redirects ({_MAX_REDIRECTS})")
 
-    def _connect(
-        self, url: SplitResult
-    ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
-        """An open connection for `url` (through a proxy if one applies), the request
-        target, and the headers the proxy needs on each request."""
-        target = url.path + (f"?{url.query}" if url.query else "")
+    def _send(self, method: str, url: SplitResult, headers: dict[str, str],
+              data: bytes | None, opened: ExitStack) -> Response:
+        """Send one request to `url`; the answer with its head read. What it opens is
+        closed with `opened`."""
         host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+        target = url.path + (f"?{url.query}" if url.query else "")
         proxy = _proxy_for(url)
+        if url.scheme == "http" and proxy is None:
+            sock = self._connected(lambda: plain_http.connect(host, port, self.timeout))
+            opened.callback(sock.close)
+            response = plain_http.request(sock, method, target, url.netloc, headers, data)
+            opened.callback(response.close)
+            return response
+        connection, target, proxy_headers = self._through_http_client(url, proxy, target)
+        opened.callback(connection.close)
+        connection.request(method, target, body=data, headers={**headers, **proxy_headers})
+        return connection.getresponse()
+
+    def _connected(self, connect: Callable[[], _T]) -> _T:
+        """`connect()`'s result; nothing listening is `ServerNotRunningError`."""
+        try:
+            return connect()
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise connect_failure(self.url, exc) from None
+
+    def _through_http_client(
+        self, url: SplitResult, proxy: SplitResult | None, target: str,
+    ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+        """An open `http.client` connection for `url` (https, or through a proxy), the
+        request target, and the headers the proxy needs on each request."""
+        host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
         proxy_headers: dict[str, str] = {}
         tls = tls_context() if url.scheme == "https" else None
         if proxy is None:
@@ -154,12 +195,7 @@ class LightClient:
                 connection.set_tunnel(host, port, headers=auth)
             else:  # plain http: the proxy takes the absolute URL
                 target, proxy_headers = url.geturl(), auth
-        try:
-            connection.connect()
-        except TimeoutError:
-            raise
-        except OSError as exc:
-            raise connect_failure(self.url, exc) from None
+        self._connected(connection.connect)
         return connection, target, proxy_headers
 
 
@@ -167,8 +203,16 @@ def _chat(model: str, messages: Sequence[Json], stream: bool, fields: Mapping[st
     return given({"model": model, "messages": list(messages), "stream": stream, **fields})
 
 
+def _http_client_errors() -> tuple[type[Exception], ...]:
+    """`http.client`'s exceptions, if it was used (only https and proxies load it)."""
+    loaded = sys.modules.get("http.client")
+    return (loaded.HTTPException,) if loaded is not None else ()
+
+
 def _connection(host: str, port: int, tls: ssl.SSLContext | None,
                 timeout: float | None) -> http.client.HTTPConnection:
+    import http.client
+
     if tls is None:
         return http.client.HTTPConnection(host, port, timeout=timeout)
     return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
