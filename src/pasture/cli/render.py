@@ -9,7 +9,6 @@ Pure formatting lives here (no network, no typer, no rich: live progress is in
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -315,6 +314,8 @@ class WordWrapper:
     """
 
     def __init__(self, out: TextIO, width: int | None = None) -> None:
+        import shutil  # here, not at the top: it loads bz2 and lzma, which `list` needs not
+
         self.out = out
         self.width = width or shutil.get_terminal_size().columns
         self.column = 0

@@ -28,7 +28,10 @@ class ProtocolError(OSError):
 
 def connect(host: str, port: int, timeout: float | None) -> socket.socket:
     """A connected socket (`OSError` if nothing listens there)."""
-    return socket.create_connection((host, port), timeout=timeout)
+    # An ASCII name goes as bytes: given a str, the socket module loads the idna codec
+    # (and stringprep) to encode it, a tenth of what `pasture list` may take.
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    return socket.create_connection((name, port), timeout=timeout)
 
 
 def request(sock: socket.socket, method: str, target: str, authority: str,
