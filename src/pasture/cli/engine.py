@@ -6,8 +6,8 @@ its next model load.
 
 Their arguments are declared with the other commands' (`pasture.cli.main`). The
 `pasture.engines` modules (GPU and CPU probing, the runner, the builder) and rich are
-imported inside the commands, so that `pasture engine --help` and every other `pasture`
-command pay nothing for them.
+imported inside the commands, as are the settings, so that `pasture engine --help` and
+every other `pasture` command pay nothing for them.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pasture.cli.render import table
-from pasture.config import engines_dir, pasture_only
 
 if TYPE_CHECKING:
     from pasture.engines.builds import EngineBuild, EngineBuilds
 
 
 def builds() -> EngineBuilds:
+    from pasture.config import engines_dir
     from pasture.engines.builds import EngineBuilds
 
     return EngineBuilds(engines_dir())
@@ -30,6 +30,7 @@ def builds() -> EngineBuilds:
 
 def list_builds() -> None:
     """Show the installed builds, what each supports, and which this machine would use."""
+    from pasture.config import pasture_only
     from pasture.engines.choose import choices
     from pasture.engines.launch import discover
     from pasture.engines.probe import host_cpu_flags

@@ -14,12 +14,9 @@ stderr, then a hint, with exit status 2.
 from __future__ import annotations
 
 import argparse
-import inspect
 import shutil
 import sys
-import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
 from pasture.cli.failures import Exit, exit_status, fail
@@ -50,21 +47,24 @@ class UsageError(Exception):
     """The command line is wrong (before a command runs): exit status 2."""
 
 
-@dataclass
 class Command:
     """A command, or a group of them (`pasture`, `pasture engine`) when it has `commands`.
 
     `names` are the name and its aliases, which help does not show. A group's members
     named with dashes (`--version`) are its flags. `run` gets the parsed arguments as
     keywords (their `dest`, e.g. `think_level`); `prepare` may rewrite the words first.
+    (A plain class: a dataclass would import `inspect`, 15 ms of `pasture --help`.)
     """
 
-    names: tuple[str, ...]
-    run: Callable[..., object] | None = None
-    arguments: tuple[Argument, ...] = ()
-    help: str = ""
-    prepare: Callable[[list[str]], list[str]] | None = None
-    commands: list[Command] = field(default_factory=list)
+    def __init__(self, names: tuple[str, ...], run: Callable[..., object] | None = None,
+                 arguments: tuple[Argument, ...] = (), help: str = "",
+                 prepare: Callable[[list[str]], list[str]] | None = None) -> None:
+        self.names = names
+        self.run = run
+        self.arguments = arguments
+        self.help = help
+        self.prepare = prepare
+        self.commands: list[Command] = []
 
     @property
     def name(self) -> str:
@@ -72,8 +72,10 @@ class Command:
 
     @property
     def description(self) -> str:
-        """All of the help: the given text, else the function's docstring."""
-        return inspect.cleandoc(self.help or (self.run.__doc__ if self.run else "") or "")
+        """All of the help: the given text, else the function's docstring, its lines
+        stripped of their indentation."""
+        text = self.help or (self.run.__doc__ if self.run else "") or ""
+        return "\n".join(line.strip() for line in text.strip().splitlines())
 
     @property
     def summary(self) -> str:
@@ -150,6 +152,8 @@ def overview(group: Command, prog: str) -> str:
 
 def _columns(rows: list[tuple[str, str]]) -> str:
     """Names and their help in two columns, the help wrapped to the terminal."""
+    import textwrap  # only help needs it: not imported by every command
+
     indent = 2 + max(len(name) for name, _ in rows) + 3
     width = max(shutil.get_terminal_size().columns - 2, indent + 20)
     return "".join(textwrap.fill(text, width, initial_indent=f"  {name:<{indent - 2}}",
