@@ -44,16 +44,17 @@ def flag(*names: str, help: str) -> Argument:
 
 
 class UsageError(Exception):
-    """The command line is wrong (before a command runs): exit status 2."""
+    """A command's `prepare` found its words wrong: exit status 2, as argparse's errors."""
 
 
 class Command:
     """A command, or a group of them (`pasture`, `pasture engine`) when it has `commands`.
 
-    `names` are the name and its aliases, which help does not show. A group's members
-    named with dashes (`--version`) are its flags. `run` gets the parsed arguments as
-    keywords (their `dest`, e.g. `think_level`); `prepare` may rewrite the words first.
-    (A plain class: a dataclass would import `inspect`, 15 ms of `pasture --help`.)
+    `names` are the name and its aliases, which a group's overview does not list. A
+    group's members named with dashes (`--version`) are its flags. `run` gets the parsed
+    arguments as keywords (their `dest`, e.g. `think_level`); `prepare` may rewrite the
+    words first. (A plain class: a dataclass would import `inspect`, 15 ms of
+    `pasture --help`.)
     """
 
     def __init__(self, names: tuple[str, ...], run: Callable[..., object] | None = None,
@@ -175,6 +176,7 @@ class _Parser(argparse.ArgumentParser):
         raise Exit(usage_error(message, self.prog))
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        """After `--help`: end as a command does, with `Exit`, not `sys.exit`."""
         if message:
             sys.stderr.write(message)
         raise Exit(status)
