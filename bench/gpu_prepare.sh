@@ -28,7 +28,7 @@ PACKAGES=(
     typing-extensions==4.16.0
     uvicorn==0.54.0 click==8.5.1 h11==0.16.0
     httpx==0.28.1 httpcore==1.0.9 anyio==4.16.0 idna==3.20 certifi==2026.10.19.post1
-    typer==0.29.2 shellingham==1.5.4 rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
+    rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
     pygments==2.21.0
     prompt-toolkit==3.0.53 wcwidth==0.9.4
     cryptography==50.0.2 cffi==2.1.1 pycparser==3.12

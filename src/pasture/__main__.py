@@ -2,6 +2,6 @@
 
 import sys
 
-from pasture.cli.entry import main
+from pasture.cli.main import main
 
 sys.exit(main())

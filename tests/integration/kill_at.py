@@ -57,6 +57,6 @@ def kill_at(event: str, pattern: str) -> None:
 if __name__ == "__main__":
     event, _, pattern = os.environ.pop("PASTURE_TEST_KILL_AT").partition(":")
     kill_at(event, pattern)
-    from pasture.cli.main import app
+    from pasture.cli.main import main
 
-    app(["serve"])
+    sys.exit(main(["serve"]))

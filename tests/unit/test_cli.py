@@ -7,15 +7,19 @@ integration tests.
 
 from __future__ import annotations
 
+import io
 import socket
+import sys
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
-from typer.testing import CliRunner
 
 from pasture import OLLAMA_VERSION, __version__
-from pasture.cli.main import app
+from pasture.cli.main import main
 from tests.unit.canned_server import CannedServer, Reply
 
 CREATED = "2026-01-01T00:00:00Z"
@@ -40,8 +44,24 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CannedServer]:
     canned.stop()
 
 
-def invoke(*args: str, input: str | None = None):  # noqa: ANN201 - click's Result
-    return CliRunner().invoke(app, list(args), input=input)
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def invoke(*args: str, input: str = "") -> Result:
+    """Run `pasture ARGS` in this process (fast), with `input` as its piped stdin."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (redirect_stdout(stdout), redirect_stderr(stderr),
+          mock.patch.object(sys, "stdin", io.StringIO(input))):
+        code = main(args)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
 
 
 def test_list_prints_ollamas_table(server: CannedServer) -> None:

@@ -4,26 +4,25 @@ These work on the local engines directory (`PASTURE_ENGINES`), not through the s
 building needs this machine's compilers, and a running server picks up a new build at
 its next model load.
 
-The `pasture.engines` modules (GPU and CPU probing, the runner, the builder) and rich are
-imported inside the commands, so that registering this group costs every other
-`pasture` command nothing.
+Their arguments are declared with the other commands' (`pasture.cli.main`). The
+`pasture.engines` modules (GPU and CPU probing, the runner, the builder) and rich are
+imported inside the commands, as are the settings, so that `pasture engine --help` and
+every other `pasture` command pay nothing for them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from pasture.cli.render import table
-from pasture.config import engines_dir, pasture_only
 
 if TYPE_CHECKING:
     from pasture.engines.builds import EngineBuild, EngineBuilds
 
 
 def builds() -> EngineBuilds:
+    from pasture.config import engines_dir
     from pasture.engines.builds import EngineBuilds
 
     return EngineBuilds(engines_dir())
@@ -34,6 +33,7 @@ def list_builds() -> None:
     from pasture.engines.choose import choices
     from pasture.engines.launch import discover
     from pasture.engines.probe import host_cpu_flags
+    from pasture.environment import pasture_only
 
     store = builds()
     flags = host_cpu_flags()
@@ -42,15 +42,14 @@ def list_builds() -> None:
     rows = [[b.name, b.kind, b.version, " ".join(b.cpu_features) or "-",
              " ".join(f"sm{a}" for a in b.cuda_archs) or "-", status(b, flags)]
             for b in installed]
-    typer.echo(table(["NAME", "KIND", "VERSION", "CPU INSTRUCTIONS", "CUDA", "STATUS"], rows),
-               nl=False)
+    print(table(["NAME", "KIND", "VERSION", "CPU INSTRUCTIONS", "CUDA", "STATUS"], rows), end="")
     cpu_choice, gpu_choice = choices(installed, flags, info.gpus, pasture_only("ENGINE"))
-    typer.echo(f"\nCPU placements use: {cpu_choice.name}")
+    print(f"\nCPU placements use: {cpu_choice.name}")
     if gpu_choice is not None:
         names = ", ".join(f"{g.name} ({g.description})" for g in info.gpus)
-        typer.echo(f"GPU placements use: {gpu_choice.name} (GPUs: {names})")
+        print(f"GPU placements use: {gpu_choice.name} (GPUs: {names})")
     else:
-        typer.echo("GPU placements: no GPU found by any installed build")
+        print("GPU placements: no GPU found by any installed build")
 
 
 def status(build: EngineBuild, flags: set[str]) -> str:
@@ -73,23 +72,8 @@ def has_rpc(build: EngineBuild) -> bool:
     return library.available(builds().root, build.version, build.site)
 
 
-def build(
-    native: Annotated[bool, typer.Option(
-        "--native", help="Compile for this CPU (every build does; the default)")] = True,
-    cuda: Annotated[bool, typer.Option("--cuda", help="Build for NVIDIA GPUs")] = False,
-    cuda_arch: Annotated[str | None, typer.Option(
-        "--cuda-arch", help="Compute capability, e.g. 90 (default: this machine's GPU)")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Name of the build")] = None,
-    source: Annotated[Path | None, typer.Option(
-        "--source", help="xllamacpp source archive (default: download it from PyPI)")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel compile jobs")]
-    = None,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild an existing build")] = False,
-    rpc: Annotated[bool, typer.Option(
-        "--rpc", help="Layers on other machines (`pasture worker`): alone, build only ggml's "
-        "RPC backend for the installed engines (seconds); with --cuda, compile it in")]
-    = False,
-) -> None:
+def build(native: bool, cuda: bool, cuda_arch: str | None, name: str | None,
+          source: Path | None, jobs: int | None, force: bool, rpc: bool) -> None:
     """Compile the engine for this machine (takes a while) and install it as a build."""
     import tempfile
 
@@ -101,12 +85,12 @@ def build(
         from pasture.rpc import library
 
         built = library.build(_ensure(store.root))
-        typer.echo(f"built ggml's RPC backend for engine {store.default().version}: every "
-                   f"build of that version can now attach RPC workers ({built.parent})")
+        print(f"built ggml's RPC backend for engine {store.default().version}: every "
+              f"build of that version can now attach RPC workers ({built.parent})")
         return
     plan = plan_build(cuda=cuda, cuda_arch=cuda_arch, name=name, rpc=rpc)
     if (store.root / plan.name / "build.json").is_file() and not force:
-        typer.echo(f"engine build '{plan.name}' is already installed (--force rebuilds it)")
+        print(f"engine build '{plan.name}' is already installed (--force rebuilds it)")
         return
     version = store.default().version
     with BuildProgress() as progress:
@@ -116,29 +100,23 @@ def build(
             progress.update("installing and checking the new build", None)
             installed = store.install(wheel, plan.name, plan.origin, native=True,
                                       replace_existing=True)
-    typer.echo(f"installed engine build '{installed.name}': {installed.kind}, "
-               f"{' '.join(installed.cpu_features)}")
+    print(f"installed engine build '{installed.name}': {installed.kind}, "
+          f"{' '.join(installed.cpu_features)}")
 
 
-def install(
-    wheel: Annotated[Path, typer.Argument(help="An xllamacpp wheel file", show_default=False)],
-    name: Annotated[str | None, typer.Option("--name", help="Name of the build")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a build of that name")]
-    = False,
-) -> None:
+def install(wheel: Path, name: str | None, force: bool) -> None:
     """Add a prebuilt engine, such as a CUDA wheel, after checking that it imports."""
     installed = builds().install(wheel, name, f"installed from {wheel.name}",
                                  replace_existing=force)
     devices = f", CUDA compute {' '.join(map(str, installed.cuda_archs))}" \
         if installed.cuda_archs else ""
-    typer.echo(f"installed engine build '{installed.name}': {installed.kind}{devices}")
+    print(f"installed engine build '{installed.name}': {installed.kind}{devices}")
 
 
-def remove(name: Annotated[str, typer.Argument(help="Build to remove", show_default=False)]
-           ) -> None:
+def remove(name: str) -> None:
     """Delete an engine build (the default one cannot be removed)."""
     builds().remove(name)
-    typer.echo(f"deleted engine build '{name}'")
+    print(f"deleted engine build '{name}'")
 
 
 def _ensure(path: Path) -> Path:
@@ -178,6 +156,3 @@ class BuildProgress:
         elif status != self.last[0] or (files or 0) >= self.last[1] + 25:
             self.console.print(f"{status} {count}".rstrip())
             self.last = (status, files or 0)
-
-
-COMMANDS = {"list": list_builds, "build": build, "install": install, "remove": remove}

@@ -1,9 +1,9 @@
 """How every `pasture` command ends: its exit status, and one `Error:` line instead of a
 traceback for an expected failure.
 
-Without typer, so that the commands answered before typer loads (`pasture.cli.entry`)
-and the typer ones (`pasture.cli.main`) end the same way: status 1 and `Error: <message>`
-on stderr for what the server, the network or the user's input got wrong, 130 after
+Every command runs through `exit_status` (`pasture.cli.parsing`), so all end the same
+way: status 1 and `Error: <message>` on stderr for what the server, the network or the
+user's input got wrong, 2 for a wrong command line (`fail(message, 2)`), 130 after
 Ctrl+C, and a traceback only for a bug.
 """
 
@@ -31,7 +31,7 @@ def fail(message: str, code: int = 1) -> Exit:
 def exit_status(command: Callable[[], Any]) -> int:
     """Run `command` and say how it ended: 0, the code of an `Exit` it raised, 1 after an
     expected failure (shown as one `Error:` line), 130 after Ctrl+C. Anything else (a
-    bug, or typer's own exits) goes on up."""
+    bug) goes on up."""
     try:
         command()
     except Exit as exc:

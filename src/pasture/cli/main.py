@@ -1,120 +1,43 @@
 """The `pasture` command: Ollama's CLI, talking to the server only through `pasture.client`.
 
-Every command turns failures into `Error: <message>` on stderr and exit status 1 (130
-after Ctrl+C), never a traceback. `serve` is the one command that starts the server
-in this process instead of calling it.
+Every command is declared here, with its arguments, and `main` runs the one the command
+line names (`pasture.cli.parsing`: argparse, building that command's parser only). Every
+command turns failures into `Error: <message>` on stderr and exit status 1 (130 after
+Ctrl+C; 2 for a wrong command line), never a traceback. `serve` is the one command that
+starts the server in this process instead of calling it.
 
-This module decides what each command imports: only typer at start, and each command's
-own modules inside its function. The commands people run many times a minute (`list`,
-`ps`, `show`, `--version`, `run`) talk through `light_client()`, the standard library's
-HTTP and plain JSON; the others through `client()`, the full httpx client with the
-pydantic wire types. So `pasture --help` or `show` pay for neither httpx, pydantic,
-rich, anyio, the engines nor the server; and `pasture list`, `ps` and `--version` not
-even for typer, as `pasture.cli.entry` runs their functions (`pasture.cli.quick`) before
-this module loads (`tests/unit/test_cli_imports.py` keeps it so).
+This module also decides what each command imports: at start only the standard library,
+`parsing`, `failures`, `quick` and `render`; each command's own modules inside its
+function. The commands people run many times a minute (`list`, `ps`, `show`, `--version`,
+`run`) talk through `light_client()`, the standard library's HTTP and plain JSON; the
+others through `client()`, the full httpx client with the pydantic wire types. So `pasture
+--help`, `list` or `show` import no third-party package at all, nor rich, the engines or
+the server (`tests/unit/test_cli_imports.py` keeps it so).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperCommand, TyperGroup
-
-from pasture.cli import engine, quick, render
-from pasture.cli.failures import Exit, exit_status, fail
+from pasture.cli import engine, parsing, quick, render
+from pasture.cli.failures import Exit, fail
+from pasture.cli.parsing import UsageError, arg, flag
 from pasture.cli.quick import light_client, print_reply
 
 if TYPE_CHECKING:
     from pasture.client import Client
 
-F = TypeVar("F", bound=Callable[..., Any])
+PASTURE = parsing.Command(("pasture",), help="Large language model runner")
+MODEL = arg("model", help="Name of the model")
+INSECURE = flag("--insecure", help="Use an insecure registry")
 
 
-class _HelpOffByDefault:
-    """Typer (0.29) checks each parameter's value with a pydantic TypeAdapter, built on
-    first use, unless it is a bool flag already holding a bool. Its own `--help` option
-    holds None when not given, so every command would import pydantic (about 70 ms)
-    only to find that no help was asked for; a False default skips that."""
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)  # type: ignore[misc]
-        if option is not None and option.default is None:
-            option.default = False
-        return option
-
-
-class _Group(_HelpOffByDefault, TyperGroup):
-    pass
-
-
-class _Command(_HelpOffByDefault, TyperCommand):
-    pass
-
-
-class _RunCommand(_Command):
-    """`run`, which also takes Ollama's `--think=LEVEL` spelling (`--think=max`) of
-    `--think-level LEVEL` (`--think=true|false`: `--think` / `--nothink`)."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        end = args.index("--") if "--" in args else len(args)  # a prompt after `--` is text
-        flags = [part for arg in args[:end] for part in _think_flag(arg)]
-        return super().parse_args(ctx, flags + args[end:])
-
-
-def _think_flag(arg: str) -> list[str]:
-    """One argument of `run`, Ollama's `--think=VALUE` rewritten as Pasture's flags."""
-    if not arg.startswith("--think="):
-        return [arg]
-    from pasture.options import THINK_LEVELS
-
-    value = arg.removeprefix("--think=").lower()
-    if value in ("true", "false"):
-        return ["--think" if value == "true" else "--nothink"]
-    if value in THINK_LEVELS:
-        return ["--think-level", value]
-    raise typer.BadParameter(f"invalid value for --think: {value!r} (must be true, false, "
-                             "high, medium, low, or max)")
-
-
-app = typer.Typer(
-    name="pasture",
-    cls=_Group,
-    help="Large language model runner",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def reports_errors(func: F) -> F:
-    """Show expected failures as one `Error:` line instead of a traceback (`failures`)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        status = exit_status(lambda: func(*args, **kwargs))
-        if status:
-            raise typer.Exit(status)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def command(*names: str, hidden: bool = False, cls: type[_Command] = _Command,
-            **kwargs: Any) -> Callable[[F], F]:
-    """Register a command under one or more names, with error reporting."""
-
-    def register(func: F) -> F:
-        wrapped = reports_errors(func)
-        for index, name in enumerate(names):
-            app.command(name, cls=cls, hidden=hidden or index > 0, **kwargs)(wrapped)
-        return func
-
-    return register
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line (`sys.argv` unless given); return its exit status."""
+    return parsing.run(PASTURE, sys.argv[1:] if argv is None else argv, "pasture")
 
 
 def client() -> Client:
@@ -124,34 +47,10 @@ def client() -> Client:
     return Client()
 
 
-def _version(value: bool) -> None:
-    if value:
-        raise typer.Exit(exit_status(quick.version))
-
-
-def _flag(name: str, help: str, *aliases: str) -> Any:
-    return typer.Option(name, *aliases, help=help)
-
-
-Insecure = Annotated[bool, _flag("--insecure", "Use an insecure registry")]
-ModelArg = Annotated[str, typer.Argument(help="Name of the model", show_default=False)]
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option("--version", "-v", is_eager=True, callback=_version,
-                     help="Show version information"),
-    ] = False,
-) -> None:
-    """Large language model runner."""
-
-
 # ----- server -----------------------------------------------------------------------------
 
 
-@command("serve", "start")
+@PASTURE.command("serve", aliases=("start",))
 def serve() -> None:
     """Start the Pasture server (settings from PASTURE_* / OLLAMA_* variables)."""
     from pasture.config import Settings
@@ -160,61 +59,81 @@ def serve() -> None:
     run_server(Settings.from_env())
 
 
-@command("worker")
-def worker(
-    host: Annotated[str, typer.Option(
-        "--host", help="IPv4 address to listen on: the trusted network's, never a public one")]
-    = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on")] = 50052,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", "-t", help="CPU threads (default: every core)")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(
-        "--cache-dir", help="Tensor cache (default: ~/.pasture/rpc-cache)")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Keep no tensor cache")] = False,
-    allow_wildcard: Annotated[bool, typer.Option(
-        "--allow-wildcard", help="Allow 0.0.0.0 (every network here must be trusted)")]
-    = False,
-    engine: Annotated[str | None, typer.Option(
-        "--engine", help="Engine build to serve with; a GPU build offers its GPUs "
-        "(default: PASTURE_ENGINE, else the installed wheel, which offers the CPU)")] = None,
-) -> None:
+@PASTURE.command(
+    "worker",
+    arg("--host", default="127.0.0.1", help="IPv4 address to listen on: the trusted network's, "
+        "never a public one (default: %(default)s)"),
+    arg("-p", "--port", type=int, default=50052, metavar="PORT",
+        help="Port to listen on (default: %(default)s)"),
+    arg("-t", "--threads", type=int, metavar="N", help="CPU threads (default: every core)"),
+    arg("--cache-dir", type=Path, metavar="PATH",
+        help="Tensor cache (default: ~/.pasture/rpc-cache)"),
+    flag("--no-cache", help="Keep no tensor cache"),
+    flag("--allow-wildcard", help="Allow 0.0.0.0 (every network here must be trusted)"),
+    arg("--engine", metavar="BUILD", help="Engine build to serve with; a GPU build offers its "
+        "GPUs (default: PASTURE_ENGINE, else the installed wheel, which offers the CPU)"),
+)
+def worker(host: str, port: int, threads: int | None, cache_dir: Path | None, no_cache: bool,
+           allow_wildcard: bool, engine: str | None) -> None:
     """Offer this machine's CPU or GPUs to runners elsewhere (llama.cpp's RPC server).
 
     A server with PASTURE_RPC_SERVERS=HOST:PORT places some of a model's layers here.
     The RPC protocol trusts every message: listen only on a network you trust.
     """
+    from pasture.environment import pasture_only
     from pasture.rpc import worker as rpc_worker
     from pasture.rpc.endpoints import listen_address
 
     listen_address(host, allow_wildcard)
     cache = None if no_cache else (cache_dir or rpc_worker.default_cache())
-    from pasture.config import pasture_only
-
     rpc_worker.run(host, port, threads, cache, engine or pasture_only("ENGINE"))
 
 
 # ----- inference --------------------------------------------------------------------------
 
 
-@command("run", cls=_RunCommand)
-def run(
-    model: ModelArg,
-    prompt: Annotated[list[str] | None, typer.Argument(help="Prompt (else interactive)")] = None,
-    verbose: Annotated[bool, _flag("--verbose", "Show timings for the response")] = False,
-    keepalive: Annotated[
-        str | None, _flag("--keepalive", "Duration to keep the model loaded (e.g. 5m)")
-    ] = None,
-    format: Annotated[str | None, _flag("--format", "Response format (json)")] = None,
-    nowordwrap: Annotated[bool, _flag("--nowordwrap", "Don't wrap words")] = False,
-    think: Annotated[
-        bool | None, typer.Option("--think/--nothink", help="Turn thinking on or off")
-    ] = None,
-    think_level: Annotated[
-        str | None, _flag("--think-level", "Thinking effort: low, medium, high or max")
-    ] = None,
-    hidethinking: Annotated[bool, _flag("--hidethinking", "Hide thinking output")] = False,
-    insecure: Insecure = False,
-) -> None:
+def _think_flags(words: list[str]) -> list[str]:
+    """`run`'s words with Ollama's `--think=VALUE` spelled as Pasture's flags:
+    `--think=max` is `--think-level max`, `--think=true|false` `--think` / `--nothink`.
+    A prompt after `--` is text, left alone."""
+    end = words.index("--") if "--" in words else len(words)
+    return [part for word in words[:end] for part in _think_flag(word)] + words[end:]
+
+
+def _think_flag(word: str) -> list[str]:
+    if not word.startswith("--think="):
+        return [word]
+    from pasture.options import THINK_LEVELS
+
+    value = word.removeprefix("--think=").lower()
+    if value in ("true", "false"):
+        return ["--think" if value == "true" else "--nothink"]
+    if value in THINK_LEVELS:
+        return ["--think-level", value]
+    raise UsageError(f"invalid value for --think: {value!r} (must be true, false, "
+                     "high, medium, low, or max)")
+
+
+@PASTURE.command(
+    "run",
+    MODEL,
+    arg("prompt", nargs="*", help="Prompt (else interactive)"),
+    flag("--verbose", help="Show timings for the response"),
+    arg("--keepalive", metavar="DURATION", help="Duration to keep the model loaded (e.g. 5m)"),
+    arg("--format", metavar="FORMAT", help="Response format (json)"),
+    flag("--nowordwrap", help="Don't wrap words"),
+    arg("--think", action="store_const", const=True, dest="think",
+        help="Turn thinking on (--think=LEVEL: at that effort)"),
+    arg("--nothink", action="store_const", const=False, dest="think",
+        help="Turn thinking off"),
+    arg("--think-level", metavar="LEVEL", help="Thinking effort: low, medium, high or max"),
+    flag("--hidethinking", help="Hide thinking output"),
+    INSECURE,
+    prepare=_think_flags,
+)
+def run(model: str, prompt: list[str], verbose: bool, keepalive: str | None,
+        format: str | None, nowordwrap: bool, think: bool | None, think_level: str | None,
+        hidethinking: bool, insecure: bool) -> None:
     """Run a model: answer PROMPT, or chat interactively."""
     from pasture.cli.chat import Session
     from pasture.cli.run import run as run_model
@@ -230,7 +149,7 @@ def run(
         verbose=verbose,
         word_wrap=not nowordwrap,
     )
-    run_model(light_client(), session, prompt or [], insecure)
+    run_model(light_client(), session, prompt, insecure)
 
 
 def _think_value(think: bool | None, level: str | None) -> bool | str | None:
@@ -244,17 +163,16 @@ def _think_value(think: bool | None, level: str | None) -> bool | str | None:
     return level.lower()
 
 
-@command("bench")
-def bench(
-    model: ModelArg,
-    clients: Annotated[
-        str, _flag("--clients", "Clients at once for the throughput figures, comma-separated")
-    ] = "1,2,4,8",
-    tokens: Annotated[int, _flag("--tokens", "Tokens each request generates")] = 128,
-    output: Annotated[
-        Path | None, _flag("--output", "Where to write PATH.json and PATH.png", "-o")
-    ] = None,
-) -> None:
+@PASTURE.command(
+    "bench",
+    MODEL,
+    arg("--clients", default="1,2,4,8", metavar="N,N,...", help="Clients at once for the "
+        "throughput figures, comma-separated (default: %(default)s)"),
+    arg("--tokens", type=int, default=128, metavar="N",
+        help="Tokens each request generates (default: %(default)s)"),
+    arg("-o", "--output", type=Path, metavar="PATH", help="Where to write PATH.json and PATH.png"),
+)
+def bench(model: str, clients: str, tokens: int, output: Path | None) -> None:
     """Measure a model on this machine: load, prompt and decode speed, time to first
     token, and throughput for several clients, with speculative decoding off and on."""
     from pasture.cli import bench as measure
@@ -269,8 +187,8 @@ def bench(
     measure.run(model, counts, tokens, output or Path(f"pasture-bench-{safe}"))
 
 
-@command("stop")
-def stop(model: ModelArg) -> None:
+@PASTURE.command("stop", MODEL)
+def stop(model: str) -> None:
     """Stop a running model."""
     from pasture.client import ResponseError
 
@@ -285,16 +203,16 @@ def stop(model: ModelArg) -> None:
 # ----- registry ---------------------------------------------------------------------------
 
 
-@command("pull")
-def pull(model: ModelArg, insecure: Insecure = False) -> None:
+@PASTURE.command("pull", MODEL, INSECURE)
+def pull(model: str, insecure: bool) -> None:
     """Pull a model from a registry."""
     from pasture.cli import transfer
 
     transfer.pull(client(), model, insecure)
 
 
-@command("push")
-def push(model: ModelArg, insecure: Insecure = False) -> None:
+@PASTURE.command("push", MODEL, INSECURE)
+def push(model: str, insecure: bool) -> None:
     """Push a model to a registry."""
     from pasture.cli import transfer
 
@@ -304,63 +222,61 @@ def push(model: ModelArg, insecure: Insecure = False) -> None:
 # ----- model management -------------------------------------------------------------------
 
 
-@command("create")
-def create(
-    model: ModelArg,
-    file: Annotated[Path, _flag("--file", "Name of the Modelfile", "-f")] = Path("Modelfile"),
-    quantize: Annotated[
-        str | None, _flag("--quantize", "Quantize model to this level (e.g. q4_K_M)", "-q")
-    ] = None,
-) -> None:
+@PASTURE.command(
+    "create",
+    MODEL,
+    arg("-f", "--file", type=Path, default=Path("Modelfile"), metavar="PATH",
+        help="Name of the Modelfile (default: %(default)s)"),
+    arg("-q", "--quantize", metavar="LEVEL", help="Quantize model to this level (e.g. q4_K_M)"),
+)
+def create(model: str, file: Path, quantize: str | None) -> None:
     """Create a model from a Modelfile."""
     from pasture.cli import transfer
 
     transfer.create(client(), model, file, quantize)
 
 
-@command("verify")
-def verify(
-    models: Annotated[
-        list[str] | None, typer.Argument(help="Models to check (default: all)", show_default=False)
-    ] = None,
-    repair: Annotated[
-        bool, _flag("--repair", "Pull damaged files again from the model's registry")
-    ] = False,
-    insecure: Insecure = False,
-) -> None:
+@PASTURE.command(
+    "verify",
+    arg("models", nargs="*", metavar="MODEL", help="Models to check (default: all)"),
+    flag("--repair", help="Pull damaged files again from the model's registry"),
+    INSECURE,
+)
+def verify(models: list[str], repair: bool, insecure: bool) -> None:
     """Check that models' files are intact (beyond Ollama); exit status 1 if any is not."""
     from pasture.cli import transfer
 
-    if not transfer.verify(client(), models or [], repair, insecure):
+    if not transfer.verify(client(), models, repair, insecure):
         raise Exit(1)
 
 
-# Also answered without typer, by `pasture.cli.entry`: the functions live in `quick`.
-command("list", "ls")(quick.list_models)
-command("ps")(quick.ps)
+PASTURE.command("list", aliases=("ls",))(quick.list_models)
+PASTURE.command("ps")(quick.ps)
 
 
-@command("nodes")
+@PASTURE.command("nodes")
 def nodes() -> None:
     """List the machines serving models: memory, GPUs, models, queues (beyond Ollama)."""
     reply = light_client().nodes()
     print_reply(lambda: render.nodes_table(reply.get("nodes") or []))
 
 
-@command("show")
-def show(
-    model: ModelArg,
-    license: Annotated[bool, _flag("--license", "Show license of a model")] = False,
-    modelfile: Annotated[bool, _flag("--modelfile", "Show Modelfile of a model")] = False,
-    parameters: Annotated[bool, _flag("--parameters", "Show parameters of a model")] = False,
-    template: Annotated[bool, _flag("--template", "Show template of a model")] = False,
-    system: Annotated[bool, _flag("--system", "Show system message of a model")] = False,
-    verbose: Annotated[bool, _flag("--verbose", "Show detailed model information", "-v")] = False,
-) -> None:
+@PASTURE.command(
+    "show",
+    MODEL,
+    flag("--license", help="Show license of a model"),
+    flag("--modelfile", help="Show Modelfile of a model"),
+    flag("--parameters", help="Show parameters of a model"),
+    flag("--template", help="Show template of a model"),
+    flag("--system", help="Show system message of a model"),
+    flag("-v", "--verbose", help="Show detailed model information"),
+)
+def show(model: str, license: bool, modelfile: bool, parameters: bool, template: bool,
+         system: bool, verbose: bool) -> None:
     """Show information for a model."""
     flags = {"license": license, "modelfile": modelfile, "parameters": parameters,
              "template": template, "system": system}
-    chosen = [name for name, flag in flags.items() if flag]
+    chosen = [name for name, given in flags.items() if given]
     if len(chosen) > 1:
         raise fail(
             "only one of '--license', '--modelfile', '--parameters', '--system', "
@@ -380,18 +296,16 @@ def _show_text(info: dict[str, Any], field: str | None, verbose: bool) -> str:
     return value
 
 
-@command("cp")
-def copy(
-    source: Annotated[str, typer.Argument(help="Model to copy")],
-    destination: Annotated[str, typer.Argument(help="Name of the copy")],
-) -> None:
+@PASTURE.command("cp", arg("source", help="Model to copy"),
+                 arg("destination", help="Name of the copy"))
+def copy(source: str, destination: str) -> None:
     """Copy a model."""
     client().copy(source, destination)
-    typer.echo(f"copied '{source}' to '{destination}'")
+    print(f"copied '{source}' to '{destination}'")
 
 
-@command("rm")
-def remove(models: Annotated[list[str], typer.Argument(help="Models to remove")]) -> None:
+@PASTURE.command("rm", arg("models", nargs="+", metavar="MODEL", help="Models to remove"))
+def remove(models: list[str]) -> None:
     """Remove one or more models."""
     from pasture.client import ResponseError
 
@@ -403,15 +317,33 @@ def remove(models: Annotated[list[str], typer.Argument(help="Models to remove")]
             if exc.status_code != 404:
                 raise
         api.delete(model)
-        typer.echo(f"deleted '{model}'")
+        print(f"deleted '{model}'")
 
 
 # ----- engine builds ----------------------------------------------------------------------
 
-engine_app = typer.Typer(help="Manage engine builds (llama.cpp compiled for this machine)",
-                         cls=_Group, no_args_is_help=True, add_completion=False,
-                         rich_markup_mode=None,
-                         context_settings={"help_option_names": ["-h", "--help"]})
-for _name, _func in engine.COMMANDS.items():
-    engine_app.command(_name, cls=_Command)(reports_errors(_func))
-app.add_typer(engine_app, name="engine")
+ENGINE = PASTURE.group("engine", "Manage engine builds (llama.cpp compiled for this machine)")
+ENGINE.command("list")(engine.list_builds)
+ENGINE.command(
+    "build",
+    flag("--native", help="Compile for this CPU (every build does; the default)"),
+    flag("--cuda", help="Build for NVIDIA GPUs"),
+    arg("--cuda-arch", metavar="ARCH",
+        help="Compute capability, e.g. 90 (default: this machine's GPU)"),
+    arg("--name", help="Name of the build"),
+    arg("--source", type=Path, metavar="PATH",
+        help="xllamacpp source archive (default: download it from PyPI)"),
+    arg("-j", "--jobs", type=int, metavar="N", help="Parallel compile jobs"),
+    flag("--force", help="Rebuild an existing build"),
+    flag("--rpc", help="Layers on other machines (`pasture worker`): alone, build only ggml's "
+         "RPC backend for the installed engines (seconds); with --cuda, compile it in"),
+)(engine.build)
+ENGINE.command(
+    "install",
+    arg("wheel", type=Path, help="An xllamacpp wheel file"),
+    arg("--name", help="Name of the build"),
+    flag("--force", help="Replace a build of that name"),
+)(engine.install)
+ENGINE.command("remove", arg("name", help="Build to remove"))(engine.remove)
+
+PASTURE.command("--version", aliases=("-v",), help="Show version information")(quick.version)

@@ -1,10 +1,9 @@
-"""`pasture list`, `ps` and `--version`: what they do, without typer.
+"""`pasture list`, `ps` and `--version`, and the light client the frequent commands share.
 
 People run these from shell prompts, editors and scripts many times a minute (issue 23),
-so `pasture.cli.entry` answers their exact command lines with these functions before
-typer is imported, and their typer commands (`pasture.cli.main`) call the same ones.
-They talk through the light client (the standard library's HTTP and plain JSON) and
-print with `render`.
+so they, like `show` and `run`, talk through the light client (the standard library's
+HTTP and plain JSON) and print with `render`: no third-party package. `pasture.cli.main`
+declares them with the other commands.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How the CLI shows things: sizes, times, tables and stats, the way Ollama does.
 
-Pure formatting lives here (no network, no typer, no rich: live progress is in
+Pure formatting lives here (no network, no rich: live progress is in
 `progress`) so it is tested on its own, and scripts that scrape `ollama list` or
 `ollama run --verbose` output keep working. Answers are read as the server's JSON (what
 `pasture.client.light` returns), so printing them needs no wire types.
