@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Draftless speculative decoding: Pasture with each ngram kind vs the engine without one.
 
-Two tasks, greedy, the same chat prompt text on every side: *echo* asks the model to
-copy a ~300-token passage with one word changed (the answer repeats its input, where
-ngram lookup drafts well), *chat* asks for a story (nothing to copy). Sides: the engine
+Greedy, the same chat prompt text on every side: *echo* asks the model to copy a
+~300-token passage with one word changed (the answer repeats its input, where ngram
+lookup drafts well); *chat* (a story), *explain*, *list*, *code* and *qa* ask for free
+answers with nothing to copy (`--tasks` picks some). Sides: the engine
 in this process with no speculation (xllamacpp's own call, nothing of Pasture around it),
 then Pasture's `/api/generate` with `options.speculative` = off, ngram (ngram-simple,
 the default), ngram_mod and ngram_map_k, each its own runner. Runs alternate between the
@@ -12,6 +13,7 @@ client's clock) are compared with the engine's. Acceptance comes from Pasture's
 `/metrics` (`pasture:spec_decode_num_*`), read around each request.
 
     python bench/bench_speculative.py [--model smollm2|gemma3] [--runs 3] [--tokens 200]
+        [--kinds off,ngram,ngram_mod,ngram_map_k] [--tasks echo,chat,explain,list,code,qa]
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ TASKS = {
         "keeper still climbed the steps each evening, because the sea had not changed and "
         "neither had the rocks."),
     "chat": CLI_TASKS["chat"],
+    # More free answers, of the kinds people ask for: nothing in the prompt to copy, so
+    # these say what drafting costs when it has little to go on.
+    "explain": "Explain how a refrigerator keeps food cold, for a curious ten-year-old.",
+    "list": "List ten practical tips for staying focused while studying, one per line.",
+    "code": "Write a Python function that checks whether a string is a palindrome, "
+            "ignoring case and punctuation, with a docstring and two examples.",
+    "qa": "What causes the seasons on Earth? Answer in one paragraph.",
 }
 CHAT_FORMATS = {  # the models' own chat templates, written out for a raw prompt
     "smollm2": "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
@@ -122,7 +131,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--tasks", default=",".join(TASKS))
     args = parser.parse_args()
+    tasks = {name: TASKS[name] for name in args.tasks.split(",")}
     gguf = fetch_smollm2() / SMOLLM2_FILE if args.model == "smollm2" \
         else fetch_gemma3() / GEMMA3_FILE
     kinds = args.kinds.split(",")
@@ -138,7 +149,7 @@ def main() -> None:
             for run in sides.values():  # warm-up: loads every runner
                 run(CHAT_FORMATS[args.model].format("Hello"))
             for _ in range(args.runs):
-                for task, text in TASKS.items():
+                for task, text in tasks.items():
                     prompt = CHAT_FORMATS[args.model].format(text)
                     for side, run in sides.items():
                         results.setdefault((task, side), []).append(run(prompt))
@@ -151,7 +162,7 @@ def main() -> None:
           f"load {os.getloadavg()[0]:.2f}")
     print(f"{'task':6} {'side':12} {'decode tok/s':>13} {'× engine':>9} {'tokens':>7} "
           f"{'drafted':>8} {'accepted':>9}")
-    for task in TASKS:
+    for task in tasks:
         base = statistics.median(r["rate"] for r in results[(task, "engine")])
         for side in sides:
             runs = results[(task, side)]
