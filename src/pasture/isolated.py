@@ -34,10 +34,10 @@ MEMORY = 1 << 30
 # whose functions run isolated (create's header checks come with the store package, some
 # 120 modules: 0.3 s per child when each imports them itself). Also the CLI's entry: a
 # server started by the `pasture` console script has that script as its main module, which
-# multiprocessing runs again in each child, importing `pasture.cli.entry` unless it is
+# multiprocessing runs again in each child, importing `pasture.cli.main` unless it is
 # already there.
 _PRELOAD = ["pasture.isolated", "pasture.gguf", "pasture.prompt.render", "pasture.store.create",
-            "pasture.cli.entry"]
+            "pasture.cli.main"]
 _context: Any = None
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from pasture import __version__
-from pasture.cli import entry
 from pasture.cli.main import main
 from tests.unit.canned_server import CannedServer, Reply
 
@@ -195,7 +194,3 @@ def test_a_process_ends_with_the_status_of_its_failure(server: CannedServer) -> 
     assert wrong.returncode == 2
     assert wrong.stderr.startswith("Error: unrecognized arguments: --all\n")
     assert "Traceback" not in failed.stderr + wrong.stderr
-
-
-def test_the_console_script_runs_the_same_main() -> None:
-    assert entry.main is main  # `[project.scripts] pasture = "pasture.cli.entry:main"`
