@@ -14,7 +14,6 @@ stderr, then a hint, with exit status 2.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -153,7 +152,8 @@ def overview(group: Command, prog: str) -> str:
 
 def _columns(rows: list[tuple[str, str]]) -> str:
     """Names and their help in two columns, the help wrapped to the terminal."""
-    import textwrap  # only help needs it: not imported by every command
+    import shutil  # only help needs these (shutil loads bz2 and lzma): not every command
+    import textwrap
 
     indent = 2 + max(len(name) for name, _ in rows) + 3
     width = max(shutil.get_terminal_size().columns - 2, indent + 20)
