@@ -64,6 +64,7 @@ CHAT_FORMATS = {  # the models' own chat templates, written out for a raw prompt
     "gemma3": "<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n",
 }
 KINDS = ("off", "ngram", "ngram_mod", "ngram_map_k")
+SEED = 42  # with a temperature, every side samples from the same seed
 _METRIC = re.compile(r'^pasture:spec_decode_num_(draft|accepted)_tokens_total\{[^}]*\} (\S+)$',
                      re.MULTILINE)
 
@@ -76,7 +77,7 @@ def spec_counts(client: httpx.Client) -> tuple[float, float]:
     return found["draft"], found["accepted"]
 
 
-def engine_side(gguf: Path, threads: int, tokens: int) -> Any:
+def engine_side(gguf: Path, threads: int, tokens: int, temperature: float) -> Any:
     server = bare_engine(str(gguf), 4096, threads)
 
     def run(prompt: str) -> dict[str, float]:
@@ -90,7 +91,9 @@ def engine_side(gguf: Path, threads: int, tokens: int) -> Any:
             return False
 
         server.handle_completions({"prompt": prompt, "n_predict": tokens, "stream": True,
-                                   "temperature": 0, "cache_prompt": False}, on_chunk)
+                                   "temperature": temperature, "seed": SEED,
+                                   "top_k": 40, "top_p": 0.9, "min_p": 0.0,  # Pasture's
+                                   "cache_prompt": False}, on_chunk)
         n = int(timings.get("predicted_n", len(stamps)))
         return {"rate": (n - 1) / (stamps[-1] - stamps[0]), "tokens": n,
                 "drafted": 0.0, "accepted": 0.0}
@@ -98,14 +101,15 @@ def engine_side(gguf: Path, threads: int, tokens: int) -> Any:
     return run, server
 
 
-def pasture_side(client: httpx.Client, kind: str, tokens: int) -> Any:
+def pasture_side(client: httpx.Client, kind: str, tokens: int, temperature: float) -> Any:
     def run(prompt: str) -> dict[str, float]:
         before = spec_counts(client)
         stamps: list[float] = []
         final: dict[str, Any] = {}
         body = {"model": "bench", "prompt": prompt, "raw": True, "keep_alive": -1,
                 # num_keep 0 is the engine's own default: both sides the same request
-                "options": {"num_predict": tokens, "temperature": 0, "speculative": kind}}
+                "options": {"num_predict": tokens, "temperature": temperature, "seed": SEED,
+                            "speculative": kind}}
         with client.stream("POST", "/api/generate", json=body) as response:
             response.raise_for_status()
             for line in response.iter_lines():
@@ -132,6 +136,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="0: greedy; Ollama's default is 0.8 (top_k 40, top_p 0.9)")
     args = parser.parse_args()
     tasks = {name: TASKS[name] for name in args.tasks.split(",")}
     gguf = fetch_smollm2() / SMOLLM2_FILE if args.model == "smollm2" \
@@ -143,8 +149,9 @@ def main() -> None:
                                     PASTURE_MAX_LOADED_MODELS=str(len(kinds) + 1))
         client = httpx.Client(base_url=url, timeout=600)
         try:
-            sides = {"engine": engine_side(gguf, args.threads, args.tokens)[0]}
-            sides.update({kind: pasture_side(client, kind, args.tokens) for kind in kinds})
+            sides = {"engine": engine_side(gguf, args.threads, args.tokens, args.temperature)[0]}
+            sides.update({kind: pasture_side(client, kind, args.tokens, args.temperature)
+                          for kind in kinds})
             results: dict[tuple[str, str], list[dict[str, float]]] = {}
             for run in sides.values():  # warm-up: loads every runner
                 run(CHAT_FORMATS[args.model].format("Hello"))
@@ -157,7 +164,8 @@ def main() -> None:
             server.terminate()
             server.wait(15)
 
-    print(f"# {args.model}, n_ctx 4096, {args.threads} threads, greedy, up to {args.tokens} "
+    sampling = "greedy" if args.temperature == 0 else f"temperature {args.temperature}"
+    print(f"# {args.model}, n_ctx 4096, {args.threads} threads, {sampling}, up to {args.tokens} "
           f"tokens, {args.runs} alternating runs (medians); {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load {os.getloadavg()[0]:.2f}")
     print(f"{'task':6} {'side':12} {'decode tok/s':>13} {'× engine':>9} {'tokens':>7} "
