@@ -56,9 +56,9 @@ def test_run_verbose_prints_ollama_style_statistics(pasture, bounded: str) -> No
         assert label in result.stderr
 
 
-def test_piped_stdin_is_prepended_to_the_prompt(pasture) -> None:
-    result = pasture("run", "--verbose", MODEL, "Repeat the word above.", stdin="pineapple")
-    plain = pasture("run", "--verbose", MODEL, "Repeat the word above.")
+def test_piped_stdin_is_prepended_to_the_prompt(pasture, bounded: str) -> None:
+    result = pasture("run", "--verbose", bounded, "Repeat the word above.", stdin="pineapple")
+    plain = pasture("run", "--verbose", bounded, "Repeat the word above.")
     count = [line for line in result.stderr.splitlines() if "prompt eval count" in line]
     plain_count = [line for line in plain.stderr.splitlines() if "prompt eval count" in line]
     assert int(count[0].split()[-2]) > int(plain_count[0].split()[-2])
@@ -97,12 +97,12 @@ def test_create_reports_modelfile_errors_with_the_line(pasture, tmp_path: Path) 
     assert "temperature" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_ps_and_stop(pasture) -> None:
-    assert pasture("run", MODEL, "Hi").returncode == 0
+def test_ps_and_stop(pasture, bounded: str) -> None:
+    assert pasture("run", bounded, "Hi").returncode == 0
     ps = pasture("ps").stdout
-    assert "PROCESSOR" in ps and MODEL in ps and "100% CPU" in ps
-    assert pasture("stop", MODEL).returncode == 0
-    assert MODEL not in pasture("ps").stdout
+    assert "PROCESSOR" in ps and bounded in ps and "100% CPU" in ps
+    assert pasture("stop", bounded).returncode == 0
+    assert bounded not in pasture("ps").stdout
 
 
 def test_unknown_model_is_a_clean_error(pasture) -> None:
