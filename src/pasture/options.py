@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 
 # Draftless speculation: "ngram" is llama.cpp's ngram-simple; the others name its kinds.
 SPECULATIVE_KINDS = ("off", "ngram", "ngram_simple", "ngram_map_k", "ngram_mod")
-# Off by default: on this 2-core CPU a failed draft costs a batch, and free chat lost
-# 4 % and more (bench/RESULTS.md), past the 3 % a default may cost.
+# Off by default: on a CPU a rejected draft costs a batch, and at Ollama's sampling free
+# answers lost up to 16 % (Gemma 3, ngram_mod; bench/RESULTS.md), past the 3 % a default
+# may cost. Echo-like tasks gain 1.2-2.2x: opt in per model.
 SPECULATIVE_DEFAULT = "off"
 SPECULATIVE_ENGINE_KINDS = {"ngram": "ngram_simple", "ngram_simple": "ngram_simple",
                             "ngram_map_k": "ngram_map_k", "ngram_mod": "ngram_mod"}
