@@ -147,6 +147,7 @@ def test_an_error_answer_is_a_response_error(served: LightClient) -> None:
     ([b"HTTP/1.1 200 OK\r\nx: " + b"y" * 70000 + b"\r\n\r\n"], "longer than 65536"),
     ([b"HTTP/1.1 200 OK\r\ncontent"], "closed the connection in its headers"),
     ([], "closed the connection in its status line"),
+    ([b"HTTP/1.1 100 Continue\r\n\r\n" * 11, *OK], "more than 10 interim answers"),
 ])
 def test_an_answer_that_is_not_http_is_an_oserror_saying_why(pieces: list[bytes],
                                                               message: str) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 
 MAX_LINE = 65536  # bytes in a status, header or chunk-size line (as http.client)
 MAX_HEADERS = 100
+MAX_INTERIM = 10  # 1xx answers before the real one
 _CHUNK = 65536
 _HEX = b"0123456789abcdefABCDEF"
 
@@ -58,11 +59,13 @@ class PlainResponse:
     def __init__(self, sock: socket.socket, method: str) -> None:
         self._sock = sock
         self._file = sock.makefile("rb")
-        while True:
+        for _ in range(MAX_INTERIM + 1):  # interim answers (`100 Continue`) come first
             self.status, self.reason = self._status_line()
             self._headers = self._header_lines()
-            if not 100 <= self.status < 200:  # skip interim answers (`100 Continue`)
+            if not 100 <= self.status < 200:
                 break
+        else:
+            raise ProtocolError(f"more than {MAX_INTERIM} interim answers")
         self._body = self._framed(method)
 
     def getheader(self, name: str, default: str | None = None) -> str | None:
