@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pasture.cluster.lender import Lender
 from pasture.rpc import library
 from pasture.rpc.memory import WorkerUnanswered, device_memory
 from pasture.rpc.workers import RpcWorkers
@@ -110,3 +111,43 @@ def test_a_peer_claiming_absurdly_many_devices_is_no_worker() -> None:
                 await device_memory(f"127.0.0.1:{port}")
 
     asyncio.run(main())
+
+
+def _ready(lender: Lender, deadline: float = 60) -> str:
+    """The lender's endpoint once its worker answers (the restarts `ready` makes)."""
+    until = time.monotonic() + deadline
+    while (endpoint := asyncio.run(lender.ready())) is None:
+        assert time.monotonic() < until, "the lender's worker never answered"
+        time.sleep(0.2)
+    return endpoint
+
+
+def test_a_lender_whose_worker_died_starts_it_on_a_fresh_port_a_few_times(
+        engines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # How a worker that lost its port (found free, then taken before it bound) ends: it
+    # exits. Killing it is that ending, made on purpose.
+    monkeypatch.setenv("PASTURE_ENGINES", str(engines))
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "src"))
+    lender = Lender("127.0.0.1", tmp_path / "cache")
+    try:
+        first = _ready(lender)
+        lender.process.kill()
+        lender.process.wait()
+        assert asyncio.run(lender.ready()) is None  # noticed, and started again
+        second = _ready(lender)
+        assert second != first and lender.restarts == 1
+        [cpu] = asyncio.run(device_memory(second))  # a real worker answers there
+        assert cpu.total > 0
+        for _ in range(Lender.RESTARTS):  # each death after that, until the limit
+            lender.process.kill()
+            lender.process.wait()
+            asyncio.run(lender.ready())
+        assert lender.restarts == Lender.RESTARTS
+        dead = lender.process.pid
+        lender.process.kill()
+        lender.process.wait()
+        assert asyncio.run(lender.ready()) is None
+        assert lender.process.pid == dead  # left dead: no restart past the limit
+    finally:
+        lender.process.kill()
+        lender.process.wait()

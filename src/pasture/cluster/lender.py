@@ -25,23 +25,39 @@ log = logging.getLogger(__name__)
 
 
 class Lender:
-    """The `pasture worker` child of one node's agent."""
+    """The `pasture worker` child of one node's agent.
+
+    Its port is found free and then bound by the child, so another process may take it
+    in between; the child then exits, and the next `ready()` starts it again on a fresh
+    port (at most `RESTARTS` times: a worker that keeps dying is left dead, with a
+    warning each time it is asked for)."""
+
+    RESTARTS = 3
 
     def __init__(self, address: str, cache: Path) -> None:
-        host = listen_address(address)  # refuses a wildcard
+        self.host = listen_address(address)  # refuses a wildcard
+        self.cache = cache
+        self.restarts = 0
+        self.endpoint, self.process = self._start()
+
+    def _start(self) -> tuple[str, subprocess.Popen[bytes]]:
         with socket.socket() as probe:  # a port free now; the worker binds it next
-            probe.bind((host, 0))
+            probe.bind((self.host, 0))
             port = probe.getsockname()[1]
-        self.endpoint = f"{host}:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pasture.cluster.lender", host, str(port), str(cache)],
-            stdin=subprocess.PIPE)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pasture.cluster.lender", self.host, str(port),
+             str(self.cache)], stdin=subprocess.PIPE)
+        return f"{self.host}:{port}", process
 
     async def ready(self) -> str | None:
         """The worker's host:port while it accepts connections, else None."""
         if self.process.poll() is not None:
             log.warning("RPC worker %s exited with status %s", self.endpoint,
                         self.process.returncode)
+            if self.restarts < self.RESTARTS:
+                self.restarts += 1
+                self.endpoint, self.process = self._start()
+                log.info("RPC worker started again at %s", self.endpoint)
             return None
         return self.endpoint if await listening(self.endpoint, timeout=0.5) is None else None
 
