@@ -15,7 +15,7 @@ from pasture.engine import Device
 from pasture.errors import NoRoomError, RunnerError
 from pasture.runner.base import LoadSpec
 from pasture.scheduler.placement import Held
-from tests.unit.test_placement import model
+from tests.unit.test_placement import model, sized_estimate
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -160,15 +160,19 @@ def test_ps_shows_a_node_column_only_in_a_cluster() -> None:
                                               "1.1", "GB", "-", "m", "1", "2"]
 
 
-def test_slots_chosen_for_the_machine_are_one_on_a_node_and_set_slots_are_kept() -> None:
-    seen: list[int] = []
-    est = model()
-
-    def estimate(spec: LoadSpec) -> object:
-        seen.append(spec.num_parallel)
-        return est
-
-    nodes = ClusterPlanner(lambda: [node("a", 8 * GiB)], max_loaded=3, estimator=estimate)
-    automatic = nodes.place(replace(SPEC, num_parallel=0))
-    assert seen == [1] and automatic.parallel == 1  # estimated for one slot, not none
-    assert nodes.place(replace(SPEC, num_parallel=3)).parallel == 3
+def test_slots_chosen_for_the_machine_are_chosen_for_each_nodes_memory() -> None:
+    auto = replace(SPEC, num_parallel=0)
+    one, two, four = (sized_estimate(replace(SPEC, num_parallel=n)).total_bytes(0)
+                      for n in (1, 2, 4))
+    roomy = ClusterPlanner(lambda: [node("a", 64 * GiB)], max_loaded=3,
+                           estimator=sized_estimate)
+    assert roomy.place(auto).parallel == 4
+    assert roomy.place(replace(SPEC, num_parallel=3)).parallel == 3  # the user's, kept
+    # Room for two slots' KV cache on "b", for one on "c": each node gets what it holds.
+    tight = ClusterPlanner(lambda: [node("c", (one + two) // 2)], max_loaded=3,
+                           estimator=sized_estimate)
+    assert (tight.place(auto).parallel, tight.place(auto).fits) == (1, True)
+    middling = ClusterPlanner(lambda: [node("b", (two + four) // 2)], max_loaded=3,
+                              estimator=sized_estimate)
+    chosen = middling.place(auto)
+    assert (chosen.parallel, chosen.fits, chosen.node) == (2, True, "b")

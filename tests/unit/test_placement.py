@@ -127,15 +127,17 @@ def test_memory_settings_accept_bytes_and_units() -> None:
     assert defaults.kv_cache_type == "f16" and defaults.gpu_memory_limit is None
 
 
+def sized_estimate(load: LoadSpec) -> MemoryEstimate:
+    """An estimate that grows with the slots asked for, as the KV cache does."""
+    shape = ModelShape(n_layers=10, n_embd=2048, n_ff=5632, n_vocab=32000,
+                       input_bytes=125 * MiB, layer_bytes=(100 * MiB,) * 10,
+                       output_bytes=125 * MiB, output_on_cpu_bytes=125 * MiB,
+                       kv_elements=(512,) * 10)
+    return estimate(shape, num_ctx=load.num_ctx, num_parallel=load.num_parallel)
+
+
 def _sized_planner(*devices: Device, system: int = 64 * GiB) -> Planner:
-    """A planner whose estimate grows with the slots asked for, as the KV cache does."""
-    def sized(load: LoadSpec) -> MemoryEstimate:
-        shape = ModelShape(n_layers=10, n_embd=2048, n_ff=5632, n_vocab=32000,
-                           input_bytes=125 * MiB, layer_bytes=(100 * MiB,) * 10,
-                           output_bytes=125 * MiB, output_on_cpu_bytes=125 * MiB,
-                           kv_elements=(512,) * 10)
-        return estimate(shape, num_ctx=load.num_ctx, num_parallel=load.num_parallel)
-    return Planner(list(devices), system_memory=lambda: system, estimator=sized)
+    return Planner(list(devices), system_memory=lambda: system, estimator=sized_estimate)
 
 
 def test_automatic_slots_are_four_where_memory_allows() -> None:

@@ -18,6 +18,7 @@ of overcommitting a node.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
@@ -27,7 +28,7 @@ from pasture.errors import NoRoomError
 from pasture.rpc import split
 from pasture.runner.base import LoadSpec
 from pasture.scheduler.memory import MemoryEstimate, estimate_spec
-from pasture.scheduler.placement import Held, Placement, Planner, choose
+from pasture.scheduler.placement import Held, Placement, Planner, choose, most_slots
 
 MiB = 1 << 20
 
@@ -49,14 +50,23 @@ class ClusterPlanner:
     def place(self, spec: LoadSpec, held: Iterable[Held] = (),
               avoid: Collection[str] = ()) -> Placement:
         """Where `spec` goes, on a node not in `avoid` (those with a replica already)."""
-        # Slots chosen for the machine (num_parallel 0) are a single machine's choice; a
-        # cluster node gets one slot unless the user set more (`choose` places one).
+        # Slots chosen for the machine (num_parallel 0) are chosen for each node's own
+        # memory, as one machine chooses them (`most_slots`); an empty node's fit and a
+        # split are judged with one slot.
+        automatic = spec.num_parallel == 0
         spec = replace(spec, num_parallel=spec.num_parallel or 1)
         held = list(held)
         views = [view for view in self._nodes() if view.id not in avoid]
         if not views:
             raise NoRoomError("no cluster node is reachable")
         estimate = self._estimator(spec)
+        estimates = {spec.num_parallel: estimate}
+
+        def sized(parallel: int) -> MemoryEstimate:
+            if parallel not in estimates:
+                estimates[parallel] = self._estimator(replace(spec, num_parallel=parallel))
+            return estimates[parallel]
+
         fitting: list[tuple[Placement, int]] = []
         ideal: list[Placement] = []
         memory = _memory_by_node(held)
@@ -70,10 +80,11 @@ class ClusterPlanner:
             if len(on_node) >= self._max_loaded:
                 continue
             system = planner.system_available(memory[view.id])
-            placement = choose(estimate, spec.num_gpu, planner.gpu_available(on_node), system)
+            gpus = planner.gpu_available(on_node)
+            slots = functools.partial(_on_node, view.id, gpus, system, spec.num_gpu, sized)
+            placement = most_slots(slots) if automatic else slots(spec.num_parallel)
             if placement.fits:
-                fitting.append((replace(placement, node=view.id, parallel=spec.num_parallel),
-                                system - placement.size_system))
+                fitting.append((placement, system - placement.size_system))
         if fitting:
             return max(fitting, key=lambda option: (option[0].gpu_layers, option[1]))[0]
         if not ideal:
@@ -145,3 +156,10 @@ def _memory_by_node(held: Iterable[Held]) -> defaultdict[str, list[Held]]:
         for node, size in h.lent:
             memory[node].append(Held(None, 0, size, node))
     return memory
+
+
+def _on_node(node: str, gpus: dict[str, int], system: int, num_gpu: int,
+             sized: Callable[[int], MemoryEstimate], parallel: int) -> Placement:
+    """The model with `parallel` slots on `node`, which has this much room."""
+    return replace(choose(sized(parallel), num_gpu, gpus, system), node=node,
+                   parallel=parallel)

@@ -196,11 +196,15 @@ class Planner:
             return replace(choose(self._estimator(sized), spec.num_gpu, gpus, system),
                            parallel=parallel)
 
-        if spec.num_parallel > 0:
-            return placed(spec.num_parallel)
-        single = placed(1)
-        for parallel in AUTO_PARALLEL:
-            placement = placed(parallel) if parallel > 1 else single
-            if placement.fits and placement.gpu_layers >= single.gpu_layers:
-                return placement
-        return single
+        return placed(spec.num_parallel) if spec.num_parallel > 0 else most_slots(placed)
+
+
+def most_slots(placed: Callable[[int], Placement]) -> Placement:
+    """Slots chosen for the machine: `placed(n)` for the most `n` of `AUTO_PARALLEL` that
+    fits in memory without costing a GPU layer that one slot would have, else one slot."""
+    single = placed(1)
+    for parallel in AUTO_PARALLEL:
+        placement = placed(parallel) if parallel > 1 else single
+        if placement.fits and placement.gpu_layers >= single.gpu_layers:
+            return placement
+    return single
