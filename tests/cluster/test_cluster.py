@@ -186,12 +186,15 @@ def cluster(smollm2_gguf: Path, gemma3_gguf: Path) -> Iterator[RayCluster]:
         (root / "models").mkdir()
         for name in MEMORY:  # one at a time: on a busy machine Ray's 30 s start-up
             running.start(name)  # limit bites
+        # One slot per runner: the replica test needs requests to queue, and slots chosen
+        # for a node's free memory (up to 4, unit-tested) would depend on this machine's.
         with open(log, "ab") as out:
             server = subprocess.Popen(
                 ["ip", "netns", "exec", namespace, sys.executable, "-m", "pasture", "serve"],
                 env={**env, "PASTURE_CLUSTER": "127.0.0.1:6379",
                      "PASTURE_HOST": "127.0.0.1:11434", "PASTURE_MAX_REPLICAS": "2",
-                     "PASTURE_REPLICA_AFTER": "0.5", "PASTURE_CLUSTER_RPC": "1"},
+                     "PASTURE_REPLICA_AFTER": "0.5", "PASTURE_CLUSTER_RPC": "1",
+                     "PASTURE_NUM_PARALLEL": "1"},
                 stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while running.call("GET", "/")[0] != 200:
@@ -271,10 +274,7 @@ def test_a_model_that_fits_on_no_node_is_refused_with_the_nodes_it_tried(
 
 def test_a_model_no_node_holds_is_split_over_the_nodes_rpc_workers(
         cluster: RayCluster) -> None:
-    deadline = time.monotonic() + 120  # each agent's worker builds ggml's RPC backend once
-    while not all(n.get("rpc") for n in cluster.call("GET", "/api/nodes")[1]["nodes"]):
-        assert time.monotonic() < deadline, cluster.call("GET", "/api/nodes")
-        time.sleep(1)
+    _wait_for_lenders(cluster)
     names = cluster.node_names()
     # Rounding differs between a runner's CPU backend and a worker's: a greedy answer
     # whose next token is a near tie can differ split (measured on one machine too, with
@@ -299,6 +299,13 @@ def test_a_model_no_node_holds_is_split_over_the_nodes_rpc_workers(
     assert (split["response"], split["eval_count"]) == \
         (whole["response"], whole["eval_count"]), (split, whole)  # the same greedy tokens
     assert cluster.ps() == {}
+
+
+def _wait_for_lenders(cluster: RayCluster) -> None:
+    deadline = time.monotonic() + 120  # each agent's worker builds ggml's RPC backend once
+    while not all(n.get("rpc") for n in cluster.call("GET", "/api/nodes")[1]["nodes"]):
+        assert time.monotonic() < deadline, cluster.call("GET", "/api/nodes")
+        time.sleep(1)
 
 
 def _blob_name(path: Path) -> str:
@@ -495,3 +502,31 @@ def test_embeddings_are_served_again_after_their_node_is_lost(cluster: RayCluste
     seen = re.findall(r"runner for \S+ (lost during embeddings|on node \w+ lost)",
                       cluster.log()[before:])
     assert seen, cluster.log()[-6000:]
+
+
+def test_a_lending_node_lost_mid_stream_ends_the_split_answer_with_an_error_line(
+        cluster: RayCluster) -> None:
+    cluster.start("small")  # lost in the test above: back, and lending again
+    _wait_for_lenders(cluster)
+    assert cluster.call("POST", "/api/generate", {"model": SMOL, "keep_alive": 0})[0] == 200
+    names = cluster.node_names()
+    reply = cluster.stream("/api/generate", {
+        "model": GEMMA, "prompt": "Count from 1 to 500.",
+        "options": {"num_predict": 400, "num_ctx": 16384}})  # no node holds it: split
+    assert reply.stdout is not None
+    assert json.loads(reply.stdout.readline()) == {"status": 200}
+    first = json.loads(reply.stdout.readline())
+    assert first["response"] and not first["done"], first
+    [shown] = cluster.call("GET", "/api/ps")[1]["models"]
+    assert shown["node"] == names["big"] and names["small"] in shown["split"], shown
+    worker = {n["name"]: n["rpc"] for n in cluster.call("GET", "/api/nodes")[1]["nodes"]}
+    _kill_group(cluster.nodes["small"])  # a lender: its raylet, its agent and its worker
+    rest = [json.loads(line) for line in reply.stdout if line.strip()]
+    assert reply.wait(60) == 0
+    assert rest and "RPC workers" in rest[-1].get("error", ""), rest[-3:]
+    assert worker[names["small"]] in rest[-1]["error"], (worker, rest[-1])
+    assert not any(line.get("done") for line in rest), rest[-3:]
+    assert cluster.call("GET", "/")[0] == 200  # the server stays up, and serves
+    status, body = cluster.call("POST", "/api/generate", {
+        "model": SMOL, "prompt": "Say hi.", "stream": False, "options": {"num_predict": 4}})
+    assert status == 200 and body["done"], body

@@ -154,13 +154,7 @@ class ProcessRunner(ServedRunner):
         """The error for a request the runner died under: why, when the parent knows."""
         if self._stopped_because:
             return RunnerCrashed(self._stopped_because)
-        if self.spec.rpc_servers:  # a worker that goes away makes llama.cpp abort
-            return RunnerCrashed(
-                "model runner has unexpectedly stopped: it held layers on the RPC workers "
-                f"{', '.join(self.spec.rpc_servers)}, and a worker that stops answering ends "
-                "it; check that `pasture worker` runs there (the next request loads the "
-                "model again, on the workers that answer)")
-        return RunnerCrashed()
+        return super()._crashed()
 
     def _overran(self, used: int) -> None:
         """The watchdog saw the runner past its memory limit: stop it, and say so."""

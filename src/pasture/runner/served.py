@@ -113,5 +113,13 @@ class ServedRunner:
             raise self._crashed() from None
 
     def _crashed(self) -> RunnerCrashed:
-        """The error for a request the runner died under (subclasses say why, if known)."""
+        """The error for a request the runner died under (subclasses say why, if known).
+        A runner holding layers on RPC workers names them: one that goes away makes
+        llama.cpp abort, on one machine or in a cluster."""
+        if self.spec.rpc_servers:
+            return RunnerCrashed(
+                "model runner has unexpectedly stopped: it held layers on the RPC workers "
+                f"{', '.join(self.spec.rpc_servers)}, and a worker that stops answering ends "
+                "it; check that `pasture worker` runs there (the next request loads the "
+                "model again, on the workers that answer)")
         return RunnerCrashed()
