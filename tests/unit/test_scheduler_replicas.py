@@ -29,10 +29,16 @@ class TwoNodes:
         raise NoRoomError("no node has room")
 
 
+def replicating(engine: FakeEngine, planner: TwoNodes | None = None, max_replicas: int = 2,
+                after: float = 0.01) -> Scheduler:
+    """A scheduler that adds replicas (on `planner`'s nodes, two by default) quickly."""
+    return Scheduler(engine, max_loaded=8, max_queue=16, planner=planner or TwoNodes(),
+                     max_replicas=max_replicas, replica_after=after)
+
+
 def make(max_replicas: int = 2, after: float = 0.01) -> tuple[Scheduler, FakeEngine]:
     engine = FakeEngine()
-    return Scheduler(engine, max_loaded=8, max_queue=16, planner=TwoNodes(),
-                     max_replicas=max_replicas, replica_after=after), engine
+    return replicating(engine, max_replicas=max_replicas, after=after), engine
 
 
 async def hold(scheduler: Scheduler, release: asyncio.Event, served: list[str | None],
@@ -212,8 +218,7 @@ def test_a_freed_slot_on_a_replica_takes_from_its_siblings_queue() -> None:
 def test_other_requests_go_on_while_a_replica_starts() -> None:
     async def scenario() -> None:
         engine = GatedEngine(free=2)
-        scheduler = Scheduler(engine, max_loaded=8, max_queue=16, planner=ThreeNodes(),
-                              max_replicas=2, replica_after=0.01)
+        scheduler = replicating(engine, ThreeNodes())
         async with scheduler.lease("o", "d", LoadSpec("o.gguf", 2048), 60, 1):
             pass  # another model, loaded on n1
         release, served = asyncio.Event(), []
@@ -243,8 +248,7 @@ def test_other_requests_go_on_while_a_replica_starts() -> None:
 def test_a_model_unloaded_while_its_replica_starts_gets_none() -> None:
     async def scenario() -> None:
         engine = GatedEngine(free=1)
-        scheduler = Scheduler(engine, max_loaded=8, max_queue=16, planner=TwoNodes(),
-                              max_replicas=2, replica_after=0.01)
+        scheduler = replicating(engine)
         release, served = asyncio.Event(), []
         tasks = [asyncio.create_task(hold(scheduler, release, served)) for _ in range(2)]
         assert await settle(lambda: engine.calls == 2)
@@ -263,9 +267,7 @@ def test_a_model_unloaded_while_its_replica_starts_gets_none() -> None:
 def test_a_request_cancelled_as_it_moves_returns_the_new_replicas_slot() -> None:
     async def scenario() -> None:
         engine = GatedEngine(free=1)
-        scheduler, releases = Scheduler(
-            engine, max_loaded=8, max_queue=16, planner=TwoNodes(), max_replicas=2,
-            replica_after=0.01), [asyncio.Event(), asyncio.Event()]
+        scheduler, releases = replicating(engine), [asyncio.Event(), asyncio.Event()]
         served: list[str | None] = []
 
         async def hold_once(release: asyncio.Event) -> None:
