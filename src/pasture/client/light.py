@@ -153,7 +153,7 @@ class LightClient:
               data: bytes | None, opened: ExitStack) -> Response:
         """Send one request to `url`; the answer with its head read. What it opens is
         closed with `opened`."""
-        host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+        host, port = _host_port(url)
         target = url.path + (f"?{url.query}" if url.query else "")
         proxy = _proxy_for(url)
         if url.scheme == "http" and proxy is None:
@@ -162,7 +162,8 @@ class LightClient:
             response = plain_http.request(sock, method, target, url.netloc, headers, data)
             opened.callback(response.close)
             return response
-        connection, target, proxy_headers = self._through_http_client(url, proxy, target)
+        connection, target, proxy_headers = self._through_http_client(url, host, port, proxy,
+                                                                      target)
         opened.callback(connection.close)
         connection.request(method, target, body=data, headers={**headers, **proxy_headers})
         return connection.getresponse()
@@ -177,19 +178,17 @@ class LightClient:
             raise connect_failure(self.url, exc) from None
 
     def _through_http_client(
-        self, url: SplitResult, proxy: SplitResult | None, target: str,
+        self, url: SplitResult, host: str, port: int, proxy: SplitResult | None, target: str,
     ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
         """An open `http.client` connection for `url` (https, or through a proxy), the
         request target, and the headers the proxy needs on each request."""
-        host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
         proxy_headers: dict[str, str] = {}
         tls = tls_context() if url.scheme == "https" else None
         if proxy is None:
             connection = _connection(host, port, tls, self.timeout)
         else:
-            proxy_port = proxy.port or (443 if proxy.scheme == "https" else 80)
             via = tls_context() if proxy.scheme == "https" else None
-            connection = _connection(proxy.hostname or "", proxy_port, tls or via, self.timeout)
+            connection = _connection(*_host_port(proxy), tls or via, self.timeout)
             auth = _proxy_authorization(proxy)
             if tls is not None:  # https through the proxy: a CONNECT tunnel
                 connection.set_tunnel(host, port, headers=auth)
@@ -201,6 +200,11 @@ class LightClient:
 
 def _chat(model: str, messages: Sequence[Json], stream: bool, fields: Mapping[str, Any]) -> Json:
     return given({"model": model, "messages": list(messages), "stream": stream, **fields})
+
+
+def _host_port(url: SplitResult) -> tuple[str, int]:
+    """Where `url` connects: its host, and its port or its scheme's."""
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
 
 
 def _http_client_errors() -> tuple[type[Exception], ...]:
