@@ -59,13 +59,9 @@ class ClusterPlanner:
         views = [view for view in self._nodes() if view.id not in avoid]
         if not views:
             raise NoRoomError("no cluster node is reachable")
-        estimate = self._estimator(spec)
-        estimates = {spec.num_parallel: estimate}
-
-        def sized(parallel: int) -> MemoryEstimate:
-            if parallel not in estimates:
-                estimates[parallel] = self._estimator(replace(spec, num_parallel=parallel))
-            return estimates[parallel]
+        sized = functools.cache(
+            lambda parallel: self._estimator(replace(spec, num_parallel=parallel)))
+        estimate = sized(spec.num_parallel)
 
         fitting: list[tuple[Placement, int]] = []
         ideal: list[Placement] = []
