@@ -280,24 +280,22 @@ class Scheduler:
         """A request is done with its slot: the first one waiting gets it, or, with none
         waiting here, the first one waiting at the sibling replica with the longest queue
         (which then moves here, as to a new replica)."""
-        while loaded.waiting:
-            waiter = loaded.waiting.popleft()
-            if not waiter.turn.done():
-                waiter.turn.set_result(loaded)  # the slot passes on: `running` stays the same
-                _tell_places(loaded)
-                return
+        waiter = _next_waiter(loaded.waiting)
+        if waiter is not None:
+            waiter.turn.set_result(loaded)  # the slot passes on: `running` stays the same
+            _tell_places(loaded)
+            return
         if not loaded.stopping and loaded.runner.alive:
             siblings = [m for m in self._replicas(loaded.file) if m is not loaded
                         and m.spec == loaded.spec and any(not w.turn.done() for w in m.waiting)]
             if siblings:
                 busiest = max(siblings, key=lambda m: len(m.waiting))
-                while busiest.waiting:
-                    waiter = busiest.waiting.popleft()
-                    if not waiter.turn.done():
-                        loaded.leases += 1  # the request's; it releases its lease on `busiest`
-                        waiter.turn.set_result(loaded)
-                        _tell_places(busiest)
-                        return
+                waiter = _next_waiter(busiest.waiting)
+                if waiter is not None:
+                    loaded.leases += 1  # the request's; it releases its lease on `busiest`
+                    waiter.turn.set_result(loaded)
+                    _tell_places(busiest)
+                    return
         loaded.running -= 1
 
     async def _acquire(self, key: str, digest: str, spec: LoadSpec, keep_alive: float,
@@ -430,10 +428,7 @@ class Scheduler:
         self._loaded.append(replica)
         replica.leases += 1  # held while requests move over
         moved = 0
-        while loaded.waiting and replica.slot_free:
-            waiter = loaded.waiting.popleft()
-            if waiter.turn.done():
-                continue
+        while replica.slot_free and (waiter := _next_waiter(loaded.waiting)) is not None:
             replica.leases += 1
             replica.running += 1
             waiter.turn.set_result(replica)
@@ -595,6 +590,16 @@ def _held(placement: Placement, vram: int | None = None, system: int | None = No
     return Held(placement.device, vram + (GPU_RUNTIME_BYTES if on_gpu else 0),
                 placement.size_system if system is None else system, placement.node,
                 placement.lent)
+
+
+def _next_waiter(waiting: collections.deque[Waiter]) -> Waiter | None:
+    """The first request still waiting in `waiting`, taken off it; those that gave up
+    (their turn is done) are dropped on the way."""
+    while waiting:
+        waiter = waiting.popleft()
+        if not waiter.turn.done():
+            return waiter
+    return None
 
 
 def _tell_places(loaded: Loaded) -> None:
